@@ -1,0 +1,479 @@
+"""Portfolio import: stream CSV files into staging tables, then upsert them set-based.
+
+Each file is one transaction: either all its good rows are stored and its bad rows reported, or
+(on a database failure) nothing of that file changes. A run's report (counts per file and every
+rejected line with its column and reason) is stored and can be read back later.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+import structlog
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.db import sqlite_timestamp, utcnow
+from service.errors import InputError, NotFound
+from service.ingest.files import FILES, FileSpec, ParseContext, RowRejected
+from service.ingest.staging import Stage
+from service.models import AuditEvent, ImportError_, ImportRun, ImportStatus
+
+log = structlog.get_logger(__name__)
+
+REPORT_ERROR_SAMPLE = 100
+MAX_FIELD_ERRORS_IN_MEMORY = 5_000
+
+
+class Progress(Protocol):
+    """What the CLI's progress bar (or nothing) is told while a file streams in."""
+
+    def start(self, file: str, total_bytes: int) -> None: ...
+
+    def advance(self, done_bytes: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, file: str, total_bytes: int) -> None:
+        pass
+
+    def advance(self, done_bytes: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclasses.dataclass(slots=True)
+class FileReport:
+    file: str
+    rows: int = 0
+    stored: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(slots=True)
+class RowError:
+    file: str
+    line: int
+    column: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(slots=True)
+class ImportReport:
+    run_id: int
+    status: str
+    files: list[FileReport]
+    error_count: int
+    errors: list[RowError]
+    ignored_files: list[str]
+    failure: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.run_id,
+            "status": self.status,
+            "files": [report.as_dict() for report in self.files],
+            "error_count": self.error_count,
+            "errors": [error.as_dict() for error in self.errors],
+            "ignored_files": self.ignored_files,
+            "failure": self.failure,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ImportOptions:
+    default_region: str = "CN"
+    chunk_rows: int = 20_000
+    source: str = "cli"
+    actor: str = "cli"
+    actor_id: int | None = None
+
+
+async def import_directory(
+    engine: AsyncEngine,
+    directory: Path,
+    options: ImportOptions,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import every contract file present in ``directory`` (any subset), in dependency order."""
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory")
+    present = {path.name: path for path in directory.iterdir() if path.is_file()}
+    specs = [spec for spec in FILES if spec.file in present]
+    known = {spec.file for spec in FILES}
+    ignored = sorted(name for name in present if name not in known and not name.startswith("."))
+    if not specs:
+        raise InputError(
+            f"no import files in {directory}; expected any of "
+            + ", ".join(spec.file for spec in FILES)
+        )
+    return await import_files(
+        engine, [(spec, present[spec.file]) for spec in specs], options, progress, ignored, str(directory)
+    )
+
+
+async def import_files(
+    engine: AsyncEngine,
+    files: Sequence[tuple[FileSpec, Path]],
+    options: ImportOptions,
+    progress: Progress | None = None,
+    ignored: Sequence[str] = (),
+    label: str = "",
+) -> ImportReport:
+    progress = progress or NoProgress()
+    async with engine.begin() as conn:
+        run_id = (
+            await conn.execute(
+                insert(ImportRun)
+                .values(
+                    status=ImportStatus.running,
+                    source=options.source,
+                    actor=options.actor,
+                    label=label,
+                    files={},
+                    error_count=0,
+                    started_at=utcnow(),
+                )
+                .returning(ImportRun.id)
+            )
+        ).scalar_one()
+    structlog.contextvars.bind_contextvars(import_run=run_id)
+    log.info("import.started", files=[spec.file for spec, _ in files], source=options.source)
+    reports: list[FileReport] = []
+    failure: str | None = None
+    try:
+        for spec, path in files:
+            async with engine.begin() as conn:
+                report = await _import_file(conn, run_id, spec, path, options, progress)
+            reports.append(report)
+            log.info("import.file_done", **report.as_dict())
+    except Exception as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+        log.exception("import.failed", failure=failure)
+    status = ImportStatus.failed if failure else ImportStatus.completed
+    async with engine.begin() as conn:
+        error_count = (
+            await conn.execute(
+                select(func.count()).select_from(ImportError_).where(ImportError_.run_id == run_id)
+            )
+        ).scalar_one()
+        files_summary = {report.file: report.as_dict() for report in reports}
+        if ignored:
+            files_summary["ignored"] = {"files": list(ignored)}
+        await conn.execute(
+            update(ImportRun)
+            .where(ImportRun.id == run_id)
+            .values(
+                status=status,
+                finished_at=utcnow(),
+                files=files_summary,
+                error_count=error_count,
+                failure=failure,
+            )
+        )
+        await conn.execute(
+            insert(AuditEvent).values(
+                occurred_at=utcnow(),
+                actor=options.actor,
+                actor_id=options.actor_id,
+                action=f"import.{status.value}",
+                entity_type="import_run",
+                entity_ref=str(run_id),
+                details={"files": files_summary, "error_count": error_count, "failure": failure},
+            )
+        )
+    log.info("import.finished", status=status.value, error_count=error_count)
+    structlog.contextvars.unbind_contextvars("import_run")
+    return await load_report(engine, run_id)
+
+
+async def _import_file(
+    conn: AsyncConnection,
+    run_id: int,
+    spec: FileSpec,
+    path: Path,
+    options: ImportOptions,
+    progress: Progress,
+) -> FileReport:
+    stage = Stage(conn)
+    if stage.is_postgres:
+        # Sorting and hashing millions of staged rows wants more than the 4 MB default.
+        await conn.execute(text("SET LOCAL work_mem = '256MB'"))
+    report = FileReport(file=spec.file)
+    columns = {table: (("line", "int"), *cols) for table, cols in spec.stage.items()}
+    for table, cols in columns.items():
+        await stage.create(table, cols)
+    await stage.create("rejected_lines", (("line", "int"), ("column_name", "text"), ("reason", "text")))
+
+    ctx = ParseContext(default_region=options.default_region, now=utcnow())
+    buffers: dict[str, list[tuple[Any, ...]]] = {table: [] for table in columns}
+    field_errors: list[dict[str, Any]] = []
+    python_rejected = 0
+
+    async def flush_errors() -> None:
+        if field_errors:
+            await conn.execute(insert(ImportError_), field_errors)
+            field_errors.clear()
+
+    async def flush_rows() -> None:
+        for table, rows in buffers.items():
+            await stage.write(table, columns[table], rows)
+            rows.clear()
+
+    with path.open("rb") as handle:
+        progress.start(spec.file, path.stat().st_size)
+        try:
+            for line, row, problem in _read_rows(handle, spec, run_id):
+                if line > 1:
+                    report.rows += 1
+                if problem is not None:
+                    field_errors.extend(problem)
+                    python_rejected += 1
+                    if len(field_errors) >= MAX_FIELD_ERRORS_IN_MEMORY:
+                        await flush_errors()
+                    continue
+                try:
+                    staged = spec.parse(row, ctx)
+                except RowRejected as exc:
+                    python_rejected += 1
+                    field_errors.extend(
+                        _error(run_id, spec.file, line, column, reason)
+                        for column, reason in exc.problems
+                    )
+                    if len(field_errors) >= MAX_FIELD_ERRORS_IN_MEMORY:
+                        await flush_errors()
+                    continue
+                for table, rows in staged.items():
+                    buffers[table].extend((line, *values) for values in rows)
+                if len(buffers[spec.main_stage]) >= options.chunk_rows:
+                    await flush_rows()
+                    progress.advance(handle.tell())
+            await flush_rows()
+            await flush_errors()
+            progress.advance(handle.tell())
+        finally:
+            progress.finish()
+    sql_rejected = await _reject_in_sql(conn, stage, spec, run_id)
+    report.rejected = python_rejected + sql_rejected
+    if spec.upsert is not None:
+        inserted, affected, accepted = await _upsert(conn, stage, spec, ctx.now)
+        report.stored = accepted
+        report.inserted = inserted
+        report.updated = affected - inserted
+        report.unchanged = accepted - affected
+    for statement in spec.after:
+        await conn.execute(text(statement), {"now": _now_param(stage, ctx.now)})
+    for table in columns:
+        await stage.drop(table)
+    await stage.drop("rejected_lines")
+    return report
+
+
+def _error(run_id: int, file: str, line: int, column: str, reason: str) -> dict[str, Any]:
+    return {"run_id": run_id, "file": file, "line": line, "column_name": column, "reason": reason}
+
+
+def _read_rows(
+    handle: BinaryIO, spec: FileSpec, run_id: int
+) -> Iterator[tuple[int, dict[str, str], list[dict[str, Any]] | None]]:
+    """Yield (line, row by column name, problems) for every data row of a CSV file.
+
+    Lines are physical line numbers (the header is line 1), so a quoted value spanning lines
+    does not shift the numbers reported for later rows.
+    """
+    reader = csv.reader(_decoded_lines(handle))
+    try:
+        header = next(reader)
+    except StopIteration:
+        yield 1, {}, [_error(run_id, spec.file, 1, "*", "file is empty (no header row)")]
+        return
+    except csv.Error as exc:
+        yield 1, {}, [_error(run_id, spec.file, 1, "*", f"unreadable header: {exc}")]
+        return
+    names = [name.strip().lower() for name in header]
+    missing = sorted(spec.required_columns - set(names))
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if missing or duplicated:
+        problems = [_error(run_id, spec.file, 1, name, "required column missing from header") for name in missing]
+        problems += [_error(run_id, spec.file, 1, name, "column appears twice in header") for name in duplicated]
+        yield 1, {}, problems
+        return
+    width = len(names)
+    line = reader.line_num
+    while True:
+        start = line + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = reader.line_num
+            yield start, {}, [_error(run_id, spec.file, start, "*", f"malformed CSV: {exc}")]
+            continue
+        line = reader.line_num
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # blank line
+        if len(fields) != width:
+            reason = f"expected {width} fields, found {len(fields)}"
+            yield start, {}, [_error(run_id, spec.file, start, "*", reason)]
+            continue
+        if any("\ufffd" in value for value in fields):
+            yield start, {}, [_error(run_id, spec.file, start, "*", "text is not valid UTF-8")]
+            continue
+        yield start, dict(zip(names, fields, strict=True)), None
+
+
+def _decoded_lines(handle: BinaryIO) -> Iterator[str]:
+    first = True
+    for raw in handle:
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            decoded = raw.decode("utf-8", errors="replace")
+        if first:
+            decoded = decoded.removeprefix("\ufeff")  # Excel writes a byte-order mark
+            first = False
+        yield decoded
+
+
+async def _reject_in_sql(conn: AsyncConnection, stage: Stage, spec: FileSpec, run_id: int) -> int:
+    """Reject staged rows that clash with each other or with stored data; return lines rejected."""
+    table = spec.main_stage
+    keys = spec.key
+    key_label = ", ".join(keys)
+    key_value = " || ', ' || ".join(f"s.{k}" for k in keys)
+    on = " AND ".join(f"s.{k} = d.{k}" for k in keys)
+    statements = [
+        f"""INSERT INTO rejected_lines (line, column_name, reason)
+            SELECT s.line, '{keys[-1]}',
+                   'duplicate {key_label} ' || {key_value} || ' (first at line ' || d.first_line || ')'
+            FROM {table} s
+            JOIN (SELECT {', '.join(keys)}, min(line) AS first_line FROM {table}
+                  GROUP BY {', '.join(keys)} HAVING count(*) > 1) d
+              ON {on} AND s.line <> d.first_line"""
+    ]
+    for parent in spec.parents:
+        statements.append(
+            f"""INSERT INTO rejected_lines (line, column_name, reason)
+                SELECT s.line, '{parent.column}', 'unknown {parent.column} ''' || s.{parent.column} || ''''
+                FROM {table} s
+                WHERE NOT EXISTS (SELECT 1 FROM {parent.table} p
+                                  WHERE p.{parent.ref_column} = s.{parent.column})"""
+        )
+    for check in spec.checks:
+        statements.append(
+            f"INSERT INTO rejected_lines (line, column_name, reason) "
+            f"SELECT q.line, '{check.column}', q.reason FROM ({check.sql}) q"
+        )
+    if stage.is_postgres:
+        await stage.analyze(table)
+    for statement in statements:
+        await conn.execute(text(statement))
+    rejected = (
+        await conn.execute(text("SELECT count(DISTINCT line) FROM rejected_lines"))
+    ).scalar_one()
+    if rejected:
+        await conn.execute(
+            text(
+                "INSERT INTO import_errors (run_id, file, line, column_name, reason) "
+                "SELECT :run_id, :file, line, column_name, reason FROM rejected_lines"
+            ),
+            {"run_id": run_id, "file": spec.file},
+        )
+        for staged in spec.stage:
+            if staged == table:
+                await conn.execute(
+                    text(f"DELETE FROM {staged} WHERE line IN (SELECT line FROM rejected_lines)")
+                )
+    return int(rejected)
+
+
+async def _upsert(
+    conn: AsyncConnection, stage: Stage, spec: FileSpec, now: dt.datetime
+) -> tuple[int, int, int]:
+    """Upsert the staged rows; return (inserted, inserted + changed, accepted)."""
+    upsert = spec.upsert
+    assert upsert is not None
+    columns = list(upsert.values)
+    changeable = [c for c in columns if c not in upsert.conflict and c not in upsert.insert_only]
+    compared = [c for c in changeable if c != "updated_at"]
+    set_clause = ", ".join(f"{c} = excluded.{c}" for c in changeable)
+    changed = " OR ".join(f"{upsert.target}.{c} IS DISTINCT FROM excluded.{c}" for c in compared)
+    source = f"FROM {spec.main_stage} s {upsert.joins}"
+    statement = (
+        f"INSERT INTO {upsert.target} ({', '.join(columns)}) "
+        f"SELECT {', '.join(upsert.values[c] for c in columns)} {source} WHERE true "
+        f"ON CONFLICT ({', '.join(upsert.conflict)}) DO UPDATE SET {set_clause} WHERE {changed}"
+    )
+    params = {"now": _now_param(stage, now)}
+    accepted = (await conn.execute(text(f"SELECT count(*) {source}"))).scalar_one()
+    if stage.is_postgres:
+        # xmax = 0 only on freshly inserted row versions: counts inserts and updates in one pass.
+        counted = f"WITH u AS ({statement} RETURNING (xmax = 0) AS inserted) " + (
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FROM u"
+        )
+        inserted, affected = (await conn.execute(text(counted), params)).one()
+        return int(inserted), int(affected), int(accepted)
+    match = " AND ".join(f"t.{c} = {upsert.values[c]}" for c in upsert.conflict)
+    existing = (
+        await conn.execute(text(f"SELECT count(*) {source} JOIN {upsert.target} t ON {match}"))
+    ).scalar_one()
+    result = await conn.execute(text(statement), params)
+    affected = result.rowcount
+    return int(accepted - existing), int(affected), int(accepted)
+
+
+def _now_param(stage: Stage, now: dt.datetime) -> Any:
+    return now if stage.is_postgres else sqlite_timestamp(now)
+
+
+async def load_report(engine: AsyncEngine, run_id: int, sample: int = REPORT_ERROR_SAMPLE) -> ImportReport:
+    async with engine.connect() as conn:
+        run = (await conn.execute(select(ImportRun).where(ImportRun.id == run_id))).one_or_none()
+        if run is None:
+            raise NotFound(f"import run {run_id} does not exist")
+        errors = await list_errors(conn, run_id, limit=sample, offset=0)
+    files = [
+        FileReport(**summary)
+        for name, summary in (run.files or {}).items()
+        if name != "ignored"
+    ]
+    ignored = list((run.files or {}).get("ignored", {}).get("files", []))
+    return ImportReport(
+        run_id=run.id,
+        status=ImportStatus(run.status).value,
+        files=files,
+        error_count=run.error_count,
+        errors=errors,
+        ignored_files=ignored,
+        failure=run.failure,
+    )
+
+
+async def list_errors(
+    conn: AsyncConnection, run_id: int, *, limit: int, offset: int, file: str | None = None
+) -> list[RowError]:
+    query = select(ImportError_).where(ImportError_.run_id == run_id)
+    if file:
+        query = query.where(ImportError_.file == file)
+    query = query.order_by(ImportError_.file, ImportError_.line, ImportError_.id).limit(limit).offset(offset)
+    rows = (await conn.execute(query)).all()
+    return [RowError(row.file, row.line, row.column_name, row.reason) for row in rows]

@@ -1,0 +1,1 @@
+"""Alembic migrations, run through :mod:`service.migrate` (never at import time)."""

@@ -1,0 +1,351 @@
+"""SQLAlchemy models: the portfolio (borrowers, phones, contacts, loans, schedules, payments),
+the contact log, people and queues, the audit trail and import reports.
+
+Migrations in ``service/migrations`` are the source of truth for the schema; these models must
+match them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from service.db import Money, Rate, UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime,
+        Decimal: Money,
+        dict[str, Any]: JSON,
+    }
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # VARCHAR + CHECK on both databases: PostgreSQL native enums make migrations painful.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Role(enum.StrEnum):
+    collector = "collector"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+class PhoneKind(enum.StrEnum):
+    primary = "primary"
+    alt = "alt"
+    former = "former"  # was on file, no longer listed by the lender; kept for the contact log
+
+
+class PhoneStatus(enum.StrEnum):
+    active = "active"
+    invalid = "invalid"  # confirmed wrong or not in service
+
+
+class TimezoneSource(enum.StrEnum):
+    file = "file"
+    phone = "phone"
+    ambiguous = "ambiguous"  # several zones fit the phone number; candidates recorded
+    unknown = "unknown"
+
+
+class LoanStatus(enum.StrEnum):
+    open = "open"
+    closed = "closed"
+
+
+class Channel(enum.StrEnum):
+    call = "call"
+    sms = "sms"
+
+
+class Direction(enum.StrEnum):
+    outbound = "outbound"
+    inbound = "inbound"
+
+
+class AttemptResult(enum.StrEnum):
+    busy = "busy"
+    not_in_service = "not_in_service"
+    no_answer = "no_answer"
+    voicemail = "voicemail"
+    conversation = "conversation"
+    wrong_number = "wrong_number"
+    delivered = "delivered"
+    failed = "failed"
+
+
+class ImportStatus(enum.StrEnum):
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    languages: Mapped[str] = mapped_column(String(64), default="zh-CN")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[dt.datetime | None]
+
+
+class Session(Base):
+    """A login. Only a hash of the token is stored, so a database read does not yield logins."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    routing: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class QueueMember(Base):
+    __tablename__ = "queue_members"
+
+    queue_id: Mapped[int] = mapped_column(
+        ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Borrower(Base):
+    __tablename__ = "borrowers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    region: Mapped[str] = mapped_column(String(16), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    timezone_candidates: Mapped[str] = mapped_column(String(400), default="")
+    timezone_source: Mapped[TimezoneSource] = mapped_column(_enum(TimezoneSource, "tz_source"))
+    sms_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    phones: Mapped[list[PhoneNumber]] = relationship(
+        back_populates="borrower", order_by="PhoneNumber.id"
+    )
+    contacts: Mapped[list[Contact]] = relationship(back_populates="borrower", order_by="Contact.id")
+
+
+class PhoneNumber(Base):
+    __tablename__ = "phone_numbers"
+    __table_args__ = (UniqueConstraint("borrower_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[PhoneKind] = mapped_column(_enum(PhoneKind, "phone_kind"))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[PhoneStatus] = mapped_column(
+        _enum(PhoneStatus, "phone_status"), default=PhoneStatus.active
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    borrower: Mapped[Borrower] = relationship(back_populates="phones")
+
+
+class Contact(Base):
+    """A third party: guarantor/co-obligor (``debt_related``) or emergency contact (not)."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    borrower_id: Mapped[int] = mapped_column(
+        ForeignKey("borrowers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    relation: Mapped[str] = mapped_column(String(64), default="")
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    debt_related: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    borrower: Mapped[Borrower] = relationship(back_populates="contacts")
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+    __table_args__ = (
+        CheckConstraint("principal > 0", name="principal_positive"),
+        CheckConstraint("annual_rate >= 0", name="rate_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    product: Mapped[str] = mapped_column(String(64), default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    principal: Mapped[Decimal]
+    annual_rate: Mapped[Decimal] = mapped_column(Rate)
+    # None means "the portfolio's configured penalty rate".
+    penalty_rate_daily: Mapped[Decimal | None] = mapped_column(Rate)
+    disbursed_on: Mapped[dt.date] = mapped_column(Date)
+    maturity_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[LoanStatus] = mapped_column(_enum(LoanStatus, "loan_status"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"), index=True)
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    borrower: Mapped[Borrower] = relationship()
+    installments: Mapped[list[Installment]] = relationship(order_by="Installment.seq")
+    payments: Mapped[list[Payment]] = relationship(order_by="Payment.paid_on, Payment.id")
+
+
+class Installment(Base):
+    __tablename__ = "installments"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "seq"),
+        CheckConstraint("principal_due >= 0 AND interest_due >= 0", name="amounts_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    principal_due: Mapped[Decimal]
+    interest_due: Mapped[Decimal]
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    paid_on: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal]
+    source: Mapped[str] = mapped_column(String(16), default="import")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Attempt(Base):
+    """One contact try on one channel to one party: the contact log."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        Index("ix_attempts_loan_occurred", "loan_id", "occurred_at"),
+        Index("ix_attempts_phone_occurred", "phone", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    # None: the debtor. Otherwise the third party reached (or tried).
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
+    occurred_at: Mapped[dt.datetime]
+    result: Mapped[AttemptResult] = mapped_column(_enum(AttemptResult, "attempt_result"))
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16), default="import")
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only: database triggers refuse UPDATE and DELETE on this table."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_ref: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ImportRun(Base):
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[ImportStatus] = mapped_column(_enum(ImportStatus, "import_status"))
+    source: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(Text, default="")
+    files: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    failure: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportError_(Base):
+    __tablename__ = "import_errors"
+    __table_args__ = (Index("ix_import_errors_run_file_line", "run_id", "file", "line"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"))
+    file: Mapped[str] = mapped_column(String(64))
+    line: Mapped[int] = mapped_column(Integer)
+    column_name: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,156 @@
+"""Process settings: one frozen object read from the environment once and passed down.
+
+Nothing reads ``os.environ`` after :func:`Settings.from_env`; tests build ``Settings`` directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from service.errors import ConfigurationError
+
+DEFAULT_VAR_DIR = Path("var")
+
+PROFILES = ("cn", "us", "uk")
+LOG_FORMATS = ("console", "json")
+DISPATCH_MODES = ("inprocess", "arq")
+CHANNELS = ("console", "twilio")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a process needs to know about its environment.
+
+    Defaults are the embedded mode: a SQLite file under ``./var``, in-process dispatch, the console
+    channel, lender zone Asia/Shanghai, compliance profile ``cn``.
+    """
+
+    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR / 'arrears.db'}"
+    redis_url: str | None = None
+    dispatch: str = "inprocess"
+    channel: str = "console"
+    lender_timezone: str = "Asia/Shanghai"
+    compliance_profile: str = "cn"
+    default_currency: str = "CNY"
+    default_phone_region: str = "CN"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = dataclasses.field(default=None, repr=False)
+    twilio_from_number: str | None = None
+    twilio_base_url: str | None = None
+    public_base_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_format: str = "console"
+    log_level: str = "INFO"
+    session_ttl_hours: int = 12
+    cookie_secure: bool = False
+    import_chunk_rows: int = 20_000
+    var_dir: Path = DEFAULT_VAR_DIR
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.dispatch not in DISPATCH_MODES:
+            problems.append(f"ARREARS_DISPATCH must be one of {DISPATCH_MODES}, not {self.dispatch!r}")
+        if self.dispatch == "arq" and not self.redis_url:
+            problems.append("ARREARS_DISPATCH=arq needs REDIS_URL")
+        if self.channel not in CHANNELS:
+            problems.append(f"ARREARS_CHANNEL must be one of {CHANNELS}, not {self.channel!r}")
+        if self.channel == "twilio" and not (
+            self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number
+        ):
+            problems.append(
+                "ARREARS_CHANNEL=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
+                "and TWILIO_FROM_NUMBER"
+            )
+        if self.compliance_profile not in PROFILES:
+            problems.append(
+                f"ARREARS_COMPLIANCE_PROFILE must be one of {PROFILES}, "
+                f"not {self.compliance_profile!r}"
+            )
+        if self.log_format not in LOG_FORMATS:
+            problems.append(f"LOG_FORMAT must be one of {LOG_FORMATS}, not {self.log_format!r}")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}")
+        try:
+            ZoneInfo(self.lender_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"ARREARS_LENDER_TIMEZONE {self.lender_timezone!r} is not an IANA zone")
+        if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            problems.append(
+                "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(postgresql:// and postgres:// are accepted and converted)"
+            )
+        if self.import_chunk_rows < 1:
+            problems.append("ARREARS_IMPORT_CHUNK_ROWS must be positive")
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (see the README's settings table)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+
+        def text(name: str, field: str) -> None:
+            value = env.get(name, "").strip()
+            if value:
+                values[field] = value
+
+        text("DATABASE_URL", "database_url")
+        text("REDIS_URL", "redis_url")
+        text("ARREARS_DISPATCH", "dispatch")
+        text("ARREARS_CHANNEL", "channel")
+        text("ARREARS_LENDER_TIMEZONE", "lender_timezone")
+        text("ARREARS_COMPLIANCE_PROFILE", "compliance_profile")
+        text("ARREARS_DEFAULT_CURRENCY", "default_currency")
+        text("ARREARS_DEFAULT_PHONE_REGION", "default_phone_region")
+        text("TWILIO_ACCOUNT_SID", "twilio_account_sid")
+        text("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+        text("TWILIO_FROM_NUMBER", "twilio_from_number")
+        text("TWILIO_BASE_URL", "twilio_base_url")
+        text("ARREARS_PUBLIC_BASE_URL", "public_base_url")
+        text("ARREARS_HOST", "host")
+        text("LOG_FORMAT", "log_format")
+        text("LOG_LEVEL", "log_level")
+        for name, field in (
+            ("ARREARS_PORT", "port"),
+            ("ARREARS_SESSION_TTL_HOURS", "session_ttl_hours"),
+            ("ARREARS_IMPORT_CHUNK_ROWS", "import_chunk_rows"),
+        ):
+            raw = env.get(name, "").strip()
+            if raw:
+                try:
+                    values[field] = int(raw)
+                except ValueError:
+                    raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+        secure = env.get("ARREARS_COOKIE_SECURE", "").strip().lower()
+        if secure:
+            values["cookie_secure"] = secure in {"1", "true", "yes", "on"}
+        var_dir = env.get("ARREARS_VAR_DIR", "").strip()
+        if var_dir:
+            values["var_dir"] = Path(var_dir)
+            values.setdefault("database_url", f"sqlite+aiosqlite:///{Path(var_dir) / 'arrears.db'}")
+        if "database_url" in values:
+            values["database_url"] = normalise_database_url(str(values["database_url"]))
+        if values.get("redis_url") and "dispatch" not in values:
+            # Redis configured means the arq workers deliver; embedded mode dispatches in-process.
+            values["dispatch"] = "arq"
+        return cls(**values)  # type: ignore[arg-type]  # keys are the dataclass's own fields
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people paste (``postgres://``, ``postgresql://``) and name our drivers."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
