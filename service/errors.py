@@ -2,10 +2,12 @@
 
     ArrearsError
     ├── ConfigurationError   settings or configuration that cannot work; refuse to start
-    ├── InputError           a caller sent something we cannot accept (HTTP 400/422)
+    ├── InputError           a caller sent something we cannot read (HTTP 400)
+    │   └── ValidationFailed  readable, but its values break the rules (HTTP 422)
     ├── NotFound             the named thing does not exist (HTTP 404)
     ├── Conflict             the request collides with stored state (HTTP 409)
-    └── PermissionDenied     authenticated, but this role may not do this (HTTP 403)
+    ├── PermissionDenied     authenticated, but this role may not do this (HTTP 403)
+    └── Unauthenticated      no valid login (HTTP 401)
 
 Channel adapters will add transient (retry) and permanent (record and stop) delivery errors.
 """
@@ -44,3 +46,15 @@ class Conflict(ArrearsError):
 
 class PermissionDenied(ArrearsError):
     code = "forbidden"
+
+
+class ValidationFailed(InputError):
+    """Well-formed input whose values break the rules (HTTP 422); ``details`` lists fields."""
+
+    code = "validation_failed"
+
+
+class Unauthenticated(ArrearsError):
+    """No valid login (HTTP 401)."""
+
+    code = "unauthenticated"

@@ -61,7 +61,9 @@ def zones_for(e164: str) -> ZoneGuess:
     return ZoneGuess(None, zones)
 
 
-_DIGIT_RUN = re.compile(r"\+?\d[\d\s\-().]{6,}\d")
+# A run of digits with the separators people write in phone numbers, not part of a larger token:
+# not after a letter (references like L00000001), a dot or "12:" (times), not a decimal tail.
+_DIGIT_RUN = re.compile(r"(?<![\w.])(?<!\d:)\+?\d[\d \-()]{6,}\d(?![\d.]\d)")
 
 
 def mask(text: str) -> str:

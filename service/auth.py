@@ -1,0 +1,196 @@
+"""Users, passwords and login sessions.
+
+Passwords are hashed with scrypt (standard library, memory-hard). Session tokens are random and
+only their SHA-256 is stored, so reading the database does not yield a working login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.db import utcnow
+from service.errors import Conflict, InputError, NotFound
+from service.models import AuditEvent, Role, Session, User
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD_LENGTH = 10
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CurrentUser:
+    id: int
+    username: str
+    display_name: str
+    role: Role
+
+    @property
+    def is_collector(self) -> bool:
+        return self.role is Role.collector
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    encode = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    expected = base64.b64decode(digest)
+    actual = hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=len(expected),
+    )
+    return hmac.compare_digest(actual, expected)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_user(
+    conn: AsyncConnection,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    password: str,
+    languages: str = "zh-CN",
+    actor: str = "cli",
+) -> int:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    exists = await conn.scalar(select(User.id).where(User.username == username))
+    if exists is not None:
+        raise Conflict(f"user {username!r} already exists")
+    password_hash = await asyncio.to_thread(hash_password, password)
+    user_id = (
+        await conn.execute(
+            insert(User)
+            .values(
+                username=username,
+                display_name=display_name,
+                role=role,
+                password_hash=password_hash,
+                languages=languages,
+                active=True,
+                created_at=utcnow(),
+            )
+            .returning(User.id)
+        )
+    ).scalar_one()
+    await conn.execute(
+        insert(AuditEvent).values(
+            occurred_at=utcnow(),
+            actor=actor,
+            action="user.created",
+            entity_type="user",
+            entity_ref=username,
+            details={"role": role.value},
+        )
+    )
+    return int(user_id)
+
+
+async def set_password(conn: AsyncConnection, username: str, password: str, actor: str = "cli") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = await asyncio.to_thread(hash_password, password)
+    result = await conn.execute(
+        update(User).where(User.username == username).values(password_hash=password_hash)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"user {username!r} does not exist")
+    # Every open session of that user ends: a password change is often a response to a leak.
+    await conn.execute(
+        update(Session)
+        .where(Session.user_id.in_(select(User.id).where(User.username == username)))
+        .where(Session.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    await conn.execute(
+        insert(AuditEvent).values(
+            occurred_at=utcnow(),
+            actor=actor,
+            action="user.password_changed",
+            entity_type="user",
+            entity_ref=username,
+            details={},
+        )
+    )
+
+
+async def login(
+    conn: AsyncConnection, username: str, password: str, ttl: dt.timedelta
+) -> tuple[str, CurrentUser] | None:
+    """Check the password and open a session; None when either is wrong or the user inactive."""
+    row = (
+        await conn.execute(select(User).where(User.username == username, User.active.is_(True)))
+    ).one_or_none()
+    if row is None:
+        # Spend the same time as a real check so usernames cannot be probed by timing.
+        await asyncio.to_thread(verify_password, password, _DUMMY_HASH)
+        return None
+    if not await asyncio.to_thread(verify_password, password, row.password_hash):
+        return None
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    await conn.execute(
+        insert(Session).values(
+            token_hash=_token_hash(token), user_id=row.id, created_at=now, expires_at=now + ttl
+        )
+    )
+    return token, CurrentUser(row.id, row.username, row.display_name, Role(row.role))
+
+
+async def user_for_token(conn: AsyncConnection, token: str) -> CurrentUser | None:
+    now = utcnow()
+    row = (
+        await conn.execute(
+            select(User.id, User.username, User.display_name, User.role)
+            .join(Session, Session.user_id == User.id)
+            .where(
+                Session.token_hash == _token_hash(token),
+                Session.revoked_at.is_(None),
+                Session.expires_at > now,
+                User.active.is_(True),
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return CurrentUser(row.id, row.username, row.display_name, Role(row.role))
+
+
+async def logout(conn: AsyncConnection, token: str) -> None:
+    await conn.execute(
+        update(Session)
+        .where(Session.token_hash == _token_hash(token), Session.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+_DUMMY_HASH = (
+    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)

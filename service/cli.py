@@ -1,0 +1,389 @@
+"""The ``arrears`` command line. Each verb is a thin shell over the same functions the API uses.
+
+Exit codes: 0 success; 1 the work ran but rejected some input (e.g. bad import rows); 2 the
+command failed (bad arguments, configuration, a failed import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+
+from service import auth
+from service.db import create_engine
+from service.demo import write_demo_portfolio
+from service.errors import ArrearsError
+from service.ingest.pipeline import ImportOptions, ImportReport, import_directory, list_errors, load_report
+from service.logs import configure_logging
+from service.migrate import current_revision, downgrade, head_revision, upgrade
+from service.models import ImportRun, Role, User
+from service.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+DEMO_USERS = (
+    ("admin", "Admin", Role.admin, "zh-CN,en"),
+    ("supervisor", "Supervisor 主管", Role.supervisor, "zh-CN,en"),
+    ("collector1", "Collector 王芳", Role.collector, "zh-CN"),
+    ("collector2", "Collector 李强", Role.collector, "zh-CN"),
+    ("collector3", "Collector Maria Lopez", Role.collector, "en"),
+    ("collector4", "Collector 陈静", Role.collector, "zh-CN,en"),
+)
+
+
+class TqdmProgress:
+    """Import progress as a byte-based bar per file (silent when stderr is not a terminal)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._done = 0
+
+    def start(self, file: str, total_bytes: int) -> None:
+        from tqdm import tqdm
+
+        self._done = 0
+        self._bar = tqdm(
+            total=total_bytes, unit="B", unit_scale=True, desc=file, disable=None, leave=True
+        )
+
+    def advance(self, done_bytes: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done_bytes - self._done)
+            self._done = done_bytes
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _print_report(report: ImportReport, stream: Any = sys.stdout) -> None:
+    print(f"import #{report.run_id}: {report.status}", file=stream)
+    for item in report.files:
+        print(
+            f"  {item.file:<18} rows {item.rows:>9}  stored {item.stored:>9}  "
+            f"(new {item.inserted}, changed {item.updated}, unchanged {item.unchanged})  "
+            f"rejected {item.rejected}",
+            file=stream,
+        )
+    for name in report.ignored_files:
+        print(f"  {name:<18} ignored: not a contract file", file=stream)
+    if report.error_count:
+        print(f"  {report.error_count} problem(s); first {len(report.errors)}:", file=stream)
+        for error in report.errors:
+            print(f"    {error.file}:{error.line} [{error.column}] {error.reason}", file=stream)
+    if report.failure:
+        print(f"  failed: {report.failure}", file=stream)
+
+
+def _report_exit(report: ImportReport) -> int:
+    if report.status != "completed":
+        return 2
+    return 1 if report.error_count else 0
+
+
+async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    engine = create_engine(settings)
+    try:
+        if args.action == "upgrade":
+            await upgrade(engine, args.revision or "head")
+        elif args.action == "downgrade":
+            await downgrade(engine, args.revision or "base")
+        current = await current_revision(engine)
+        print(f"database at revision {current or 'base'} (head {head_revision()})")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        report = await import_directory(
+            engine,
+            Path(args.directory),
+            ImportOptions(
+                default_region=settings.default_phone_region,
+                chunk_rows=settings.import_chunk_rows,
+                source="cli",
+                actor=os.environ.get("USER", "cli"),
+            ),
+            TqdmProgress(),
+        )
+    finally:
+        await engine.dispose()
+    _print_report(report)
+    return _report_exit(report)
+
+
+async def cmd_imports(settings: Settings, args: argparse.Namespace) -> int:
+    engine = create_engine(settings)
+    try:
+        if args.action == "list":
+            async with engine.connect() as conn:
+                rows = (
+                    await conn.execute(select(ImportRun).order_by(ImportRun.id.desc()).limit(args.limit))
+                ).all()
+            for row in rows:
+                print(
+                    f"#{row.id:<5} {row.started_at:%Y-%m-%d %H:%M} {row.status.value:<9} "
+                    f"{row.source:<6} {row.actor:<12} errors {row.error_count:<7} {row.label}"
+                )
+            return 0
+        report = await load_report(engine, args.id, sample=0)
+        _print_report(report)
+        if args.errors:
+            async with engine.connect() as conn:
+                errors = await list_errors(conn, args.id, limit=args.errors, offset=0)
+            for error in errors:
+                print(f"    {error.file}:{error.line} [{error.column}] {error.reason}")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _create_demo_users(settings: Settings) -> list[tuple[str, str, str]]:
+    created: list[tuple[str, str, str]] = []
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            for username, name, role, languages in DEMO_USERS:
+                if await conn.scalar(select(User.id).where(User.username == username)):
+                    continue
+                password = secrets.token_urlsafe(9)
+                await auth.create_user(
+                    conn,
+                    username=username,
+                    display_name=name,
+                    role=role,
+                    password=password,
+                    languages=languages,
+                    actor="demo",
+                )
+                created.append((username, role.value, password))
+    finally:
+        await engine.dispose()
+    return created
+
+
+async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    directory = Path(args.dir) if args.dir else settings.var_dir / "demo"
+    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else dt.datetime.now(dt.UTC).date()
+    counts = write_demo_portfolio(directory, borrowers=args.borrowers, as_of=as_of, seed=args.seed)
+    print(
+        f"demo portfolio written to {directory}: {counts.borrowers} borrowers, {counts.loans} loans, "
+        f"{counts.installments} installments, {counts.payments} payments, "
+        f"{counts.contacts} contacts, {counts.attempts} attempts"
+    )
+    if args.no_import:
+        return 0
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        report = await import_directory(
+            engine,
+            directory,
+            ImportOptions(default_region=settings.default_phone_region, source="demo", actor="demo"),
+            TqdmProgress(),
+        )
+    finally:
+        await engine.dispose()
+    _print_report(report)
+    _print_demo_users(await _create_demo_users(settings))
+    return _report_exit(report)
+
+
+def _print_demo_users(created: list[tuple[str, str, str]]) -> None:
+    if not created:
+        return
+    print("\nDemo users (passwords are shown once; change them with `arrears users set-password`):")
+    for username, role, password in created:
+        print(f"  {username:<12} {role:<11} {password}")
+    print()
+
+
+def _read_password(env_name: str) -> str:
+    password = os.environ.get(env_name)
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise ArrearsError(f"set {env_name} or run interactively to enter a password")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise ArrearsError("the passwords differ")
+    return first
+
+
+async def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        if args.action == "add":
+            password = _read_password("ARREARS_NEW_PASSWORD")
+            async with engine.begin() as conn:
+                await auth.create_user(
+                    conn,
+                    username=args.username,
+                    display_name=args.name or args.username,
+                    role=Role(args.role),
+                    password=password,
+                    languages=args.languages,
+                )
+            print(f"user {args.username} created ({args.role})")
+        elif args.action == "set-password":
+            password = _read_password("ARREARS_NEW_PASSWORD")
+            async with engine.begin() as conn:
+                await auth.set_password(conn, args.username, password)
+            print(f"password of {args.username} changed")
+        else:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(select(User).order_by(User.username))).all()
+            for row in rows:
+                state = "active" if row.active else "inactive"
+                print(f"{row.username:<16} {row.role.value:<11} {state:<9} {row.display_name}")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _prepare_embedded(settings: Settings, borrowers: int) -> None:
+    """First run of the embedded mode: migrate, then load the demo lender once."""
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            users = await conn.scalar(select(func.count()).select_from(User))
+    finally:
+        await engine.dispose()
+    if users:
+        return
+    args = argparse.Namespace(
+        dir=None, borrowers=borrowers, seed=20261124, as_of=None, no_import=False
+    )
+    await cmd_demo(settings, args)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from service.web.app import create_app
+
+    if args.demo:
+        asyncio.run(_prepare_embedded(settings, args.borrowers))
+    else:
+        engine = create_engine(settings)
+        asyncio.run(_upgrade_and_dispose(engine))
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"Arrears is serving on http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
+    web.run_app(create_app(settings), host=host, port=port, print=None)
+    return 0
+
+
+async def _upgrade_and_dispose(engine: Any) -> None:
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.main import create_worker
+
+    worker = create_worker(settings, burst=args.burst)
+    worker.run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arrears", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    run = verbs.add_parser("run", help="embedded mode: migrate, load the demo lender once, serve")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--borrowers", type=int, default=5_000, help="demo size on first run")
+    run.set_defaults(demo=True)
+
+    serve = verbs.add_parser("serve", help="migrate and serve the web app and API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(demo=False, borrowers=0)
+
+    db = verbs.add_parser("db", help="schema migrations")
+    db.add_argument("action", choices=("upgrade", "downgrade", "current"))
+    db.add_argument("revision", nargs="?")
+
+    imp = verbs.add_parser("import", help="import a directory of contract CSV files")
+    imp.add_argument("directory")
+
+    imports = verbs.add_parser("imports", help="read stored import reports")
+    imports_verbs = imports.add_subparsers(dest="action", required=True)
+    listing = imports_verbs.add_parser("list")
+    listing.add_argument("--limit", type=int, default=20)
+    show = imports_verbs.add_parser("show")
+    show.add_argument("id", type=int)
+    show.add_argument("--errors", type=int, default=100, help="how many errors to print")
+
+    demo = verbs.add_parser("demo", help="write (and import) a synthetic lender portfolio")
+    demo.add_argument("--borrowers", type=int, default=5_000)
+    demo.add_argument("--dir", help="where to write the CSV files (default var/demo)")
+    demo.add_argument("--as-of", help="the portfolio's date, YYYY-MM-DD (default today)")
+    demo.add_argument("--seed", type=int, default=20261124)
+    demo.add_argument("--no-import", action="store_true", help="only write the files")
+
+    users = verbs.add_parser("users", help="manage users (password from ARREARS_NEW_PASSWORD)")
+    users_verbs = users.add_subparsers(dest="action", required=True)
+    add = users_verbs.add_parser("add")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name")
+    add.add_argument("--languages", default="zh-CN")
+    passwd = users_verbs.add_parser("set-password")
+    passwd.add_argument("username")
+    users_verbs.add_parser("list")
+
+    worker = verbs.add_parser("worker", help="run an arq worker (needs REDIS_URL)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    return parser
+
+
+ASYNC_VERBS = {
+    "db": cmd_db,
+    "import": cmd_import,
+    "imports": cmd_imports,
+    "demo": cmd_demo,
+    "users": cmd_users,
+}
+SYNC_VERBS = {"run": cmd_serve, "serve": cmd_serve, "worker": cmd_worker}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings)
+        if args.verb in ASYNC_VERBS:
+            return asyncio.run(ASYNC_VERBS[args.verb](settings, args))
+        return SYNC_VERBS[args.verb](settings, args)
+    except ArrearsError as exc:
+        print(f"arrears: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

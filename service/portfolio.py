@@ -1,0 +1,359 @@
+"""Reading and recording the portfolio: borrowers, loans with schedules, payments.
+
+Every read takes the current user: a collector sees only loans in the queues they belong to
+(and the borrowers of those loans); supervisors and admins see everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.auth import CurrentUser
+from service.db import utcnow
+from service.errors import Conflict, NotFound, ValidationFailed
+from service.ingest import fields
+from service.ingest.files import RowRejected, parse_columns
+from service.models import (
+    AuditEvent,
+    Borrower,
+    Contact,
+    Installment,
+    Loan,
+    Payment,
+    PhoneNumber,
+    QueueMember,
+    Role,
+)
+
+MAX_PAGE = 500
+
+
+def loan_visible(user: CurrentUser) -> ColumnElement[bool]:
+    """SQL condition: the user may see this loan."""
+    if user.role is not Role.collector:
+        return true()
+    return Loan.queue_id.in_(select(QueueMember.queue_id).where(QueueMember.user_id == user.id))
+
+
+def borrower_visible(user: CurrentUser) -> ColumnElement[bool]:
+    if user.role is not Role.collector:
+        return true()
+    return exists(
+        select(Loan.id).where(Loan.borrower_id == Borrower.id, loan_visible(user))
+    )
+
+
+def _page(query: Select[Any], limit: int, offset: int) -> Select[Any]:
+    return query.limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
+
+
+async def list_borrowers(
+    conn: AsyncConnection, user: CurrentUser, *, search: str | None, limit: int, offset: int
+) -> dict[str, Any]:
+    condition = borrower_visible(user)
+    if search:
+        pattern = f"%{search}%"
+        condition = and_(
+            condition, or_(Borrower.borrower_ref.like(pattern), Borrower.name.like(pattern))
+        )
+    total = await conn.scalar(select(func.count()).select_from(Borrower).where(condition))
+    rows = (
+        await conn.execute(
+            _page(select(Borrower).where(condition).order_by(Borrower.borrower_ref), limit, offset)
+        )
+    ).all()
+    return {"total": total, "items": [_borrower_summary(row) for row in rows]}
+
+
+def _borrower_summary(row: Any) -> dict[str, Any]:
+    return {
+        "borrower_ref": row.borrower_ref,
+        "name": row.name,
+        "locale": row.locale,
+        "region": row.region,
+        "timezone": row.timezone,
+        "timezone_source": row.timezone_source,
+        "sms_consent": row.sms_consent,
+    }
+
+
+async def get_borrower(conn: AsyncConnection, user: CurrentUser, ref: str) -> dict[str, Any]:
+    row = (
+        await conn.execute(
+            select(Borrower).where(Borrower.borrower_ref == ref, borrower_visible(user))
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"borrower {ref!r} not found")
+    phones = (
+        await conn.execute(
+            select(PhoneNumber).where(PhoneNumber.borrower_id == row.id).order_by(PhoneNumber.id)
+        )
+    ).all()
+    contacts = (
+        await conn.execute(
+            select(Contact).where(Contact.borrower_id == row.id).order_by(Contact.contact_ref)
+        )
+    ).all()
+    loans = (
+        await conn.execute(
+            select(Loan.loan_ref, Loan.status, Loan.principal, Loan.currency)
+            .where(Loan.borrower_id == row.id, loan_visible(user))
+            .order_by(Loan.loan_ref)
+        )
+    ).all()
+    body = _borrower_summary(row)
+    body.update(
+        address=row.address,
+        timezone_candidates=[z for z in row.timezone_candidates.split(";") if z],
+        phones=[
+            {"e164": p.e164, "kind": p.kind, "verified": p.verified, "status": p.status}
+            for p in phones
+        ],
+        contacts=[
+            {
+                "contact_ref": c.contact_ref,
+                "name": c.name,
+                "relation": c.relation,
+                "phone": c.phone,
+                "debt_related": c.debt_related,
+            }
+            for c in contacts
+        ],
+        loans=[
+            {"loan_ref": l.loan_ref, "status": l.status, "principal": l.principal, "currency": l.currency}
+            for l in loans
+        ],
+    )
+    return body
+
+
+_LOAN_COLUMNS = (
+    Loan.id,
+    Loan.loan_ref,
+    Borrower.borrower_ref,
+    Loan.product,
+    Loan.currency,
+    Loan.principal,
+    Loan.annual_rate,
+    Loan.penalty_rate_daily,
+    Loan.disbursed_on,
+    Loan.maturity_on,
+    Loan.status,
+    Loan.queue_id,
+    Loan.collector_id,
+)
+
+
+def _loan_summary(row: Any) -> dict[str, Any]:
+    return {
+        "loan_ref": row.loan_ref,
+        "borrower_ref": row.borrower_ref,
+        "product": row.product,
+        "currency": row.currency,
+        "principal": row.principal,
+        "annual_rate": row.annual_rate,
+        "penalty_rate_daily": row.penalty_rate_daily,
+        "disbursed_on": row.disbursed_on,
+        "maturity_on": row.maturity_on,
+        "status": row.status,
+    }
+
+
+async def list_loans(
+    conn: AsyncConnection,
+    user: CurrentUser,
+    *,
+    borrower_ref: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    condition: ColumnElement[bool] = loan_visible(user)
+    if borrower_ref:
+        condition = and_(condition, Borrower.borrower_ref == borrower_ref)
+    if status:
+        if status not in ("open", "closed"):
+            raise ValidationFailed("status must be open or closed", details={"status": status})
+        condition = and_(condition, Loan.status == status)
+    base = select(*_LOAN_COLUMNS).join(Borrower, Borrower.id == Loan.borrower_id).where(condition)
+    total = await conn.scalar(select(func.count()).select_from(base.subquery()))
+    rows = (await conn.execute(_page(base.order_by(Loan.loan_ref), limit, offset))).all()
+    return {"total": total, "items": [_loan_summary(row) for row in rows]}
+
+
+async def _visible_loan(conn: AsyncConnection, user: CurrentUser, ref: str) -> Any:
+    row = (
+        await conn.execute(
+            select(*_LOAN_COLUMNS)
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Loan.loan_ref == ref, loan_visible(user))
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"loan {ref!r} not found")
+    return row
+
+
+async def get_loan(conn: AsyncConnection, user: CurrentUser, ref: str) -> dict[str, Any]:
+    row = await _visible_loan(conn, user, ref)
+    schedule = (
+        await conn.execute(
+            select(Installment).where(Installment.loan_id == row.id).order_by(Installment.seq)
+        )
+    ).all()
+    payments = (
+        await conn.execute(
+            select(Payment).where(Payment.loan_id == row.id).order_by(Payment.paid_on, Payment.id)
+        )
+    ).all()
+    body = _loan_summary(row)
+    body["schedule"] = [
+        {
+            "seq": i.seq,
+            "due_on": i.due_on,
+            "principal_due": i.principal_due,
+            "interest_due": i.interest_due,
+            "amount_due": i.principal_due + i.interest_due,
+        }
+        for i in schedule
+    ]
+    body["payments"] = [_payment(p, ref) for p in payments]
+    body["paid_total"] = sum((p.amount for p in payments), Decimal("0.00"))
+    return body
+
+
+def _payment(row: Any, loan_ref: str) -> dict[str, Any]:
+    return {
+        "payment_ref": row.payment_ref,
+        "loan_ref": loan_ref,
+        "paid_on": row.paid_on,
+        "amount": row.amount,
+        "source": row.source,
+    }
+
+
+async def list_payments(
+    conn: AsyncConnection,
+    user: CurrentUser,
+    *,
+    loan_ref: str | None,
+    since: dt.date | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    condition: ColumnElement[bool] = loan_visible(user)
+    if loan_ref:
+        condition = and_(condition, Loan.loan_ref == loan_ref)
+    if since:
+        condition = and_(condition, Payment.paid_on >= since)
+    base = (
+        select(Payment, Loan.loan_ref)
+        .join(Loan, Loan.id == Payment.loan_id)
+        .where(condition)
+    )
+    total = await conn.scalar(select(func.count()).select_from(base.subquery()))
+    rows = (
+        await conn.execute(_page(base.order_by(Payment.paid_on.desc(), Payment.id.desc()), limit, offset))
+    ).all()
+    return {"total": total, "items": [_payment(row, row.loan_ref) for row in rows]}
+
+
+_PAYMENT_FIELDS: dict[str, fields.Parser] = {
+    "payment_ref": fields.ref,
+    "loan_ref": fields.ref,
+    "paid_on": fields.date,
+    "amount": fields.money(positive=True),
+}
+
+
+async def record_payment(
+    conn: AsyncConnection, user: CurrentUser, body: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Record a payment; the same ``payment_ref`` again with the same values is a no-op.
+
+    Returns (payment, created). The same ref with different values is a conflict, never an
+    overwrite: a payment once recorded is corrected by the lender's core system, not by a retry.
+    """
+    raw = {key: "" if body.get(key) is None else str(body.get(key)) for key in _PAYMENT_FIELDS}
+    try:
+        values = parse_columns(raw, _PAYMENT_FIELDS)
+    except RowRejected as exc:
+        raise ValidationFailed(
+            "payment is not valid",
+            details=[{"field": column, "reason": reason} for column, reason in exc.problems],
+        ) from None
+    if values["paid_on"] > utcnow().date() + dt.timedelta(days=1):
+        raise ValidationFailed(
+            "payment is dated in the future",
+            details=[{"field": "paid_on", "reason": "date is in the future"}],
+        )
+    loan = await _visible_loan(conn, user, values["loan_ref"])
+    existing = (
+        await conn.execute(
+            select(Payment, Loan.loan_ref)
+            .join(Loan, Loan.id == Payment.loan_id)
+            .where(Payment.payment_ref == values["payment_ref"])
+        )
+    ).one_or_none()
+    if existing is not None:
+        same = (
+            existing.loan_ref == values["loan_ref"]
+            and existing.paid_on == values["paid_on"]
+            and existing.amount == values["amount"]
+        )
+        if not same:
+            raise Conflict(
+                f"payment {values['payment_ref']!r} is already recorded with other values",
+                details=_payment(existing, existing.loan_ref),
+            )
+        return _payment(existing, existing.loan_ref), False
+    await conn.execute(
+        insert(Payment).values(
+            payment_ref=values["payment_ref"],
+            loan_id=loan.id,
+            paid_on=values["paid_on"],
+            amount=values["amount"],
+            source="api",
+            created_at=utcnow(),
+        )
+    )
+    await conn.execute(
+        insert(AuditEvent).values(
+            occurred_at=utcnow(),
+            actor=user.username,
+            actor_id=user.id,
+            action="payment.recorded",
+            entity_type="loan",
+            entity_ref=values["loan_ref"],
+            details={
+                "payment_ref": values["payment_ref"],
+                "paid_on": values["paid_on"].isoformat(),
+                "amount": str(values["amount"]),
+            },
+        )
+    )
+    payment = {
+        "payment_ref": values["payment_ref"],
+        "loan_ref": values["loan_ref"],
+        "paid_on": values["paid_on"],
+        "amount": values["amount"],
+        "source": "api",
+    }
+    return payment, True
+
+
+async def portfolio_counts(conn: AsyncConnection, user: CurrentUser) -> dict[str, int]:
+    borrowers = await conn.scalar(
+        select(func.count()).select_from(Borrower).where(borrower_visible(user))
+    )
+    loans = await conn.scalar(select(func.count()).select_from(Loan).where(loan_visible(user)))
+    open_loans = await conn.scalar(
+        select(func.count()).select_from(Loan).where(loan_visible(user), Loan.status == "open")
+    )
+    return {"borrowers": borrowers or 0, "loans": loans or 0, "open_loans": open_loans or 0}

@@ -1,0 +1,22 @@
+"""Typed application and request state (aiohttp ``AppKey`` / ``RequestKey``)."""
+
+from __future__ import annotations
+
+import jinja2
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.auth import CurrentUser
+from service.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+REDIS = web.AppKey("redis", Redis)  # present only when REDIS_URL is configured
+
+USER = web.RequestKey("user", CurrentUser)
+SESSION_TOKEN = web.RequestKey("session_token", str)
+REQUEST_ID = web.RequestKey("request_id", str)
+
+SESSION_COOKIE = "arrears_session"

@@ -1,0 +1,445 @@
+"""The OpenAPI 3 document served at ``/api/openapi.json``.
+
+A test checks that every JSON route the app registers is described here, and the reverse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service import __version__
+
+MONEY = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "example": "1000.00"}
+RATE = {"type": "string", "example": "0.072"}
+DATE = {"type": "string", "format": "date"}
+DATETIME = {"type": "string", "format": "date-time"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _page_of(name: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["total", "items"],
+        "properties": {"total": {"type": "integer"}, "items": {"type": "array", "items": _ref(name)}},
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthenticated"},
+    "403": {"$ref": "#/components/responses/Forbidden"},
+}
+NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
+PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+]
+
+
+def _path_ref(description: str) -> dict[str, Any]:
+    return {"name": "ref", "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+def document() -> dict[str, Any]:
+    error_response = _json(_ref("Error"), "error")
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Arrears API",
+            "version": __version__,
+            "description": "Collections contact-center service. Money is a decimal string; "
+            "dates are ISO 8601. Errors share one shape: {\"error\": {code, message, details}}. "
+            "Authenticate with POST /api/session, then send the cookie or `Authorization: Bearer`.",
+        },
+        "components": {
+            "securitySchemes": {
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "arrears_session"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "responses": {
+                "BadRequest": _json(_ref("Error"), "malformed request"),
+                "Unauthenticated": _json(_ref("Error"), "not logged in"),
+                "Forbidden": _json(_ref("Error"), "role not allowed"),
+                "NotFound": _json(_ref("Error"), "no such resource (or not visible to you)"),
+                "Conflict": _json(_ref("Error"), "collides with stored state"),
+                "Unprocessable": _json(_ref("Error"), "values break the rules"),
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "details": {"nullable": True},
+                            },
+                        }
+                    },
+                },
+                "User": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "username": {"type": "string"},
+                        "display_name": {"type": "string"},
+                        "role": {"type": "string", "enum": ["collector", "supervisor", "admin"]},
+                    },
+                },
+                "Borrower": {
+                    "type": "object",
+                    "properties": {
+                        "borrower_ref": {"type": "string"},
+                        "name": {"type": "string"},
+                        "locale": {"type": "string"},
+                        "region": {"type": "string"},
+                        "timezone": {"type": "string", "nullable": True},
+                        "timezone_source": {
+                            "type": "string",
+                            "enum": ["file", "phone", "ambiguous", "unknown"],
+                        },
+                        "sms_consent": {"type": "boolean"},
+                    },
+                },
+                "BorrowerDetail": {
+                    "allOf": [
+                        _ref("Borrower"),
+                        {
+                            "type": "object",
+                            "properties": {
+                                "address": {"type": "string"},
+                                "timezone_candidates": {"type": "array", "items": {"type": "string"}},
+                                "phones": {"type": "array", "items": {"type": "object"}},
+                                "contacts": {"type": "array", "items": {"type": "object"}},
+                                "loans": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                    ]
+                },
+                "Loan": {
+                    "type": "object",
+                    "properties": {
+                        "loan_ref": {"type": "string"},
+                        "borrower_ref": {"type": "string"},
+                        "product": {"type": "string"},
+                        "currency": {"type": "string"},
+                        "principal": MONEY,
+                        "annual_rate": RATE,
+                        "penalty_rate_daily": {**RATE, "nullable": True},
+                        "disbursed_on": DATE,
+                        "maturity_on": DATE,
+                        "status": {"type": "string", "enum": ["open", "closed"]},
+                    },
+                },
+                "LoanDetail": {
+                    "allOf": [
+                        _ref("Loan"),
+                        {
+                            "type": "object",
+                            "properties": {
+                                "schedule": {"type": "array", "items": _ref("Installment")},
+                                "payments": {"type": "array", "items": _ref("Payment")},
+                                "paid_total": MONEY,
+                            },
+                        },
+                    ]
+                },
+                "Installment": {
+                    "type": "object",
+                    "properties": {
+                        "seq": {"type": "integer"},
+                        "due_on": DATE,
+                        "principal_due": MONEY,
+                        "interest_due": MONEY,
+                        "amount_due": MONEY,
+                    },
+                },
+                "Payment": {
+                    "type": "object",
+                    "properties": {
+                        "payment_ref": {"type": "string"},
+                        "loan_ref": {"type": "string"},
+                        "paid_on": DATE,
+                        "amount": MONEY,
+                        "source": {"type": "string"},
+                    },
+                },
+                "NewPayment": {
+                    "type": "object",
+                    "required": ["payment_ref", "loan_ref", "paid_on", "amount"],
+                    "properties": {
+                        "payment_ref": {"type": "string", "maxLength": 64},
+                        "loan_ref": {"type": "string"},
+                        "paid_on": DATE,
+                        "amount": MONEY,
+                    },
+                },
+                "ImportRun": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "status": {"type": "string", "enum": ["running", "completed", "failed"]},
+                        "source": {"type": "string"},
+                        "actor": {"type": "string"},
+                        "label": {"type": "string"},
+                        "started_at": DATETIME,
+                        "finished_at": {**DATETIME, "nullable": True},
+                        "error_count": {"type": "integer"},
+                    },
+                },
+                "ImportReport": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "status": {"type": "string"},
+                        "files": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    name: {"type": "string" if name == "file" else "integer"}
+                                    for name in (
+                                        "file",
+                                        "rows",
+                                        "stored",
+                                        "inserted",
+                                        "updated",
+                                        "unchanged",
+                                        "rejected",
+                                    )
+                                },
+                            },
+                        },
+                        "error_count": {"type": "integer"},
+                        "errors": {"type": "array", "items": _ref("ImportError")},
+                        "ignored_files": {"type": "array", "items": {"type": "string"}},
+                        "failure": {"type": "string", "nullable": True},
+                    },
+                },
+                "ImportError": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string"},
+                        "line": {"type": "integer"},
+                        "column": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "security": [{"cookie": []}, {"bearer": []}],
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness and readiness: database, and Redis when configured",
+                    "security": [],
+                    "responses": {
+                        "200": _json({"type": "object"}, "healthy"),
+                        "503": _json({"type": "object"}, "a dependency is down"),
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document")},
+                }
+            },
+            "/api/session": {
+                "post": {
+                    "summary": "Log in; sets the session cookie and returns a bearer token",
+                    "security": [],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["username", "password"],
+                                    "properties": {
+                                        "username": {"type": "string"},
+                                        "password": {"type": "string", "format": "password"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(
+                            {
+                                "type": "object",
+                                "properties": {"token": {"type": "string"}, "user": _ref("User")},
+                            },
+                            "logged in",
+                        ),
+                        "400": error_response,
+                        "401": error_response,
+                        "422": error_response,
+                    },
+                },
+                "delete": {
+                    "summary": "Log out (revokes the session)",
+                    "responses": {"204": {"description": "logged out"}, **ERRORS},
+                },
+            },
+            "/api/me": {
+                "get": {
+                    "summary": "The logged-in user",
+                    "responses": {"200": _json(_ref("User"), "the user"), **ERRORS},
+                }
+            },
+            "/api/borrowers": {
+                "get": {
+                    "summary": "Borrowers visible to the user (a collector: those of their queues)",
+                    "parameters": [
+                        {"name": "q", "in": "query", "schema": {"type": "string"}},
+                        *PAGING,
+                    ],
+                    "responses": {"200": _json(_page_of("Borrower"), "a page"), **ERRORS},
+                }
+            },
+            "/api/borrowers/{ref}": {
+                "get": {
+                    "summary": "One borrower with phones, third-party contacts and loans",
+                    "parameters": [_path_ref("borrower_ref")],
+                    "responses": {
+                        "200": _json(_ref("BorrowerDetail"), "the borrower"),
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
+                }
+            },
+            "/api/loans": {
+                "get": {
+                    "summary": "Loans visible to the user",
+                    "parameters": [
+                        {"name": "borrower_ref", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["open", "closed"]},
+                        },
+                        *PAGING,
+                    ],
+                    "responses": {
+                        "200": _json(_page_of("Loan"), "a page"),
+                        "422": error_response,
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/loans/{ref}": {
+                "get": {
+                    "summary": "One loan with its schedule and payments",
+                    "parameters": [_path_ref("loan_ref")],
+                    "responses": {
+                        "200": _json(_ref("LoanDetail"), "the loan"),
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
+                }
+            },
+            "/api/payments": {
+                "get": {
+                    "summary": "Payments, newest first",
+                    "parameters": [
+                        {"name": "loan_ref", "in": "query", "schema": {"type": "string"}},
+                        {"name": "since", "in": "query", "schema": DATE},
+                        *PAGING,
+                    ],
+                    "responses": {"200": _json(_page_of("Payment"), "a page"), **ERRORS},
+                },
+                "post": {
+                    "summary": "Record a payment (supervisor, admin); idempotent by payment_ref",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewPayment")}},
+                    },
+                    "responses": {
+                        "201": _json(_ref("Payment"), "recorded"),
+                        "200": _json(_ref("Payment"), "already recorded with these values"),
+                        "409": {"$ref": "#/components/responses/Conflict"},
+                        "422": {"$ref": "#/components/responses/Unprocessable"},
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
+                },
+            },
+            "/api/imports": {
+                "post": {
+                    "summary": "Import any subset of the contract CSV files (supervisor, admin)",
+                    "description": "multipart/form-data, one part per file named like "
+                    "borrowers.csv, contacts.csv, loans.csv, installments.csv, payments.csv, "
+                    "attempts.csv. Bad rows are reported; good rows are stored.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string", "format": "binary"},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(_ref("ImportReport"), "the import's report"),
+                        "422": {"$ref": "#/components/responses/Unprocessable"},
+                        **ERRORS,
+                    },
+                },
+                "get": {
+                    "summary": "Import runs, newest first (supervisor, admin)",
+                    "parameters": PAGING,
+                    "responses": {"200": _json(_page_of("ImportRun"), "a page"), **ERRORS},
+                },
+            },
+            "/api/imports/{id}": {
+                "get": {
+                    "summary": "An import run's report with its first errors",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    ],
+                    "responses": {
+                        "200": _json(_ref("ImportReport"), "the report"),
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
+                }
+            },
+            "/api/imports/{id}/errors": {
+                "get": {
+                    "summary": "Every rejected line of an import run, by file and line",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                        {"name": "file", "in": "query", "schema": {"type": "string"}},
+                        *PAGING,
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "items": {"type": "array", "items": _ref("ImportError")}
+                                },
+                            },
+                            "a page of errors",
+                        ),
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
+                }
+            },
+        },
+    }

@@ -1,0 +1,1 @@
+"""Assignment and treatment strategy plugins (registry and built-ins arrive with queues)."""

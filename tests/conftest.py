@@ -1,0 +1,160 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL, over real connections.
+
+PostgreSQL: one fresh database per test session, migrated once, truncated before each test.
+SQLite: one migrated template file per session, copied for each test.
+Redis: a real server; each test gets its own key prefix database (flushed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service import auth
+from service.db import create_engine
+from service.migrate import upgrade
+from service.models import Role
+from service.settings import Settings
+from service.web.app import create_app
+
+PG_ADMIN_DSN = os.environ.get("ARREARS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("ARREARS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKENDS = [
+    b.strip() for b in os.environ.get("ARREARS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
+]
+
+PASSWORD = "correct horse battery"
+
+
+def _pg_url(dsn: str, database: str) -> str:
+    base = dsn.rsplit("/", 1)[0]
+    return base.replace("postgresql://", "postgresql+asyncpg://") + f"/{database}"
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to completion from sync code, even when a test's loop is running."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session."""
+    name = f"arrears_test_{secrets.token_hex(4)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    run_blocking(create())
+    url = _pg_url(PG_ADMIN_DSN, name)
+    run_blocking(_migrate(url))
+    yield url
+    run_blocking(drop())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "arrears.db"
+    run_blocking(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+TRUNCATE_SKIP = {"alembic_version"}
+
+
+@pytest.fixture
+async def database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "arrears.db"
+        shutil.copy(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("pg_database")
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        tables = [
+            row["tablename"]
+            for row in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            if row["tablename"] not in TRUNCATE_SKIP
+        ]
+        # TRUNCATE fires no row triggers, so the append-only audit log can be reset for tests.
+        await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+    yield url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, var_dir=tmp_path / "var", default_phone_region="CN")
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings) -> TestClient[Any, Any]:
+    result: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    return result
+
+
+async def make_user(engine: AsyncEngine, username: str, role: Role) -> int:
+    async with engine.begin() as conn:
+        return await auth.create_user(
+            conn, username=username, display_name=username.title(), role=role, password=PASSWORD
+        )
+
+
+async def login(client: TestClient[Any, Any], username: str) -> str:
+    response = await client.post("/api/session", json={"username": username, "password": PASSWORD})
+    assert response.status == 201, await response.text()
+    token: str = (await response.json())["token"]
+    return token
+
+
+async def table_rows(engine: AsyncEngine, table: str, order: str = "id") -> list[tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        return [tuple(row) for row in (await conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))).all()]

@@ -1,0 +1,1 @@
+"""arq workers: the same Settings as the web side build the worker (see workers.main)."""

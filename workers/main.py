@@ -1,0 +1,70 @@
+"""Worker composition root: ``create_worker(settings)`` builds an arq ``Worker``.
+
+Jobs get their resources through ``ctx`` (engine, settings), set up in ``on_startup`` and torn
+down in ``on_shutdown``. Jobs may run twice (arq's delivery is at-least-once), so each job is
+idempotent in the database: importing the same files twice leaves the same data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+from arq import Worker
+from arq.connections import RedisSettings
+
+from service.db import create_engine
+from service.ingest.pipeline import ImportOptions, import_directory
+from service.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+QUEUE_NAME = "arrears:queue"
+
+
+async def import_directory_job(ctx: dict[str, Any], directory: str, actor: str = "worker") -> dict[str, Any]:
+    """Import a directory of contract files (e.g. the lender's nightly drop on shared storage)."""
+    settings: Settings = ctx["settings"]
+    report = await import_directory(
+        ctx["engine"],
+        Path(directory),
+        ImportOptions(
+            default_region=settings.default_phone_region,
+            chunk_rows=settings.import_chunk_rows,
+            source="worker",
+            actor=actor,
+        ),
+    )
+    return report.as_dict()
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if not settings.redis_url:
+        raise ValueError("the worker needs REDIS_URL")
+    return RedisSettings.from_dsn(settings.redis_url)
+
+
+def create_worker(settings: Settings, **overrides: Any) -> Worker:
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        ctx["settings"] = settings
+        ctx["engine"] = create_engine(settings)
+        log.info("worker.started")
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        engine = ctx.get("engine")
+        if engine is not None:
+            await engine.dispose()
+        log.info("worker.stopped")
+
+    options: dict[str, Any] = {
+        "functions": [import_directory_job],
+        "queue_name": QUEUE_NAME,
+        "redis_settings": redis_settings(settings),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "job_timeout": 3600,
+        "max_tries": 3,
+    }
+    options.update(overrides)
+    return Worker(**options)
