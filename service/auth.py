@@ -42,8 +42,9 @@ def hash_password(password: str) -> str:
     digest = hashlib.scrypt(
         password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
     )
-    encode = base64.b64encode
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
+    encoded_salt = base64.b64encode(salt).decode()
+    encoded_digest = base64.b64encode(digest).decode()
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encoded_salt}${encoded_digest}"
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -113,7 +114,9 @@ async def create_user(
     return int(user_id)
 
 
-async def set_password(conn: AsyncConnection, username: str, password: str, actor: str = "cli") -> None:
+async def set_password(
+    conn: AsyncConnection, username: str, password: str, actor: str = "cli"
+) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InputError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     password_hash = await asyncio.to_thread(hash_password, password)

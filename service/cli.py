@@ -24,7 +24,13 @@ from service import auth
 from service.db import create_engine
 from service.demo import write_demo_portfolio
 from service.errors import ArrearsError
-from service.ingest.pipeline import ImportOptions, ImportReport, import_directory, list_errors, load_report
+from service.ingest.pipeline import (
+    ImportOptions,
+    ImportReport,
+    import_directory,
+    list_errors,
+    load_report,
+)
 from service.logs import configure_logging
 from service.migrate import current_revision, downgrade, head_revision, upgrade
 from service.models import ImportRun, Role, User
@@ -68,7 +74,8 @@ class TqdmProgress:
             self._bar = None
 
 
-def _print_report(report: ImportReport, stream: Any = sys.stdout) -> None:
+def _print_report(report: ImportReport) -> None:
+    stream = sys.stdout
     print(f"import #{report.run_id}: {report.status}", file=stream)
     for item in report.files:
         print(
@@ -134,7 +141,9 @@ async def cmd_imports(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "list":
             async with engine.connect() as conn:
                 rows = (
-                    await conn.execute(select(ImportRun).order_by(ImportRun.id.desc()).limit(args.limit))
+                    await conn.execute(
+                        select(ImportRun).order_by(ImportRun.id.desc()).limit(args.limit)
+                    )
                 ).all()
             for row in rows:
                 print(
@@ -183,7 +192,8 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     as_of = dt.date.fromisoformat(args.as_of) if args.as_of else dt.datetime.now(dt.UTC).date()
     counts = write_demo_portfolio(directory, borrowers=args.borrowers, as_of=as_of, seed=args.seed)
     print(
-        f"demo portfolio written to {directory}: {counts.borrowers} borrowers, {counts.loans} loans, "
+        f"demo portfolio written to {directory}: {counts.borrowers} borrowers, "
+        f"{counts.loans} loans, "
         f"{counts.installments} installments, {counts.payments} payments, "
         f"{counts.contacts} contacts, {counts.attempts} attempts"
     )
@@ -195,7 +205,9 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         report = await import_directory(
             engine,
             directory,
-            ImportOptions(default_region=settings.default_phone_region, source="demo", actor="demo"),
+            ImportOptions(
+                default_region=settings.default_phone_region, source="demo", actor="demo"
+            ),
             TqdmProgress(),
         )
     finally:

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Dialect, Numeric, event, types
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 from service.settings import Settings
@@ -60,7 +65,9 @@ class Rate(types.TypeDecorator[Decimal]):
     _q = Decimal("0.00000001")
 
     def load_dialect_impl(self, dialect: Dialect) -> types.TypeEngine[Any]:
-        return dialect.type_descriptor(Numeric(12, 8, asdecimal=dialect.name == "postgresql"))
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(12, 8, asdecimal=True))
+        return dialect.type_descriptor(Numeric(12, 8, asdecimal=False))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
@@ -94,9 +101,10 @@ class UTCDateTime(types.TypeDecorator[dt.datetime]):
             return None
         if isinstance(value, str):
             value = dt.datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        moment: dt.datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
 
 
 def sqlite_timestamp(value: dt.datetime) -> str:

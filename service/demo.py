@@ -21,8 +21,15 @@ from zoneinfo import ZoneInfo
 
 CENT = Decimal("0.01")
 
-CN_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-CN_GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国建华志强海燕红梅玉兰春梅晓明丹丹慧敏文博子涵浩然欣怡梓萱一鸣思远嘉怡雨桐"
+CN_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶"
+    "程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺"
+    "顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+CN_GIVEN = (
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国建华志强海燕红梅玉兰春梅"
+    "晓明丹丹慧敏文博子涵浩然欣怡梓萱一鸣思远嘉怡雨桐"
+)
 CN_PROVINCES = (
     ("CN-BJ", "北京市"),
     ("CN-SH", "上海市"),
@@ -37,19 +44,96 @@ CN_PROVINCES = (
     ("CN-HA", "河南省郑州市"),
     ("CN-YN", "云南省昆明市"),
 )
-CN_MOBILE_PREFIXES = (
-    "130 131 132 133 135 136 137 138 139 150 151 152 155 156 157 158 159 166 "
-    "176 177 178 180 181 182 183 185 186 187 188 189 191 198 199"
-).split()
+CN_MOBILE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "198",
+    "199",
+]
 CN_RELATIONS = ("配偶", "父母", "子女", "兄弟姐妹", "朋友", "同事")
-EN_FIRST = (
-    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
-    "Richard Susan Joseph Jessica Thomas Sarah Carlos Maria Wei Mei Ana Luis Aisha Omar"
-).split()
-EN_LAST = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez "
-    "Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Nguyen Chen Patel"
-).split()
+EN_FIRST = [
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Carlos",
+    "Maria",
+    "Wei",
+    "Mei",
+    "Ana",
+    "Luis",
+    "Aisha",
+    "Omar",
+]
+EN_LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Nguyen",
+    "Chen",
+    "Patel",
+]
 EN_RELATIONS = ("spouse", "parent", "sibling", "friend", "coworker")
 # US area codes with their state; 907, 208 and 605 span two zones (recorded as ambiguous).
 US_AREAS = (
@@ -187,11 +271,14 @@ def _write_borrower(
     writers: dict[str, Any], rng: random.Random, ref: str, chinese: bool
 ) -> tuple[ZoneInfo, str]:
     if chinese:
-        name = rng.choice(CN_SURNAMES) + "".join(rng.choice(CN_GIVEN) for _ in range(rng.choice((1, 2))))
+        name = rng.choice(CN_SURNAMES) + "".join(
+            rng.choice(CN_GIVEN) for _ in range(rng.choice((1, 2)))
+        )
         region, city = rng.choice(CN_PROVINCES)
         phone = _cn_mobile(rng)
         alts = [_cn_mobile(rng) for _ in range(rng.choice((0, 0, 0, 1, 1, 2)))]
-        address = f"{city}{rng.choice('东南西北中')}{rng.choice(('人民路', '解放路', '中山路', '建设路'))}{rng.randrange(1, 999)}号"
+        street = rng.choice(("人民路", "解放路", "中山路", "建设路"))
+        address = f"{city}{rng.choice('东南西北中')}{street}{rng.randrange(1, 999)}号"
         writers["borrowers.csv"].writerow(
             (ref, name, phone, ";".join(alts), "", "zh-CN", region, address, _consent(rng))
         )
@@ -255,7 +342,9 @@ def _write_loan(
         (
             loan_ref,
             borrower_ref,
-            rng.choice(("cash", "consumer", "card")) if chinese else rng.choice(("personal", "card")),
+            rng.choice(("cash", "consumer", "card"))
+            if chinese
+            else rng.choice(("personal", "card")),
             "CNY" if chinese else "USD",
             principal,
             rate,
@@ -280,7 +369,9 @@ def _write_loan(
         counts.installments += 1
         amount = principal_due + interest_due
         if seq < stop_at:
-            paid_on = due + dt.timedelta(days=rng.randrange(1, 25) if late else -rng.randrange(0, 6))
+            paid_on = due + dt.timedelta(
+                days=rng.randrange(1, 25) if late else -rng.randrange(0, 6)
+            )
             if paid_on <= as_of:
                 payments.writerow((f"P{loan_ref[1:]}-{seq}", loan_ref, paid_on.isoformat(), amount))
                 counts.payments += 1
@@ -316,7 +407,9 @@ def _write_attempts(
             if channel == "sms"
             else rng.choice(("no_answer", "no_answer", "busy", "voicemail", "conversation"))
         )
-        disposition = rng.choice(("rpc", "promise_to_pay", "refused")) if result == "conversation" else ""
+        disposition = (
+            rng.choice(("rpc", "promise_to_pay", "refused")) if result == "conversation" else ""
+        )
         writer.writerow(
             (
                 f"A{loan_ref[1:]}-{index + 1}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,6 +31,7 @@ from service.models import (
 )
 
 MAX_PAGE = 500
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
 def loan_visible(user: CurrentUser) -> ColumnElement[bool]:
@@ -43,12 +44,10 @@ def loan_visible(user: CurrentUser) -> ColumnElement[bool]:
 def borrower_visible(user: CurrentUser) -> ColumnElement[bool]:
     if user.role is not Role.collector:
         return true()
-    return exists(
-        select(Loan.id).where(Loan.borrower_id == Borrower.id, loan_visible(user))
-    )
+    return exists(select(Loan.id).where(Loan.borrower_id == Borrower.id, loan_visible(user)))
 
 
-def _page(query: Select[Any], limit: int, offset: int) -> Select[Any]:
+def _page(query: _Query, limit: int, offset: int) -> _Query:
     return query.limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
 
 
@@ -126,8 +125,13 @@ async def get_borrower(conn: AsyncConnection, user: CurrentUser, ref: str) -> di
             for c in contacts
         ],
         loans=[
-            {"loan_ref": l.loan_ref, "status": l.status, "principal": l.principal, "currency": l.currency}
-            for l in loans
+            {
+                "loan_ref": loan.loan_ref,
+                "status": loan.status,
+                "principal": loan.principal,
+                "currency": loan.currency,
+            }
+            for loan in loans
         ],
     )
     return body
@@ -252,14 +256,12 @@ async def list_payments(
         condition = and_(condition, Loan.loan_ref == loan_ref)
     if since:
         condition = and_(condition, Payment.paid_on >= since)
-    base = (
-        select(Payment, Loan.loan_ref)
-        .join(Loan, Loan.id == Payment.loan_id)
-        .where(condition)
-    )
+    base = select(Payment, Loan.loan_ref).join(Loan, Loan.id == Payment.loan_id).where(condition)
     total = await conn.scalar(select(func.count()).select_from(base.subquery()))
     rows = (
-        await conn.execute(_page(base.order_by(Payment.paid_on.desc(), Payment.id.desc()), limit, offset))
+        await conn.execute(
+            _page(base.order_by(Payment.paid_on.desc(), Payment.id.desc()), limit, offset)
+        )
     ).all()
     return {"total": total, "items": [_payment(row, row.loan_ref) for row in rows]}
 

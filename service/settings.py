@@ -54,7 +54,9 @@ class Settings:
     def __post_init__(self) -> None:
         problems: list[str] = []
         if self.dispatch not in DISPATCH_MODES:
-            problems.append(f"ARREARS_DISPATCH must be one of {DISPATCH_MODES}, not {self.dispatch!r}")
+            problems.append(
+                f"ARREARS_DISPATCH must be one of {DISPATCH_MODES}, not {self.dispatch!r}"
+            )
         if self.dispatch == "arq" and not self.redis_url:
             problems.append("ARREARS_DISPATCH=arq needs REDIS_URL")
         if self.channel not in CHANNELS:
@@ -74,7 +76,9 @@ class Settings:
         if self.log_format not in LOG_FORMATS:
             problems.append(f"LOG_FORMAT must be one of {LOG_FORMATS}, not {self.log_format!r}")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}")
+            problems.append(
+                f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}"
+            )
         try:
             ZoneInfo(self.lender_timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -130,7 +134,9 @@ class Settings:
                 try:
                     values[field] = int(raw)
                 except ValueError:
-                    raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+                    raise ConfigurationError(
+                        f"{name} must be a whole number, not {raw!r}"
+                    ) from None
         secure = env.get("ARREARS_COOKIE_SECURE", "").strip().lower()
         if secure:
             values["cookie_secure"] = secure in {"1", "true", "yes", "on"}

@@ -113,7 +113,9 @@ async def database_url(
     try:
         tables = [
             row["tablename"]
-            for row in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            for row in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
             if row["tablename"] not in TRUNCATE_SKIP
         ]
         # TRUNCATE fires no row triggers, so the append-only audit log can be reset for tests.
@@ -157,4 +159,7 @@ async def login(client: TestClient[Any, Any], username: str) -> str:
 
 async def table_rows(engine: AsyncEngine, table: str, order: str = "id") -> list[tuple[Any, ...]]:
     async with engine.connect() as conn:
-        return [tuple(row) for row in (await conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))).all()]
+        return [
+            tuple(row)
+            for row in (await conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))).all()
+        ]

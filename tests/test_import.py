@@ -49,7 +49,8 @@ async def test_importing_the_same_directory_twice_leaves_identical_data(
     assert first.status == "completed"
     assert first.error_count == 0
     before = {table: await table_rows(engine, table) for table in DOMAIN_TABLES}
-    assert len(before["loans"]) > 300 and len(before["installments"]) > 1000
+    assert len(before["loans"]) > 300
+    assert len(before["installments"]) > 1000
 
     second = await run_import(engine, demo)
 
@@ -94,14 +95,16 @@ async def test_thousand_loans_with_three_malformed_rows_store_997_and_report_tho
     reasons = [e.reason for e in report.errors]
     assert "2026-02-30" in reasons[0]
     assert "positive" in reasons[1]
-    assert "unknown borrower_ref 'B404'" == reasons[2]
+    assert reasons[2] == "unknown borrower_ref 'B404'"
     async with engine.connect() as conn:
         stored = set((await conn.execute(select(Loan.loan_ref))).scalars())
     assert len(stored) == 997
     assert {"L0101", "L0501", "L0901"}.isdisjoint(stored)
 
 
-async def test_a_bad_row_for_a_stored_loan_loses_nothing(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_a_bad_row_for_a_stored_loan_loses_nothing(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     write(tmp_path, "borrowers.csv", BORROWERS_HEADER + "B1,张三,13800138000,,,zh-CN,CN-GD,,true\n")
     write(tmp_path, "loans.csv", _loans_csv(3))
     await run_import(engine, tmp_path)
@@ -134,7 +137,9 @@ async def test_changed_values_update_and_are_counted(engine: AsyncEngine, tmp_pa
     assert principal == Decimal("2002.50")
 
 
-async def test_phones_are_normalised_and_zones_inferred(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_phones_are_normalised_and_zones_inferred(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     write(
         tmp_path,
         "borrowers.csv",
@@ -149,10 +154,7 @@ async def test_phones_are_normalised_and_zones_inferred(engine: AsyncEngine, tmp
 
     assert report.error_count == 0
     async with engine.connect() as conn:
-        borrowers = {
-            row.borrower_ref: row
-            for row in (await conn.execute(select(Borrower))).all()
-        }
+        borrowers = {row.borrower_ref: row for row in (await conn.execute(select(Borrower))).all()}
         phones = (
             await conn.execute(
                 select(Borrower.borrower_ref, PhoneNumber.e164, PhoneNumber.kind)
@@ -170,12 +172,18 @@ async def test_phones_are_normalised_and_zones_inferred(engine: AsyncEngine, tmp
     assert borrowers["B2"].timezone is None
     assert borrowers["B2"].timezone_source == "ambiguous"
     assert borrowers["B2"].timezone_candidates == "America/Adak;America/Anchorage"
-    assert (borrowers["B3"].timezone, borrowers["B3"].timezone_source) == ("America/Chicago", "file")
+    assert (borrowers["B3"].timezone, borrowers["B3"].timezone_source) == (
+        "America/Chicago",
+        "file",
+    )
     assert borrowers["B4"].timezone_source == "unknown"
-    assert borrowers["B1"].sms_consent is True and borrowers["B3"].sms_consent is False
+    assert borrowers["B1"].sms_consent is True
+    assert borrowers["B3"].sms_consent is False
 
 
-async def test_a_number_no_longer_listed_is_kept_as_former(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_a_number_no_longer_listed_is_kept_as_former(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     write(tmp_path, "borrowers.csv", BORROWERS_HEADER + "B1,张三,13800138000,13900139000,,,,,\n")
     await run_import(engine, tmp_path)
     write(tmp_path, "borrowers.csv", BORROWERS_HEADER + "B1,张三,13900139000,,,,,,\n")
@@ -207,13 +215,15 @@ async def test_row_shape_encoding_and_duplicates_are_reported_per_line(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     body = (
-        BORROWERS_HEADER
-        + "B1,张三,13800138000,,,zh-CN,CN-GD,,true\n"
-        + "B2,too,few\n"
-        + "B1,again,13800138001,,,zh-CN,CN-GD,,true\n"
-    ).encode() + b"B3,\xff\xfe,13800138002,,,zh-CN,CN-GD,,true\n" + (
-        "B4,李四,13800138003,,Mars/Olympus,zh-CN,CN-GD,,maybe\n"
-    ).encode()
+        (
+            BORROWERS_HEADER
+            + "B1,张三,13800138000,,,zh-CN,CN-GD,,true\n"
+            + "B2,too,few\n"
+            + "B1,again,13800138001,,,zh-CN,CN-GD,,true\n"
+        ).encode()
+        + b"B3,\xff\xfe,13800138002,,,zh-CN,CN-GD,,true\n"
+        + ("B4,李四,13800138003,,Mars/Olympus,zh-CN,CN-GD,,maybe\n").encode()
+    )
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "borrowers.csv").write_bytes(body)
 
@@ -285,7 +295,10 @@ async def test_contacts_payments_and_attempts_resolve_their_references(
         payment = (await conn.execute(select(Payment))).one()
         attempts = (await conn.execute(select(Attempt).order_by(Attempt.attempt_ref))).all()
     assert payment.amount == Decimal("510.00")
-    assert [(a.attempt_ref, a.contact_id is None) for a in attempts] == [("A1", True), ("A2", False)]
+    assert [(a.attempt_ref, a.contact_id is None) for a in attempts] == [
+        ("A1", True),
+        ("A2", False),
+    ]
     assert attempts[0].occurred_at == dt.datetime(2026, 3, 5, 2, 0, tzinfo=dt.UTC)
     assert attempts[0].phone == "+8613800138000"
 

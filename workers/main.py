@@ -23,7 +23,9 @@ log = structlog.get_logger(__name__)
 QUEUE_NAME = "arrears:queue"
 
 
-async def import_directory_job(ctx: dict[str, Any], directory: str, actor: str = "worker") -> dict[str, Any]:
+async def import_directory_job(
+    ctx: dict[str, Any], directory: str, actor: str = "worker"
+) -> dict[str, Any]:
     """Import a directory of contract files (e.g. the lender's nightly drop on shared storage)."""
     settings: Settings = ctx["settings"]
     report = await import_directory(

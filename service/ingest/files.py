@@ -87,9 +87,7 @@ class FileSpec:
         return next(iter(self.stage))
 
 
-def parse_columns(
-    row: Mapping[str, str], parsers: Mapping[str, f.Parser]
-) -> dict[str, Any]:
+def parse_columns(row: Mapping[str, str], parsers: Mapping[str, f.Parser]) -> dict[str, Any]:
     """Apply a parser per column, collecting every problem of the row, not just the first."""
     values: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
@@ -152,6 +150,7 @@ def _parse_borrower(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
         raise RowRejected(problems)
 
     zone: str | None = values["timezone"]
+    candidates: tuple[str, ...]
     if zone:
         candidates, source = (zone,), "file"
     elif phones:
@@ -572,7 +571,16 @@ ATTEMPTS = FileSpec(
         "disposition",
     ),
     required_columns=frozenset(
-        {"attempt_ref", "loan_ref", "party", "phone", "channel", "direction", "occurred_at", "result"}
+        {
+            "attempt_ref",
+            "loan_ref",
+            "party",
+            "phone",
+            "channel",
+            "direction",
+            "occurred_at",
+            "result",
+        }
     ),
     key=("attempt_ref",),
     stage={

@@ -7,6 +7,8 @@ rejected line with its column and reason) is stored and can be read back later.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -114,9 +116,7 @@ async def import_directory(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import every contract file present in ``directory`` (any subset), in dependency order."""
-    if not directory.is_dir():
-        raise InputError(f"{directory} is not a directory")
-    present = {path.name: path for path in directory.iterdir() if path.is_file()}
+    present = await asyncio.to_thread(_list_directory, directory)
     specs = [spec for spec in FILES if spec.file in present]
     known = {spec.file for spec in FILES}
     ignored = sorted(name for name in present if name not in known and not name.startswith("."))
@@ -126,8 +126,19 @@ async def import_directory(
             + ", ".join(spec.file for spec in FILES)
         )
     return await import_files(
-        engine, [(spec, present[spec.file]) for spec in specs], options, progress, ignored, str(directory)
+        engine,
+        [(spec, present[spec.file]) for spec in specs],
+        options,
+        progress,
+        ignored,
+        str(directory),
     )
+
+
+def _list_directory(directory: Path) -> dict[str, Path]:
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory")
+    return {path.name: path for path in directory.iterdir() if path.is_file()}
 
 
 async def import_files(
@@ -221,56 +232,36 @@ async def _import_file(
     columns = {table: (("line", "int"), *cols) for table, cols in spec.stage.items()}
     for table, cols in columns.items():
         await stage.create(table, cols)
-    await stage.create("rejected_lines", (("line", "int"), ("column_name", "text"), ("reason", "text")))
+    await stage.create(
+        "rejected_lines", (("line", "int"), ("column_name", "text"), ("reason", "text"))
+    )
 
     ctx = ParseContext(default_region=options.default_region, now=utcnow())
-    buffers: dict[str, list[tuple[Any, ...]]] = {table: [] for table in columns}
-    field_errors: list[dict[str, Any]] = []
     python_rejected = 0
-
-    async def flush_errors() -> None:
-        if field_errors:
-            await conn.execute(insert(ImportError_), field_errors)
-            field_errors.clear()
-
-    async def flush_rows() -> None:
-        for table, rows in buffers.items():
-            await stage.write(table, columns[table], rows)
-            rows.clear()
-
-    with path.open("rb") as handle:
-        progress.start(spec.file, path.stat().st_size)
-        try:
-            for line, row, problem in _read_rows(handle, spec, run_id):
-                if line > 1:
-                    report.rows += 1
-                if problem is not None:
-                    field_errors.extend(problem)
-                    python_rejected += 1
-                    if len(field_errors) >= MAX_FIELD_ERRORS_IN_MEMORY:
-                        await flush_errors()
-                    continue
-                try:
-                    staged = spec.parse(row, ctx)
-                except RowRejected as exc:
-                    python_rejected += 1
-                    field_errors.extend(
-                        _error(run_id, spec.file, line, column, reason)
-                        for column, reason in exc.problems
-                    )
-                    if len(field_errors) >= MAX_FIELD_ERRORS_IN_MEMORY:
-                        await flush_errors()
-                    continue
-                for table, rows in staged.items():
-                    buffers[table].extend((line, *values) for values in rows)
-                if len(buffers[spec.main_stage]) >= options.chunk_rows:
-                    await flush_rows()
-                    progress.advance(handle.tell())
-            await flush_rows()
-            await flush_errors()
-            progress.advance(handle.tell())
-        finally:
-            progress.finish()
+    size = (await asyncio.to_thread(path.stat)).st_size
+    handle = await asyncio.to_thread(path.open, "rb")
+    chunks = _parse_chunks(handle, spec, run_id, ctx, tuple(columns), options.chunk_rows)
+    progress.start(spec.file, size)
+    # Parsing runs in a thread, one chunk ahead of the database: PostgreSQL ingests chunk N
+    # while Python parses chunk N + 1, and the event loop stays free for other requests.
+    pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+    try:
+        while (chunk := await pending) is not None:
+            pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+            for table, rows in chunk.rows.items():
+                await stage.write(table, columns[table], rows)
+            if chunk.errors:
+                await conn.execute(insert(ImportError_), chunk.errors)
+            report.rows += chunk.read
+            python_rejected += chunk.rejected
+            progress.advance(chunk.position)
+    finally:
+        if not pending.done():
+            pending.cancel()
+        with contextlib.suppress(BaseException):
+            await pending
+        await asyncio.to_thread(handle.close)
+        progress.finish()
     sql_rejected = await _reject_in_sql(conn, stage, spec, run_id)
     report.rejected = python_rejected + sql_rejected
     if spec.upsert is not None:
@@ -285,6 +276,52 @@ async def _import_file(
         await stage.drop(table)
     await stage.drop("rejected_lines")
     return report
+
+
+@dataclasses.dataclass(slots=True)
+class _Chunk:
+    rows: dict[str, list[tuple[Any, ...]]]
+    errors: list[dict[str, Any]]
+    read: int = 0
+    rejected: int = 0
+    position: int = 0
+
+
+def _parse_chunks(
+    handle: BinaryIO,
+    spec: FileSpec,
+    run_id: int,
+    ctx: ParseContext,
+    tables: tuple[str, ...],
+    chunk_rows: int,
+) -> Iterator[_Chunk]:
+    """Parse the file into chunks of staged rows (each with its line number) and row errors."""
+
+    def empty() -> _Chunk:
+        return _Chunk(rows={table: [] for table in tables}, errors=[])
+
+    chunk = empty()
+    for line, row, problem in _read_rows(handle, spec, run_id):
+        if line > 1:
+            chunk.read += 1
+        if problem is None:
+            try:
+                staged = spec.parse(row, ctx)
+            except RowRejected as exc:
+                problem = [_error(run_id, spec.file, line, c, r) for c, r in exc.problems]
+            else:
+                for table, rows in staged.items():
+                    chunk.rows[table].extend((line, *values) for values in rows)
+        if problem is not None:
+            chunk.errors.extend(problem)
+            chunk.rejected += 1 if line > 1 else 0
+        full = len(chunk.rows[spec.main_stage]) >= chunk_rows
+        if full or len(chunk.errors) >= MAX_FIELD_ERRORS_IN_MEMORY:
+            chunk.position = handle.tell()
+            yield chunk
+            chunk = empty()
+    chunk.position = handle.tell()
+    yield chunk
 
 
 def _error(run_id: int, file: str, line: int, column: str, reason: str) -> dict[str, Any]:
@@ -312,8 +349,14 @@ def _read_rows(
     missing = sorted(spec.required_columns - set(names))
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if missing or duplicated:
-        problems = [_error(run_id, spec.file, 1, name, "required column missing from header") for name in missing]
-        problems += [_error(run_id, spec.file, 1, name, "column appears twice in header") for name in duplicated]
+        problems = [
+            _error(run_id, spec.file, 1, name, "required column missing from header")
+            for name in missing
+        ]
+        problems += [
+            _error(run_id, spec.file, 1, name, "column appears twice in header")
+            for name in duplicated
+        ]
         yield 1, {}, problems
         return
     width = len(names)
@@ -364,16 +407,18 @@ async def _reject_in_sql(conn: AsyncConnection, stage: Stage, spec: FileSpec, ru
     statements = [
         f"""INSERT INTO rejected_lines (line, column_name, reason)
             SELECT s.line, '{keys[-1]}',
-                   'duplicate {key_label} ' || {key_value} || ' (first at line ' || d.first_line || ')'
+                   'duplicate {key_label} ' || {key_value}
+                     || ' (first at line ' || d.first_line || ')'
             FROM {table} s
-            JOIN (SELECT {', '.join(keys)}, min(line) AS first_line FROM {table}
-                  GROUP BY {', '.join(keys)} HAVING count(*) > 1) d
+            JOIN (SELECT {", ".join(keys)}, min(line) AS first_line FROM {table}
+                  GROUP BY {", ".join(keys)} HAVING count(*) > 1) d
               ON {on} AND s.line <> d.first_line"""
     ]
     for parent in spec.parents:
         statements.append(
             f"""INSERT INTO rejected_lines (line, column_name, reason)
-                SELECT s.line, '{parent.column}', 'unknown {parent.column} ''' || s.{parent.column} || ''''
+                SELECT s.line, '{parent.column}',
+                       'unknown {parent.column} ''' || s.{parent.column} || ''''
                 FROM {table} s
                 WHERE NOT EXISTS (SELECT 1 FROM {parent.table} p
                                   WHERE p.{parent.ref_column} = s.{parent.column})"""
@@ -445,16 +490,16 @@ def _now_param(stage: Stage, now: dt.datetime) -> Any:
     return now if stage.is_postgres else sqlite_timestamp(now)
 
 
-async def load_report(engine: AsyncEngine, run_id: int, sample: int = REPORT_ERROR_SAMPLE) -> ImportReport:
+async def load_report(
+    engine: AsyncEngine, run_id: int, sample: int = REPORT_ERROR_SAMPLE
+) -> ImportReport:
     async with engine.connect() as conn:
         run = (await conn.execute(select(ImportRun).where(ImportRun.id == run_id))).one_or_none()
         if run is None:
             raise NotFound(f"import run {run_id} does not exist")
         errors = await list_errors(conn, run_id, limit=sample, offset=0)
     files = [
-        FileReport(**summary)
-        for name, summary in (run.files or {}).items()
-        if name != "ignored"
+        FileReport(**summary) for name, summary in (run.files or {}).items() if name != "ignored"
     ]
     ignored = list((run.files or {}).get("ignored", {}).get("files", []))
     return ImportReport(
@@ -474,6 +519,10 @@ async def list_errors(
     query = select(ImportError_).where(ImportError_.run_id == run_id)
     if file:
         query = query.where(ImportError_.file == file)
-    query = query.order_by(ImportError_.file, ImportError_.line, ImportError_.id).limit(limit).offset(offset)
+    query = (
+        query.order_by(ImportError_.file, ImportError_.line, ImportError_.id)
+        .limit(limit)
+        .offset(offset)
+    )
     rows = (await conn.execute(query)).all()
     return [RowError(row.file, row.line, row.column_name, row.reason) for row in rows]

@@ -71,7 +71,9 @@ class Stage:
             await self._raw.copy_records_to_table(table, records=rows, columns=names)
             return
         kinds = [kind for _, kind in columns]
-        converted = [tuple(_sqlite_value(v, k) for v, k in zip(row, kinds, strict=True)) for row in rows]
+        converted = [
+            tuple(_sqlite_value(v, k) for v, k in zip(row, kinds, strict=True)) for row in rows
+        ]
         placeholders = ", ".join("?" for _ in names)
         await self.conn.exec_driver_sql(
             f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})", converted
@@ -93,7 +95,7 @@ def _sqlite_value(value: Any, kind: str) -> Any:
     if value is None:
         return None
     if kind == "date":
-        return value.isoformat()  # type: ignore[no-any-return]
+        return value.isoformat()
     if kind in ("money", "rate"):
         return str(value) if isinstance(value, Decimal) else value
     if kind == "bool":

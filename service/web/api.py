@@ -31,7 +31,7 @@ STAFF = (Role.supervisor, Role.admin)
 
 def require(request: web.Request, *roles: Role) -> CurrentUser:
     """The logged-in user, who must have one of ``roles`` (any role when none are named)."""
-    user = request.get(USER)
+    user: CurrentUser | None = request.get(USER)
     if user is None:
         raise Unauthenticated("log in first (POST /api/session)")
     if roles and user.role not in roles:
@@ -255,7 +255,9 @@ async def create_import(request: web.Request) -> web.Response:
                 while chunk := await part.read_chunk(1 << 20):
                     handle.write(chunk)
         if not names:
-            raise ValidationFailed("no files in the upload", details={"expected": sorted(FILES_BY_NAME)})
+            raise ValidationFailed(
+                "no files in the upload", details={"expected": sorted(FILES_BY_NAME)}
+            )
         specs = [spec for spec in FILES_BY_NAME.values() if spec.file in names]
         report = await import_files(
             request.app[ENGINE],

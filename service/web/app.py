@@ -27,7 +27,16 @@ from service.errors import (
 from service.settings import Settings
 from service.web import api, pages
 from service.web.jsonio import error_body, json_response
-from service.web.keys import ENGINE, REDIS, REQUEST_ID, SESSION_COOKIE, SESSION_TOKEN, SETTINGS, TEMPLATES, USER
+from service.web.keys import (
+    ENGINE,
+    REDIS,
+    REQUEST_ID,
+    SESSION_COOKIE,
+    SESSION_TOKEN,
+    SETTINGS,
+    TEMPLATES,
+    USER,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -23,7 +23,10 @@ def _page_of(name: str) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["total", "items"],
-        "properties": {"total": {"type": "integer"}, "items": {"type": "array", "items": _ref(name)}},
+        "properties": {
+            "total": {"type": "integer"},
+            "items": {"type": "array", "items": _ref(name)},
+        },
     }
 
 
@@ -44,7 +47,13 @@ PAGING = [
 
 
 def _path_ref(description: str) -> dict[str, Any]:
-    return {"name": "ref", "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+    return {
+        "name": "ref",
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 def document() -> dict[str, Any]:
@@ -55,7 +64,7 @@ def document() -> dict[str, Any]:
             "title": "Arrears API",
             "version": __version__,
             "description": "Collections contact-center service. Money is a decimal string; "
-            "dates are ISO 8601. Errors share one shape: {\"error\": {code, message, details}}. "
+            'dates are ISO 8601. Errors share one shape: {"error": {code, message, details}}. '
             "Authenticate with POST /api/session, then send the cookie or `Authorization: Bearer`.",
         },
         "components": {
@@ -118,7 +127,10 @@ def document() -> dict[str, Any]:
                             "type": "object",
                             "properties": {
                                 "address": {"type": "string"},
-                                "timezone_candidates": {"type": "array", "items": {"type": "string"}},
+                                "timezone_candidates": {
+                                    "type": "array",
+                                    "items": {"type": "string"},
+                                },
                                 "phones": {"type": "array", "items": {"type": "object"}},
                                 "contacts": {"type": "array", "items": {"type": "object"}},
                                 "loans": {"type": "array", "items": {"type": "object"}},
@@ -409,7 +421,12 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "An import run's report with its first errors",
                     "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
                     ],
                     "responses": {
                         "200": _json(_ref("ImportReport"), "the report"),
@@ -422,7 +439,12 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Every rejected line of an import run, by file and line",
                     "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        },
                         {"name": "file", "in": "query", "schema": {"type": "string"}},
                         *PAGING,
                     ],

@@ -31,9 +31,7 @@ async def index(request: web.Request) -> web.Response:
             if user.role in (Role.supervisor, Role.admin):
                 imports = list(
                     (
-                        await conn.execute(
-                            select(ImportRun).order_by(ImportRun.id.desc()).limit(5)
-                        )
+                        await conn.execute(select(ImportRun).order_by(ImportRun.id.desc()).limit(5))
                     ).all()
                 )
     return render(request, "index.html", counts=counts, imports=imports)
@@ -48,7 +46,9 @@ def _safe_next(target: str) -> str:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    return render(request, "login.html", error=None, next=_safe_next(request.query.get("next", "/")))
+    return render(
+        request, "login.html", error=None, next=_safe_next(request.query.get("next", "/"))
+    )
 
 
 async def login_submit(request: web.Request) -> web.Response:

@@ -1,0 +1,58 @@
+"""The ``arrears`` command: import with a report and exit codes, demo, users, stored reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Path:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ARREARS_VAR_DIR", str(tmp_path / "var"))
+    return tmp_path
+
+
+def test_import_prints_the_report_and_exits_1_when_rows_were_rejected(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drop = env / "drop"
+    drop.mkdir()
+    (drop / "borrowers.csv").write_text(
+        "borrower_ref,name,phone\nB1,张三,13800138000\nB2,李四,12\n"
+    )
+
+    assert main(["import", str(drop)]) == 1
+    out = capsys.readouterr().out
+    assert "borrowers.csv" in out
+    assert "stored         1" in out
+    assert "borrowers.csv:3 [phone] not a valid number for its country" in out
+
+    (drop / "borrowers.csv").write_text("borrower_ref,name,phone\nB1,张三,13800138000\n")
+    assert main(["import", str(drop)]) == 0
+    assert main(["imports", "show", "1", "--errors", "5"]) == 0
+    assert "borrowers.csv:3 [phone]" in capsys.readouterr().out
+
+
+def test_import_of_a_missing_directory_fails_clearly(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", str(env / "nowhere")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_demo_imports_a_lender_and_prints_passwords_once(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--borrowers", "50", "--as-of", "2026-11-24"]) == 0
+    out = capsys.readouterr().out
+    assert "demo portfolio written" in out
+    assert "supervisor" in out
+    assert "collector1" in out
+    assert main(["demo", "--borrowers", "50", "--as-of", "2026-11-24"]) == 0
+    assert "Demo users" not in capsys.readouterr().out
+    assert main(["users", "list"]) == 0
+    assert "collector4" in capsys.readouterr().out

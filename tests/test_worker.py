@@ -1,0 +1,53 @@
+"""The arq worker, on a real Redis: an import job enqueued by one process is run by another."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from arq import create_pool
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.demo import write_demo_portfolio
+from service.models import ImportRun, Loan
+from service.settings import Settings
+from tests.conftest import REDIS_URL
+from workers.main import QUEUE_NAME, create_worker, redis_settings
+
+
+async def test_an_enqueued_import_runs_in_a_burst_worker(
+    settings: Settings, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=settings.database_url, redis_url=REDIS_URL, var_dir=tmp_path)
+    counts = write_demo_portfolio(tmp_path / "drop", borrowers=30, as_of=dt.date(2026, 11, 24))
+    pool = await create_pool(redis_settings(settings))
+    try:
+        await pool.flushdb()
+        job = await pool.enqueue_job(
+            "import_directory_job", str(tmp_path / "drop"), _queue_name=QUEUE_NAME
+        )
+        assert job is not None
+        worker = create_worker(settings, burst=True, poll_delay=0.05, handle_signals=False)
+        try:
+            await worker.main()
+        finally:
+            await worker.close()
+        result = await job.result(timeout=5)
+    finally:
+        await pool.flushdb()
+        await pool.aclose()
+    assert result["status"] == "completed"
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(Loan)) == counts.loans
+        run = (await conn.execute(select(ImportRun))).one()
+    assert (run.source, run.actor) == ("worker", "worker")
+
+
+async def test_healthz_checks_redis_when_configured(aiohttp_client, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    from service.web.app import create_app
+
+    settings = Settings(database_url=settings.database_url, redis_url=REDIS_URL)
+    client = await aiohttp_client(create_app(settings))
+    body = await (await client.get("/healthz")).json()
+    assert body["checks"] == {"database": "ok", "redis": "ok"}
