@@ -83,6 +83,10 @@ class Stage:
         if not self.is_postgres:
             await self.conn.execute(text(f"DROP TABLE IF EXISTS temp.{table}"))
 
+    async def index(self, table: str, columns: tuple[str, ...]) -> None:
+        name = f"ix_{table}_{'_'.join(columns)}"
+        await self.conn.execute(text(f"CREATE INDEX {name} ON {table} ({', '.join(columns)})"))
+
     async def analyze(self, table: str) -> None:
         # Temp tables have no statistics until analysed; the planner then picks hash joins.
         await self.conn.execute(text(f"ANALYZE {table}"))

@@ -1,0 +1,284 @@
+"""Import benchmark: N loans with their installments from CSV through the real import path.
+
+    python bench/import --loans 1000000
+
+Writes a synthetic portfolio (the demo generator, ~6 installments a loan), then for each backend
+runs, each in a fresh child process so its peak memory is its own:
+
+* the raw limit of the machine in the same run — PostgreSQL ``COPY`` of the same two CSV files
+  into typed tables keyed like ours (unique loan_ref; unique loan_ref+seq); for SQLite, one
+  ``executemany`` of already-split rows into plain keyed tables (no validation at all);
+* Arrears' import of the same files: parse and validate every row, stage, resolve loan_ref and
+  borrower_ref, reject duplicates, upsert by key, write the report.
+
+Prints rows/s and the ratio to the raw limit; ``--write-docs`` replaces the import section of
+docs/benchmarks.md with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import secrets
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+PG_DSN = os.environ.get("ARREARS_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _count_rows(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+async def _fresh_pg_database() -> str:
+    import asyncpg
+
+    name = f"arrears_bench_{secrets.token_hex(3)}"
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name
+
+
+async def _drop_pg_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _pg_url(name: str) -> str:
+    return PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+# --- child process: one measurement -----------------------------------------------------------
+
+
+async def child_copy(data: Path, database: str) -> dict[str, Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_DSN.rsplit("/", 1)[0] + f"/{database}")
+    try:
+        await conn.execute(
+            """CREATE TABLE raw_loans (loan_ref text PRIMARY KEY, borrower_ref text NOT NULL,
+                 product text, currency text, principal numeric(18,2), annual_rate numeric(12,8),
+                 penalty_rate_daily numeric(12,8), disbursed_on date, maturity_on date);
+               CREATE TABLE raw_installments (loan_ref text NOT NULL, seq int NOT NULL,
+                 due_on date, principal_due numeric(18,2), interest_due numeric(18,2),
+                 PRIMARY KEY (loan_ref, seq));"""
+        )
+        started = time.perf_counter()
+        for table, name in (("raw_loans", "loans.csv"), ("raw_installments", "installments.csv")):
+            await conn.copy_to_table(table, source=data / name, format="csv", header=True)
+        seconds = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return {"seconds": seconds}
+
+
+def child_sqlite_raw(data: Path, path: Path) -> dict[str, Any]:
+    db = sqlite3.connect(path)
+    db.executescript(
+        """PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+           CREATE TABLE raw_loans (loan_ref TEXT PRIMARY KEY, borrower_ref TEXT, product TEXT,
+             currency TEXT, principal NUMERIC, annual_rate NUMERIC, penalty_rate_daily NUMERIC,
+             disbursed_on TEXT, maturity_on TEXT);
+           CREATE TABLE raw_installments (loan_ref TEXT, seq INTEGER, due_on TEXT,
+             principal_due NUMERIC, interest_due NUMERIC, PRIMARY KEY (loan_ref, seq));"""
+    )
+    started = time.perf_counter()
+    for table, name, width in (
+        ("raw_loans", "loans.csv", 9),
+        ("raw_installments", "installments.csv", 5),
+    ):
+        with (data / name).open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            marks = ",".join("?" * width)
+            db.executemany(f"INSERT INTO {table} VALUES ({marks})", reader)
+        db.commit()
+    seconds = time.perf_counter() - started
+    db.close()
+    return {"seconds": seconds}
+
+
+async def child_arrears(data: Path, url: str) -> dict[str, Any]:
+    from service.db import create_engine
+    from service.ingest.files import BORROWERS, INSTALLMENTS, LOANS
+    from service.ingest.pipeline import ImportOptions, import_files
+    from service.migrate import upgrade
+    from service.settings import Settings
+
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await upgrade(engine)
+        options = ImportOptions(source="bench", actor="bench")
+        started = time.perf_counter()
+        borrowers = await import_files(engine, [(BORROWERS, data / "borrowers.csv")], options)
+        borrowers_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        report = await import_files(
+            engine,
+            [(LOANS, data / "loans.csv"), (INSTALLMENTS, data / "installments.csv")],
+            options,
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        await engine.dispose()
+    stored = sum(item.stored for item in report.files)
+    return {
+        "seconds": seconds,
+        "stored": stored,
+        "errors": report.error_count,
+        "borrowers_seconds": borrowers_seconds,
+        "borrowers": sum(item.stored for item in borrowers.files),
+    }
+
+
+def run_child(args: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).parent), "--child", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- parent: orchestrate --------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loans", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        kind, data, target = args.child
+        if kind == "copy":
+            result = asyncio.run(child_copy(Path(data), target))
+        elif kind == "sqlite-raw":
+            result = child_sqlite_raw(Path(data), Path(target))
+        else:
+            result = asyncio.run(child_arrears(Path(data), target))
+        result["peak_rss_mib"] = round(_peak_rss_mib(), 1)
+        print(json.dumps(result))
+        return
+
+    from service.demo import write_demo_portfolio
+
+    workdir = Path(args.workdir)
+    data = workdir / f"portfolio-{args.loans}"
+    if not (data / "installments.csv").exists():
+        print(f"writing a portfolio of about {args.loans:,} loans to {data} ...", flush=True)
+        write_demo_portfolio(
+            data, borrowers=round(args.loans / 1.2), as_of=dt.date(2026, 11, 24), attempts=False
+        )
+    loans, installments = _count_rows(data / "loans.csv"), _count_rows(data / "installments.csv")
+    rows = loans + installments
+    print(f"{loans:,} loans + {installments:,} installments = {rows:,} rows", flush=True)
+
+    results: dict[str, Any] = {"loans": loans, "installments": installments, "rows": rows}
+    for backend in args.backends.split(","):
+        if backend == "postgresql":
+            name = asyncio.run(_fresh_pg_database())
+            try:
+                raw = run_child(["copy", str(data), name])
+            finally:
+                asyncio.run(_drop_pg_database(name))
+            name = asyncio.run(_fresh_pg_database())
+            try:
+                ours = run_child(["arrears", str(data), _pg_url(name)])
+            finally:
+                asyncio.run(_drop_pg_database(name))
+            raw_label = "PostgreSQL COPY (CSV) into keyed tables"
+        else:
+            raw_path = workdir / "raw.sqlite"
+            ours_path = workdir / "arrears.sqlite"
+            for path in (raw_path, ours_path):
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            raw = run_child(["sqlite-raw", str(data), str(raw_path)])
+            ours = run_child(["arrears", str(data), f"sqlite+aiosqlite:///{ours_path}"])
+            raw_label = "SQLite executemany of split rows into keyed tables"
+        assert ours["stored"] == rows and ours["errors"] == 0, ours
+        ratio = ours["seconds"] / raw["seconds"]
+        results[backend] = {"raw": raw, "arrears": ours, "ratio": ratio, "raw_label": raw_label}
+        print(
+            f"{backend:<10} raw {raw['seconds']:7.1f} s ({rows / raw['seconds']:>9,.0f} rows/s)  "
+            f"arrears {ours['seconds']:7.1f} s ({rows / ours['seconds']:>9,.0f} rows/s)  "
+            f"ratio {ratio:4.2f}x  peak RSS {ours['peak_rss_mib']:,.0f} MiB  "
+            f"(borrowers: {ours['borrowers']:,} in {ours['borrowers_seconds']:.1f} s)",
+            flush=True,
+        )
+    if args.write_docs:
+        _write_docs(results, args)
+
+
+def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
+    docs = ROOT / "docs" / "benchmarks.md"
+    text = docs.read_text(encoding="utf-8") if docs.exists() else "# Benchmarks\n"
+    begin, end = "<!-- bench:import -->", "<!-- /bench:import -->"
+    lines = [
+        begin,
+        "## Import (`bench/import`)",
+        "",
+        f"Command: `python bench/import --loans {args.loans} --backends {args.backends} "
+        "--write-docs` (what `make bench` runs).",
+        f"Measured {dt.date.today().isoformat()} on this project's machine "
+        f"({os.cpu_count()} cores, Python {platform.python_version()}): "
+        f"{results['loans']:,} loans + {results['installments']:,} installments "
+        f"= {results['rows']:,} rows from CSV.",
+        "",
+        "| backend | raw limit (same run) | raw | Arrears import | ratio | peak RSS of the import |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = results["rows"]
+    for backend in args.backends.split(","):
+        r = results[backend]
+        lines.append(
+            f"| {backend} | {r['raw_label']} | {r['raw']['seconds']:.1f} s "
+            f"({rows / r['raw']['seconds']:,.0f} rows/s) | {r['arrears']['seconds']:.1f} s "
+            f"({rows / r['arrears']['seconds']:,.0f} rows/s) | **{r['ratio']:.2f}×** | "
+            f"{r['arrears']['peak_rss_mib']:,.0f} MiB |"
+        )
+    lines += ["", end]
+    block = "\n".join(lines)
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    docs.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
