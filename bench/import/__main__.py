@@ -229,7 +229,8 @@ def main() -> None:
             raw = run_child(["sqlite-raw", str(data), str(raw_path)])
             ours = run_child(["arrears", str(data), f"sqlite+aiosqlite:///{ours_path}"])
             raw_label = "SQLite executemany of split rows into keyed tables"
-        assert ours["stored"] == rows and ours["errors"] == 0, ours
+        if ours["stored"] != rows or ours["errors"]:
+            raise SystemExit(f"the import did not store every row: {ours}")
         ratio = ours["seconds"] / raw["seconds"]
         results[backend] = {"raw": raw, "arrears": ours, "ratio": ratio, "raw_label": raw_label}
         print(
@@ -253,12 +254,12 @@ def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
         "",
         f"Command: `python bench/import --loans {args.loans} --backends {args.backends} "
         "--write-docs` (what `make bench` runs).",
-        f"Measured {dt.date.today().isoformat()} on this project's machine "
+        f"Measured {dt.datetime.now(dt.UTC).date().isoformat()} on this project's machine "
         f"({os.cpu_count()} cores, Python {platform.python_version()}): "
         f"{results['loans']:,} loans + {results['installments']:,} installments "
         f"= {results['rows']:,} rows from CSV.",
         "",
-        "| backend | raw limit (same run) | raw | Arrears import | ratio | peak RSS of the import |",
+        "| backend | raw limit (same run) | raw | Arrears import | ratio | import peak RSS |",
         "|---|---|---|---|---|---|",
     ]
     rows = results["rows"]
