@@ -272,11 +272,11 @@ async def _import_file(
     checked_at = time.perf_counter()
     report.rejected = python_rejected + sql_rejected
     if spec.upsert is not None:
-        inserted, affected, accepted = await _upsert(conn, stage, spec, ctx.now)
+        inserted, updated, accepted = await _upsert(conn, stage, spec, ctx.now)
         report.stored = accepted
         report.inserted = inserted
-        report.updated = affected - inserted
-        report.unchanged = accepted - affected
+        report.updated = updated
+        report.unchanged = accepted - inserted - updated
     for statement in spec.after:
         await conn.execute(text(statement), {"now": _now_param(stage, ctx.now)})
     log.info(
@@ -471,36 +471,50 @@ async def _reject_in_sql(conn: AsyncConnection, stage: Stage, spec: FileSpec, ru
 async def _upsert(
     conn: AsyncConnection, stage: Stage, spec: FileSpec, now: dt.datetime
 ) -> tuple[int, int, int]:
-    """Upsert the staged rows; return (inserted, inserted + changed, accepted)."""
+    """Update the staged rows that differ, insert the new ones; return (inserted, updated, accepted).
+
+    Two plain statements instead of INSERT ... ON CONFLICT: speculative insertion costs more than
+    an anti-join on millions of rows, and imports of one kind are serialised (below), so no other
+    import can insert the same key in between.
+    """
     upsert = spec.upsert
     assert upsert is not None
-    columns = list(upsert.values)
+    if stage.is_postgres:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"arrears.import.{upsert.target}"},
+        )
+    now_sql = "CAST(:now AS timestamptz)" if stage.is_postgres else ":now"
+    values = {column: sql.replace(":now", now_sql) for column, sql in upsert.values.items()}
+    columns = list(values)
     changeable = [c for c in columns if c not in upsert.conflict and c not in upsert.insert_only]
     compared = [c for c in changeable if c != "updated_at"]
-    set_clause = ", ".join(f"{c} = excluded.{c}" for c in changeable)
-    changed = " OR ".join(f"{upsert.target}.{c} IS DISTINCT FROM excluded.{c}" for c in compared)
-    source = f"FROM {spec.main_stage} s {upsert.joins}"
-    statement = (
-        f"INSERT INTO {upsert.target} ({', '.join(columns)}) "
-        f"SELECT {', '.join(upsert.values[c] for c in columns)} {source} WHERE true "
-        f"ON CONFLICT ({', '.join(upsert.conflict)}) DO UPDATE SET {set_clause} WHERE {changed}"
-    )
+    source = f"FROM {spec.main_stage} s {upsert.joins} WHERE true"
     params = {"now": _now_param(stage, now)}
-    accepted = (await conn.execute(text(f"SELECT count(*) {source}"))).scalar_one()
-    if stage.is_postgres:
-        # xmax = 0 only on freshly inserted row versions: counts inserts and updates in one pass.
-        counted = f"WITH u AS ({statement} RETURNING (xmax = 0) AS inserted) " + (
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FROM u"
+    accepted = (await conn.execute(text(f"SELECT count(*) FROM {spec.main_stage}"))).scalar_one()
+    updated = 0
+    if compared:
+        select_list = ", ".join(f"{values[c]} AS {c}" for c in columns)
+        match = " AND ".join(f"t.{c} = v.{c}" for c in upsert.conflict)
+        differs = " OR ".join(f"t.{c} IS DISTINCT FROM v.{c}" for c in compared)
+        result = await conn.execute(
+            text(
+                f"UPDATE {upsert.target} AS t SET {', '.join(f'{c} = v.{c}' for c in changeable)} "
+                f"FROM (SELECT {select_list} {source}) AS v WHERE {match} AND ({differs})"
+            ),
+            params,
         )
-        inserted, affected = (await conn.execute(text(counted), params)).one()
-        return int(inserted), int(affected), int(accepted)
-    match = " AND ".join(f"t.{c} = {upsert.values[c]}" for c in upsert.conflict)
-    existing = (
-        await conn.execute(text(f"SELECT count(*) {source} JOIN {upsert.target} t ON {match}"))
-    ).scalar_one()
-    result = await conn.execute(text(statement), params)
-    affected = result.rowcount
-    return int(accepted - existing), int(affected), int(accepted)
+        updated = result.rowcount
+    exists = " AND ".join(f"t.{c} = {values[c]}" for c in upsert.conflict)
+    result = await conn.execute(
+        text(
+            f"INSERT INTO {upsert.target} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values[c] for c in columns)} {source} "
+            f"AND NOT EXISTS (SELECT 1 FROM {upsert.target} t WHERE {exists})"
+        ),
+        params,
+    )
+    return int(result.rowcount), int(updated), int(accepted)
 
 
 def _now_param(stage: Stage, now: dt.datetime) -> Any:
