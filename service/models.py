@@ -196,6 +196,8 @@ class PhoneNumber(Base):
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id", ondelete="CASCADE"))
     e164: Mapped[str] = mapped_column(String(20), index=True)
     kind: Mapped[PhoneKind] = mapped_column(_enum(PhoneKind, "phone_kind"))
+    # mobile, fixed_line, fixed_line_or_mobile (US/CA), voip, toll_free, other: SMS needs mobile.
+    line_type: Mapped[str] = mapped_column(String(24), default="other")
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[PhoneStatus] = mapped_column(
         _enum(PhoneStatus, "phone_status"), default=PhoneStatus.active

@@ -147,7 +147,8 @@ async def test_phones_are_normalised_and_zones_inferred(
         + "B1,张三,138 0013 8000,+86 139-0013-9000;13800138000,,zh-CN,CN-GD,广州,true\n"
         + "B2,Ann Lee,(907) 555-0123,,,en,US-AK,Anchorage,false\n"
         + "B3,Bo Diaz,212-555-0100,,America/Chicago,en,US-NY,NYC,no\n"
-        + "B4,No Phone,,,,en,US,,false\n",
+        + "B4,固话,020 8765 4321,,,zh-CN,CN-GD,,true\n"
+        + "B5,No Phone,,,,en,US,,false\n",
     )
 
     report = await run_import(engine, tmp_path)
@@ -157,16 +158,19 @@ async def test_phones_are_normalised_and_zones_inferred(
         borrowers = {row.borrower_ref: row for row in (await conn.execute(select(Borrower))).all()}
         phones = (
             await conn.execute(
-                select(Borrower.borrower_ref, PhoneNumber.e164, PhoneNumber.kind)
+                select(
+                    Borrower.borrower_ref, PhoneNumber.e164, PhoneNumber.kind, PhoneNumber.line_type
+                )
                 .join(Borrower)
                 .order_by(PhoneNumber.id)
             )
         ).all()
-    assert [(p.borrower_ref, p.e164, p.kind) for p in phones] == [
-        ("B1", "+8613800138000", "primary"),
-        ("B1", "+8613900139000", "alt"),
-        ("B2", "+19075550123", "primary"),
-        ("B3", "+12125550100", "primary"),
+    assert [(p.borrower_ref, p.e164, p.kind, p.line_type) for p in phones] == [
+        ("B1", "+8613800138000", "primary", "mobile"),
+        ("B1", "+8613900139000", "alt", "mobile"),
+        ("B2", "+19075550123", "primary", "fixed_line_or_mobile"),
+        ("B3", "+12125550100", "primary", "fixed_line_or_mobile"),
+        ("B4", "+862087654321", "primary", "fixed_line"),
     ]
     assert (borrowers["B1"].timezone, borrowers["B1"].timezone_source) == ("Asia/Shanghai", "phone")
     assert borrowers["B2"].timezone is None
@@ -176,7 +180,7 @@ async def test_phones_are_normalised_and_zones_inferred(
         "America/Chicago",
         "file",
     )
-    assert borrowers["B4"].timezone_source == "unknown"
+    assert borrowers["B5"].timezone_source == "unknown"
     assert borrowers["B1"].sms_consent is True
     assert borrowers["B3"].sms_consent is False
 

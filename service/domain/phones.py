@@ -14,11 +14,26 @@ class InvalidPhone(ValueError):
     """The text is not a valid phone number for the given region."""
 
 
+_LINE_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.FIXED_LINE: "fixed_line",
+    # US and CA numbers cannot be told apart by prefix; they may or may not take SMS.
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    phonenumbers.PhoneNumberType.VOIP: "voip",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
+}
+
+
 def normalise(raw: str, default_region: str) -> str:
     """Return the E.164 form of ``raw``; national forms are read in ``default_region``.
 
     Raises :class:`InvalidPhone` with a reason a lender's data team can act on.
     """
+    return parse_phone(raw, default_region)[0]
+
+
+def parse_phone(raw: str, default_region: str) -> tuple[str, str]:
+    """(E.164, line type) of ``raw``: mobile, fixed_line, fixed_line_or_mobile, voip, ..."""
     text = raw.strip()
     if not text:
         raise InvalidPhone("empty phone number")
@@ -28,7 +43,8 @@ def normalise(raw: str, default_region: str) -> str:
         raise InvalidPhone(f"not a phone number ({exc._msg})") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone("not a valid number for its country")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164, _LINE_TYPES.get(phonenumbers.number_type(number), "other")
 
 
 def region_country(region: str, fallback: str) -> str:

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from service.domain.phones import InvalidPhone, normalise
+from service.domain.phones import InvalidPhone, normalise, parse_phone
 
 
 class FieldError(ValueError):
@@ -184,6 +184,16 @@ def timezone(value: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         raise FieldError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from None
     return value
+
+
+def phone_with_type(region: str) -> Callable[[str], tuple[str, str]]:
+    def parse(value: str) -> tuple[str, str]:
+        try:
+            return parse_phone(value, region)
+        except InvalidPhone as exc:
+            raise FieldError(str(exc)) from None
+
+    return parse
 
 
 def phone(region: str) -> Parser:

@@ -137,23 +137,24 @@ def _parse_borrower(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
     except RowRejected as exc:
         problems.extend(exc.problems)
     country = region_country(row.get("region", ""), ctx.default_region)
-    phone_parser = f.phone(country)
-    phones: list[tuple[str, str]] = []
+    phone_parser = f.phone_with_type(country)
+    phones: list[tuple[str, str, str]] = []  # (e164, kind, line type)
     primary_raw = row.get("phone", "").strip()
     if primary_raw:
         try:
-            phones.append((phone_parser(primary_raw), "primary"))
+            number, line_type = phone_parser(primary_raw)
+            phones.append((number, "primary", line_type))
         except f.FieldError as exc:
             problems.append(("phone", str(exc)))
     for raw in row.get("alt_phones", "").split(";"):
         if raw.strip():
             try:
-                number = phone_parser(raw)
+                number, line_type = phone_parser(raw)
             except f.FieldError as exc:
                 problems.append(("alt_phones", f"{exc} in {raw.strip()!r}"))
                 continue
-            if all(number != known for known, _ in phones):
-                phones.append((number, "alt"))
+            if all(number != known for known, _, _ in phones):
+                phones.append((number, "alt", line_type))
     locale = values.get("locale") or ("zh-CN" if country == "CN" else "en")
     if "locale" in values and not _LOCALE.match(locale):
         problems.append(("locale", f"expected a locale such as zh-CN or en, got {locale!r}"))
@@ -185,7 +186,7 @@ def _parse_borrower(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
                 values["sms_consent"],
             )
         ],
-        "stage_borrower_phones": [(ref, number, kind) for number, kind in phones],
+        "stage_borrower_phones": [(ref, *phone) for phone in phones],
     }
 
 
@@ -217,7 +218,12 @@ BORROWERS = FileSpec(
             ("timezone_source", "text"),
             ("sms_consent", "bool"),
         ),
-        "stage_borrower_phones": (("borrower_ref", "text"), ("e164", "text"), ("kind", "text")),
+        "stage_borrower_phones": (
+            ("borrower_ref", "text"),
+            ("e164", "text"),
+            ("kind", "text"),
+            ("line_type", "text"),
+        ),
     },
     parse=_parse_borrower,
     stage_indexes={"stage_borrower_phones": ("borrower_ref", "e164")},
@@ -243,13 +249,15 @@ BORROWERS = FileSpec(
         """DELETE FROM stage_borrower_phones
            WHERE line NOT IN (SELECT line FROM stage_borrowers)""",
         """INSERT INTO phone_numbers
-             (borrower_id, e164, kind, verified, status, created_at, updated_at)
-           SELECT b.id, p.e164, p.kind, false, 'active', :now, :now
+             (borrower_id, e164, kind, line_type, verified, status, created_at, updated_at)
+           SELECT b.id, p.e164, p.kind, p.line_type, false, 'active', :now, :now
            FROM stage_borrower_phones p JOIN borrowers b ON b.borrower_ref = p.borrower_ref
            WHERE true
            ON CONFLICT (borrower_id, e164) DO UPDATE
-             SET kind = excluded.kind, updated_at = excluded.updated_at
-             WHERE phone_numbers.kind IS DISTINCT FROM excluded.kind""",
+             SET kind = excluded.kind, line_type = excluded.line_type,
+                 updated_at = excluded.updated_at
+             WHERE phone_numbers.kind IS DISTINCT FROM excluded.kind
+                OR phone_numbers.line_type IS DISTINCT FROM excluded.line_type""",
         # A number the lender no longer lists stays on file as 'former' (the contact log
         # refers to it), but is never dialled as the borrower's current number.
         """UPDATE phone_numbers SET kind = 'former', updated_at = :now

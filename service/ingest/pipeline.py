@@ -471,7 +471,7 @@ async def _reject_in_sql(conn: AsyncConnection, stage: Stage, spec: FileSpec, ru
 async def _upsert(
     conn: AsyncConnection, stage: Stage, spec: FileSpec, now: dt.datetime
 ) -> tuple[int, int, int]:
-    """Update the staged rows that differ, insert the new ones; return (inserted, updated, accepted).
+    """Update staged rows that differ, insert new ones; return (inserted, updated, accepted).
 
     Two plain statements instead of INSERT ... ON CONFLICT: speculative insertion costs more than
     an anti-join on millions of rows, and imports of one kind are serialised (below), so no other

@@ -260,6 +260,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
+        sa.Column("line_type", sa.String(length=24), nullable=False),
         sa.Column("verified", sa.Boolean(), nullable=False),
         sa.Column(
             "status",
