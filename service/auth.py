@@ -17,9 +17,10 @@ import secrets
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service import audit
 from service.db import utcnow
 from service.errors import Conflict, InputError, NotFound
-from service.models import AuditEvent, Role, Session, User
+from service.models import Role, Session, User
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 10
@@ -101,15 +102,13 @@ async def create_user(
             .returning(User.id)
         )
     ).scalar_one()
-    await conn.execute(
-        insert(AuditEvent).values(
-            occurred_at=utcnow(),
-            actor=actor,
-            action="user.created",
-            entity_type="user",
-            entity_ref=username,
-            details={"role": role.value},
-        )
+    await audit.record(
+        conn,
+        actor=actor,
+        action="user.created",
+        entity_type="user",
+        entity_ref=username,
+        details={"role": role.value},
     )
     return int(user_id)
 
@@ -132,15 +131,13 @@ async def set_password(
         .where(Session.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    await conn.execute(
-        insert(AuditEvent).values(
-            occurred_at=utcnow(),
-            actor=actor,
-            action="user.password_changed",
-            entity_type="user",
-            entity_ref=username,
-            details={},
-        )
+    await audit.record(
+        conn,
+        actor=actor,
+        action="user.password_changed",
+        entity_type="user",
+        entity_ref=username,
+        details={},
     )
 
 

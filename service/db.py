@@ -24,50 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 from service.settings import Settings
 
-CENT = Decimal("0.01")
 
+class _ExactDecimal(types.TypeDecorator[Decimal]):
+    """NUMERIC(precision, scale) in the database, ``Decimal`` in Python, never a float between.
 
-class Money(types.TypeDecorator[Decimal]):
-    """NUMERIC(18, 2) in the database, ``Decimal`` in Python, never a float in between.
-
-    SQLite has no decimal type: values arrive as floats; we round them back to cents, which is
-    exact for any amount below 10^13 (a double holds 15-16 significant digits).
+    SQLite has no decimal type: it hands back floats, which we round to the column's scale; that
+    is exact while the value has at most 15 significant digits (money below 10^13).
     """
 
     impl = Numeric(18, 2, asdecimal=False)
     cache_ok = True
+    precision = 18
+    scale = 2
 
     def load_dialect_impl(self, dialect: Dialect) -> types.TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric(18, 2, asdecimal=True))
-        return dialect.type_descriptor(Numeric(18, 2, asdecimal=False))
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return str(value)
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        if isinstance(value, Decimal):
-            return value.quantize(CENT)
-        return Decimal(repr(value)).quantize(CENT)
-
-
-class Rate(types.TypeDecorator[Decimal]):
-    """An interest rate as NUMERIC(12, 8): annual rates and daily penalty rates."""
-
-    impl = Numeric(12, 8, asdecimal=False)
-    cache_ok = True
-    _q = Decimal("0.00000001")
-
-    def load_dialect_impl(self, dialect: Dialect) -> types.TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric(12, 8, asdecimal=True))
-        return dialect.type_descriptor(Numeric(12, 8, asdecimal=False))
+            return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=False))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
@@ -77,9 +50,29 @@ class Rate(types.TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        if isinstance(value, Decimal):
-            return value.quantize(self._q).normalize()
-        return Decimal(repr(value)).quantize(self._q).normalize()
+        number = value if isinstance(value, Decimal) else Decimal(repr(value))
+        return self.finish(number.quantize(Decimal(1).scaleb(-self.scale)))
+
+    def finish(self, value: Decimal) -> Decimal:
+        return value
+
+
+class Money(_ExactDecimal):
+    """An amount: NUMERIC(18, 2), always two decimals."""
+
+    cache_ok = True  # SQLAlchemy asks each subclass itself
+
+
+class Rate(_ExactDecimal):
+    """An interest rate as a fraction, NUMERIC(12, 8): 0.072 a year, 0.0005 a day."""
+
+    impl = Numeric(12, 8, asdecimal=False)
+    cache_ok = True
+    precision = 12
+    scale = 8
+
+    def finish(self, value: Decimal) -> Decimal:
+        return value.normalize()
 
 
 class UTCDateTime(types.TypeDecorator[dt.datetime]):

@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service import audit
 from service.auth import CurrentUser
 from service.db import utcnow
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.ingest import fields
 from service.ingest.files import RowRejected, parse_columns
 from service.models import (
-    AuditEvent,
     Borrower,
     Contact,
     Installment,
@@ -325,20 +325,18 @@ async def record_payment(
             created_at=utcnow(),
         )
     )
-    await conn.execute(
-        insert(AuditEvent).values(
-            occurred_at=utcnow(),
-            actor=user.username,
-            actor_id=user.id,
-            action="payment.recorded",
-            entity_type="loan",
-            entity_ref=values["loan_ref"],
-            details={
-                "payment_ref": values["payment_ref"],
-                "paid_on": values["paid_on"].isoformat(),
-                "amount": str(values["amount"]),
-            },
-        )
+    await audit.record(
+        conn,
+        actor=user.username,
+        actor_id=user.id,
+        action="payment.recorded",
+        entity_type="loan",
+        entity_ref=values["loan_ref"],
+        details={
+            "payment_ref": values["payment_ref"],
+            "paid_on": values["paid_on"].isoformat(),
+            "amount": str(values["amount"]),
+        },
     )
     payment = {
         "payment_ref": values["payment_ref"],

@@ -21,11 +21,12 @@ import structlog
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service import audit
 from service.db import sqlite_timestamp, utcnow
 from service.errors import InputError, NotFound
 from service.ingest.files import FILES, FileSpec, ParseContext, RowRejected
 from service.ingest.staging import Stage
-from service.models import AuditEvent, ImportError_, ImportRun, ImportStatus
+from service.models import ImportError_, ImportRun, ImportStatus
 
 log = structlog.get_logger(__name__)
 
@@ -201,16 +202,14 @@ async def import_files(
                 failure=failure,
             )
         )
-        await conn.execute(
-            insert(AuditEvent).values(
-                occurred_at=utcnow(),
-                actor=options.actor,
-                actor_id=options.actor_id,
-                action=f"import.{status.value}",
-                entity_type="import_run",
-                entity_ref=str(run_id),
-                details={"files": files_summary, "error_count": error_count, "failure": failure},
-            )
+        await audit.record(
+            conn,
+            actor=options.actor,
+            actor_id=options.actor_id,
+            action=f"import.{status.value}",
+            entity_type="import_run",
+            entity_ref=str(run_id),
+            details={"files": files_summary, "error_count": error_count, "failure": failure},
         )
     log.info("import.finished", status=status.value, error_count=error_count)
     structlog.contextvars.unbind_contextvars("import_run")

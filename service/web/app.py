@@ -100,6 +100,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_response(
             error_body("database_error", "the database could not complete the request"), status=503
         )
+    except Exception:
+        if not _is_api(request):
+            raise
+        log.exception("http.unhandled_error")
+        return json_response(error_body("internal_error", "unexpected error"), status=500)
 
 
 @web.middleware
