@@ -37,7 +37,9 @@ class ParseContext:
 
 
 StagedRows = dict[str, list[tuple[Any, ...]]]
-RowParser = Callable[[Mapping[str, str], ParseContext], StagedRows]
+# A row parser gets the row's raw values in the spec's column order ("" for an optional column
+# the file lacks) and its line number; staged rows start with that line number.
+RowParser = Callable[[Sequence[str], ParseContext, int], StagedRows]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,18 +93,19 @@ class FileSpec:
 
 def parse_columns(row: Mapping[str, str], parsers: Mapping[str, f.Parser]) -> dict[str, Any]:
     """Apply a parser per column, collecting every problem of the row, not just the first."""
-    return dict(zip(parsers, parse_tuple(row, tuple(parsers.items())), strict=True))
+    raw = [row.get(column, "") for column in parsers]
+    return dict(zip(parsers, parse_values(raw, tuple(parsers.items())), strict=True))
 
 
-def parse_tuple(
-    row: Mapping[str, str], parsers: tuple[tuple[str, f.Parser], ...]
+def parse_values(
+    raw: Sequence[str], parsers: tuple[tuple[str, f.Parser], ...], *prefix: Any
 ) -> tuple[Any, ...]:
-    """The parsed values in the parsers' order (the hot path of large files: no dict built)."""
-    values: list[Any] = []
+    """``prefix`` then each raw value parsed by its column's parser (the hot path: no dict)."""
+    values: list[Any] = list(prefix)
     problems: list[tuple[str, str]] | None = None
-    for column, parser in parsers:
+    for value, (column, parser) in zip(raw, parsers, strict=True):
         try:
-            values.append(parser(row.get(column, "")))
+            values.append(parser(value))
         except f.FieldError as exc:
             if problems is None:
                 problems = []
@@ -115,10 +118,22 @@ def parse_tuple(
 # ---------------------------------------------------------------------------------------------
 # borrowers.csv
 
+BORROWER_COLUMNS = (
+    "borrower_ref",
+    "name",
+    "phone",
+    "alt_phones",
+    "timezone",
+    "locale",
+    "region",
+    "address",
+    "sms_consent",
+)
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-[A-Z]{2})?$")
 
 
-def _parse_borrower(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
+def _parse_borrower(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRows:
+    row = dict(zip(BORROWER_COLUMNS, raw, strict=True))
     problems: list[tuple[str, str]] = []
     values: dict[str, Any] = {}
     try:
@@ -175,6 +190,7 @@ def _parse_borrower(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
     return {
         "stage_borrowers": [
             (
+                line,
                 ref,
                 values["name"],
                 locale,
@@ -186,24 +202,14 @@ def _parse_borrower(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
                 values["sms_consent"],
             )
         ],
-        "stage_borrower_phones": [(ref, *phone) for phone in phones],
+        "stage_borrower_phones": [(line, ref, *phone) for phone in phones],
     }
 
 
 BORROWERS = FileSpec(
     file="borrowers.csv",
     entity="borrower",
-    columns=(
-        "borrower_ref",
-        "name",
-        "phone",
-        "alt_phones",
-        "timezone",
-        "locale",
-        "region",
-        "address",
-        "sms_consent",
-    ),
+    columns=BORROWER_COLUMNS,
     required_columns=frozenset({"borrower_ref", "name", "phone"}),
     key=("borrower_ref",),
     stage={
@@ -277,9 +283,12 @@ BORROWERS = FileSpec(
 # contacts.csv
 
 
-def _parse_contact(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
+_CONTACT_COLUMNS = ("borrower_ref", "contact_ref", "name", "relation", "phone", "debt_related")
+
+
+def _parse_contact(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRows:
     values = parse_columns(
-        row,
+        dict(zip(_CONTACT_COLUMNS, raw, strict=True)),
         {
             "borrower_ref": f.ref,
             "contact_ref": f.ref,
@@ -292,6 +301,7 @@ def _parse_contact(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
     return {
         "stage_contacts": [
             (
+                line,
                 values["contact_ref"],
                 values["borrower_ref"],
                 values["name"],
@@ -306,7 +316,7 @@ def _parse_contact(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
 CONTACTS = FileSpec(
     file="contacts.csv",
     entity="contact",
-    columns=("borrower_ref", "contact_ref", "name", "relation", "phone", "debt_related"),
+    columns=_CONTACT_COLUMNS,
     required_columns=frozenset({"borrower_ref", "contact_ref", "name", "phone", "debt_related"}),
     key=("contact_ref",),
     stage={
@@ -359,9 +369,9 @@ _LOAN_PARSERS: dict[str, f.Parser] = {
 _LOAN_ITEMS = tuple(_LOAN_PARSERS.items())
 
 
-def _parse_loan(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
-    values = parse_tuple(row, _LOAN_ITEMS)
-    if values[8] < values[7]:  # maturity_on before disbursed_on
+def _parse_loan(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRows:
+    values = parse_values(raw, _LOAN_ITEMS, line)
+    if values[9] < values[8]:  # maturity_on before disbursed_on
         raise RowRejected([("maturity_on", "maturity date is before the disbursement date")])
     return {"stage_loans": [values]}
 
@@ -426,8 +436,8 @@ _INSTALLMENT_PARSERS: dict[str, f.Parser] = {
 _INSTALLMENT_ITEMS = tuple(_INSTALLMENT_PARSERS.items())
 
 
-def _parse_installment(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
-    return {"stage_installments": [parse_tuple(row, _INSTALLMENT_ITEMS)]}
+def _parse_installment(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRows:
+    return {"stage_installments": [parse_values(raw, _INSTALLMENT_ITEMS, line)]}
 
 
 INSTALLMENTS = FileSpec(
@@ -477,8 +487,8 @@ _PAYMENT_PARSERS: dict[str, f.Parser] = {
 _PAYMENT_ITEMS = tuple(_PAYMENT_PARSERS.items())
 
 
-def _parse_payment(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
-    return {"stage_payments": [parse_tuple(row, _PAYMENT_ITEMS)]}
+def _parse_payment(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRows:
+    return {"stage_payments": [parse_values(raw, _PAYMENT_ITEMS, line)]}
 
 
 PAYMENTS = FileSpec(
@@ -547,9 +557,22 @@ def _optional_disposition(value: str) -> str | None:
     return f.choice(*DISPOSITIONS)(value) if value.strip() else None
 
 
-def _parse_attempt(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
+_ATTEMPT_COLUMNS = (
+    "attempt_ref",
+    "loan_ref",
+    "party",
+    "phone",
+    "channel",
+    "direction",
+    "occurred_at",
+    "result",
+    "disposition",
+)
+
+
+def _parse_attempt(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRows:
     values = parse_columns(
-        row,
+        dict(zip(_ATTEMPT_COLUMNS, raw, strict=True)),
         {
             "attempt_ref": f.ref,
             "loan_ref": f.ref,
@@ -569,6 +592,7 @@ def _parse_attempt(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
     return {
         "stage_attempts": [
             (
+                line,
                 values["attempt_ref"],
                 values["loan_ref"],
                 values["party"],
@@ -586,17 +610,7 @@ def _parse_attempt(row: Mapping[str, str], ctx: ParseContext) -> StagedRows:
 ATTEMPTS = FileSpec(
     file="attempts.csv",
     entity="attempt",
-    columns=(
-        "attempt_ref",
-        "loan_ref",
-        "party",
-        "phone",
-        "channel",
-        "direction",
-        "occurred_at",
-        "result",
-        "disposition",
-    ),
+    columns=_ATTEMPT_COLUMNS,
     required_columns=frozenset(
         {
             "attempt_ref",

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import dataclasses
 import datetime as dt
+import operator
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -314,17 +315,18 @@ def _parse_chunks(
         return _Chunk(rows={table: [] for table in tables}, errors=[])
 
     chunk = empty()
+    parse = spec.parse
     for line, row, problem in _read_rows(handle, spec, run_id):
         if line > 1:
             chunk.read += 1
         if problem is None:
             try:
-                staged = spec.parse(row, ctx)
+                staged = parse(row, ctx, line)
             except RowRejected as exc:
                 problem = [_error(run_id, spec.file, line, c, r) for c, r in exc.problems]
             else:
                 for table, rows in staged.items():
-                    chunk.rows[table].extend((line, *values) for values in rows)
+                    chunk.rows[table].extend(rows)
         if problem is not None:
             chunk.errors.extend(problem)
             chunk.rejected += 1 if line > 1 else 0
@@ -343,8 +345,8 @@ def _error(run_id: int, file: str, line: int, column: str, reason: str) -> dict[
 
 def _read_rows(
     handle: BinaryIO, spec: FileSpec, run_id: int
-) -> Iterator[tuple[int, dict[str, str], list[dict[str, Any]] | None]]:
-    """Yield (line, row by column name, problems) for every data row of a CSV file.
+) -> Iterator[tuple[int, Sequence[str], list[dict[str, Any]] | None]]:
+    """Yield (line, raw values in the spec's column order, problems) for every data row.
 
     Lines are physical line numbers (the header is line 1), so a quoted value spanning lines
     does not shift the numbers reported for later rows.
@@ -354,10 +356,10 @@ def _read_rows(
     try:
         header = next(reader)
     except StopIteration:
-        yield 1, {}, [_error(run_id, spec.file, 1, "*", "file is empty (no header row)")]
+        yield 1, (), [_error(run_id, spec.file, 1, "*", "file is empty (no header row)")]
         return
     except csv.Error as exc:
-        yield 1, {}, [_error(run_id, spec.file, 1, "*", f"unreadable header: {exc}")]
+        yield 1, (), [_error(run_id, spec.file, 1, "*", f"unreadable header: {exc}")]
         return
     names = [name.strip().lower() for name in header]
     missing = sorted(spec.required_columns - set(names))
@@ -371,9 +373,13 @@ def _read_rows(
             _error(run_id, spec.file, 1, name, "column appears twice in header")
             for name in duplicated
         ]
-        yield 1, {}, problems
+        yield 1, (), problems
         return
     width = len(names)
+    # Optional columns the file lacks read as the empty string appended at position `width`.
+    pick = operator.itemgetter(
+        *[names.index(column) if column in names else width for column in spec.columns]
+    )
     line = reader.line_num
     while True:
         start = line + 1
@@ -383,19 +389,20 @@ def _read_rows(
             return
         except csv.Error as exc:
             line = reader.line_num
-            yield start, {}, [_error(run_id, spec.file, start, "*", f"malformed CSV: {exc}")]
+            yield start, (), [_error(run_id, spec.file, start, "*", f"malformed CSV: {exc}")]
             continue
         line = reader.line_num
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # blank line
         if len(fields) != width:
             reason = f"expected {width} fields, found {len(fields)}"
-            yield start, {}, [_error(run_id, spec.file, start, "*", reason)]
+            yield start, (), [_error(run_id, spec.file, start, "*", reason)]
             continue
         if undecodable and any(start <= bad <= line for bad in undecodable):
-            yield start, {}, [_error(run_id, spec.file, start, "*", "text is not valid UTF-8")]
+            yield start, (), [_error(run_id, spec.file, start, "*", "text is not valid UTF-8")]
             continue
-        yield start, dict(zip(names, fields, strict=True)), None
+        fields.append("")
+        yield start, pick(fields), None
 
 
 def _decoded_lines(handle: BinaryIO, undecodable: set[int]) -> Iterator[str]:
