@@ -40,8 +40,21 @@ ensure_services() {
   fi
 }
 
+ensure_browser() {
+  # Browser tests run Debian's Chromium; Playwright cannot fetch its own build here.
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "installing Chromium"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      echo "browser tests need /usr/bin/chromium (apt-get install chromium)" >&2; return 1
+    fi
+  fi
+}
+
 ensure_venv "[dev]"
 ensure_services
+ensure_browser
 
 echo "== ruff"
 "$VENV/bin/ruff" check .
