@@ -7,8 +7,6 @@ differences that matter to us: SQLite has no native decimal and no aware timesta
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,10 +15,8 @@ from sqlalchemy import Dialect, Numeric, event, types
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
-    async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 from service.settings import Settings
 
@@ -133,19 +129,6 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
-
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
-
-
-@asynccontextmanager
-async def engine_scope(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def raw_asyncpg(conn: AsyncConnection) -> Any:

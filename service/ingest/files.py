@@ -73,7 +73,6 @@ class Upsert:
 @dataclasses.dataclass(frozen=True, slots=True)
 class FileSpec:
     file: str
-    entity: str
     columns: tuple[str, ...]
     required_columns: frozenset[str]
     key: tuple[str, ...]
@@ -208,7 +207,6 @@ def _parse_borrower(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedR
 
 BORROWERS = FileSpec(
     file="borrowers.csv",
-    entity="borrower",
     columns=BORROWER_COLUMNS,
     required_columns=frozenset({"borrower_ref", "name", "phone"}),
     key=("borrower_ref",),
@@ -315,7 +313,6 @@ def _parse_contact(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRo
 
 CONTACTS = FileSpec(
     file="contacts.csv",
-    entity="contact",
     columns=_CONTACT_COLUMNS,
     required_columns=frozenset({"borrower_ref", "contact_ref", "name", "phone", "debt_related"}),
     key=("contact_ref",),
@@ -378,7 +375,6 @@ def _parse_loan(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRows:
 
 LOANS = FileSpec(
     file="loans.csv",
-    entity="loan",
     columns=tuple(_LOAN_PARSERS),
     required_columns=frozenset(_LOAN_PARSERS) - {"product", "penalty_rate_daily"},
     key=("loan_ref",),
@@ -442,7 +438,6 @@ def _parse_installment(raw: Sequence[str], ctx: ParseContext, line: int) -> Stag
 
 INSTALLMENTS = FileSpec(
     file="installments.csv",
-    entity="installment",
     columns=tuple(_INSTALLMENT_PARSERS),
     required_columns=frozenset(_INSTALLMENT_PARSERS),
     key=("loan_ref", "seq"),
@@ -493,7 +488,6 @@ def _parse_payment(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRo
 
 PAYMENTS = FileSpec(
     file="payments.csv",
-    entity="payment",
     columns=tuple(_PAYMENT_PARSERS),
     required_columns=frozenset(_PAYMENT_PARSERS),
     key=("payment_ref",),
@@ -609,7 +603,6 @@ def _parse_attempt(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRo
 
 ATTEMPTS = FileSpec(
     file="attempts.csv",
-    entity="attempt",
     columns=_ATTEMPT_COLUMNS,
     required_columns=frozenset(
         {

@@ -91,9 +91,6 @@ class Stage:
         # Temp tables have no statistics until analysed; the planner then picks hash joins.
         await self.conn.execute(text(f"ANALYZE {table}"))
 
-    def distinct(self, left: str, right: str) -> str:
-        return f"{left} IS DISTINCT FROM {right}"
-
 
 def _sqlite_value(value: Any, kind: str) -> Any:
     if value is None:
