@@ -355,11 +355,18 @@ def _write_loan(
     )
     counts.loans += 1
     behaviour = rng.random()
-    # 72 % pay on time, 10 % pay late but pay, 18 % stop paying at some installment.
+    # 60 % pay on time, 10 % pay late but pay, 30 % stop paying. Those who stop do so at the
+    # installment that gives them a target DPD drawn from a decaying distribution (mean about
+    # 75 days), so M1 holds the most overdue accounts and the tail thins towards M7+.
     stop_at = term + 1
-    if behaviour >= 0.82:
-        stop_at = rng.randrange(1, term + 1)
-    late = 0.72 <= behaviour < 0.82
+    if behaviour >= 0.70:
+        target = 1 + int(rng.expovariate(1 / 75))
+        latest, earliest = as_of - dt.timedelta(days=target), as_of - dt.timedelta(days=target + 31)
+        for seq in range(1, term + 1):
+            if earliest < add_months(disbursed, seq) <= latest:
+                stop_at = seq
+                break
+    late = 0.60 <= behaviour < 0.70
     overdue = False
     installments = writers["installments.csv"]
     payments = writers["payments.csv"]
