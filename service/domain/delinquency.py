@@ -15,8 +15,9 @@ Conventions, chosen so every figure can be recomputed from the schedule and the 
 * payments are applied on their date, installment by installment from the oldest (future
   installments too: a prepayment), and within an installment in the waterfall's order (default
   penalty → interest → principal); what is left over is kept as credit;
-* penalty accrues exactly and is rounded half-up to cents once per installment when reported or
-  settled.
+* each day's penalty on an installment is rounded half-up to cents (unpaid × daily rate), so a
+  stretch of *n* days accrues *n* equal daily amounts whether it is computed day by day, from one
+  payment to the next, or in one step: the nightly COB and a full replay agree to the cent.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ class _Open:
     installment: Installment
     principal: Decimal
     interest: Decimal
-    penalty_exact: Decimal = ZERO  # accrued, unrounded
+    penalty: Decimal = ZERO  # accrued
     penalty_paid: Decimal = ZERO
 
     @property
@@ -164,7 +165,7 @@ class _Open:
         return self.principal + self.interest
 
     def penalty_due(self) -> Decimal:
-        return cents(self.penalty_exact) - self.penalty_paid
+        return self.penalty - self.penalty_paid
 
     def take(self, component: Component, available: Decimal) -> Decimal:
         """Pay what ``available`` covers of one component; return what was used."""
@@ -209,7 +210,7 @@ def loan_position(
         oldest_unpaid_due_on=oldest.installment.due_on if oldest else None,
         overdue_principal=sum((e.principal for e in overdue), ZERO),
         overdue_interest=sum((e.interest for e in overdue), ZERO),
-        penalty_accrued=sum((cents(e.penalty_exact) for e in book), ZERO),
+        penalty_accrued=sum((e.penalty for e in book), ZERO),
         penalty_unpaid=sum((e.penalty_due() for e in book), ZERO),
         principal_outstanding=sum((e.principal for e in book), ZERO),
         paid_total=sum(by_day.values(), ZERO),
@@ -226,7 +227,12 @@ def _accrue(book: list[_Open], after: dt.date | None, through: dt.date, rate: De
         start = entry.installment.due_on if after is None else max(after, entry.installment.due_on)
         days = (through - start).days
         if days > 0 and entry.unpaid > 0:
-            entry.penalty_exact += entry.unpaid * rate * days
+            entry.penalty += daily_penalty(entry.unpaid, rate) * days
+
+
+def daily_penalty(unpaid: Decimal, rate: Decimal) -> Decimal:
+    """One day's penalty on an unpaid amount, in cents (half-up)."""
+    return cents(unpaid * rate)
 
 
 def _allocate(book: list[_Open], amount: Decimal, waterfall: Sequence[Component]) -> Decimal:
