@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.demo import write_demo_portfolio
 from service.ingest.pipeline import ImportOptions, import_directory
-from service.models import Attempt, Borrower, Contact, Installment, Loan, Payment, PhoneNumber
+from service.models import (
+    Attempt,
+    AuditEvent,
+    Borrower,
+    Contact,
+    Installment,
+    Loan,
+    Payment,
+    PhoneNumber,
+)
 from tests.conftest import table_rows
 
 DOMAIN_TABLES = (
@@ -313,3 +322,38 @@ async def test_an_empty_directory_is_refused(engine: AsyncEngine, tmp_path: Path
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(InputError, match="no import files"):
         await run_import(engine, tmp_path)
+
+
+async def test_a_database_failure_fails_the_run_and_keeps_the_files_already_imported(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.ingest import pipeline
+
+    write(tmp_path, "borrowers.csv", BORROWERS_HEADER + "B1,张三,13800138000,,,zh-CN,CN-GD,,true\n")
+    write(tmp_path, "loans.csv", _loans_csv(2))
+    write(
+        tmp_path,
+        "installments.csv",
+        "loan_ref,seq,due_on,principal_due,interest_due\nL0001,1,2026-02-05,500.00,10.00\n"
+        "L0001,x,2026-03-05,500.00,5.00\n",
+    )
+    real_upsert = pipeline._upsert
+
+    async def failing_upsert(conn, stage, spec, now):  # type: ignore[no-untyped-def]
+        if spec.file == "installments.csv":
+            raise RuntimeError("disk full")
+        return await real_upsert(conn, stage, spec, now)
+
+    monkeypatch.setattr(pipeline, "_upsert", failing_upsert)
+
+    report = await run_import(engine, tmp_path)
+
+    assert report.status == "failed"
+    assert report.failure == "RuntimeError: disk full"
+    assert [r.file for r in report.files] == ["borrowers.csv", "loans.csv"]
+    assert report.error_count == 0  # the failed file's row errors went with its transaction
+    assert len(await table_rows(engine, "loans")) == 2
+    assert await table_rows(engine, "installments") == []
+    async with engine.connect() as conn:
+        actions = (await conn.execute(select(AuditEvent.action))).scalars().all()
+    assert actions == ["import.failed"]

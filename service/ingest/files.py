@@ -78,9 +78,9 @@ class FileSpec:
     key: tuple[str, ...]
     stage: Mapping[str, Columns]  # staging table -> columns (the main table first)
     parse: RowParser
+    upsert: Upsert
     parents: tuple[Parent, ...] = ()
     checks: tuple[Check, ...] = ()
-    upsert: Upsert | None = None
     after: tuple[str, ...] = ()  # SQL statements run after the upsert (bound :now)
     # Extra staging indexes (SQLite plans nested loops; without them some steps go quadratic).
     stage_indexes: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)

@@ -173,6 +173,7 @@ async def import_files(
     log.info("import.started", files=[spec.file for spec, _ in files], source=options.source)
     reports: list[FileReport] = []
     failure: str | None = None
+    interrupted: BaseException | None = None
     try:
         for spec, path in files:
             async with engine.begin() as conn:
@@ -182,6 +183,8 @@ async def import_files(
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"
         log.exception("import.failed", failure=failure)
+    except BaseException as exc:  # cancelled or interrupted: still close the run as failed
+        failure, interrupted = f"interrupted ({type(exc).__name__})", exc
     status = ImportStatus.failed if failure else ImportStatus.completed
     async with engine.begin() as conn:
         error_count = (
@@ -214,6 +217,8 @@ async def import_files(
         )
     log.info("import.finished", status=status.value, error_count=error_count)
     structlog.contextvars.unbind_contextvars("import_run")
+    if interrupted is not None:
+        raise interrupted
     return await load_report(engine, run_id)
 
 
@@ -271,12 +276,11 @@ async def _import_file(
     sql_rejected = await _reject_in_sql(conn, stage, spec, run_id)
     checked_at = time.perf_counter()
     report.rejected = python_rejected + sql_rejected
-    if spec.upsert is not None:
-        inserted, updated, accepted = await _upsert(conn, stage, spec, ctx.now)
-        report.stored = accepted
-        report.inserted = inserted
-        report.updated = updated
-        report.unchanged = accepted - inserted - updated
+    inserted, updated, accepted = await _upsert(conn, stage, spec, ctx.now)
+    report.stored = accepted
+    report.inserted = inserted
+    report.updated = updated
+    report.unchanged = accepted - inserted - updated
     for statement in spec.after:
         await conn.execute(text(statement), {"now": _now_param(stage, ctx.now)})
     log.info(
@@ -484,7 +488,6 @@ async def _upsert(
     import can insert the same key in between.
     """
     upsert = spec.upsert
-    assert upsert is not None
     if stage.is_postgres:
         await conn.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
