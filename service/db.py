@@ -123,12 +123,44 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            _register_sqlite_functions(dbapi_connection)
 
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+def _sqlite_decimal(value: Any) -> Decimal:
+    return (
+        value
+        if isinstance(value, Decimal)
+        else Decimal(repr(value) if isinstance(value, float) else str(value))
+    )
+
+
+def _register_sqlite_functions(dbapi_connection: Any) -> None:
+    """The SQL functions COB uses, computed by the domain rules themselves (exact decimals).
+
+    PostgreSQL gets the same functions in SQL by migration 0002.
+    """
+    from service.domain.delinquency import capped_rate, daily_penalty
+
+    def sql_daily_penalty(unpaid: Any, rate: Any) -> float | None:
+        if unpaid is None or rate is None:
+            return None
+        amount = _sqlite_decimal(unpaid).quantize(Decimal("0.01"))
+        return float(daily_penalty(amount, _sqlite_decimal(rate)))
+
+    def sql_penalty_rate(annual: Any, wanted: Any, cap: Any) -> float | None:
+        if annual is None or wanted is None or cap is None:
+            return None
+        rate = capped_rate(_sqlite_decimal(annual), _sqlite_decimal(wanted), _sqlite_decimal(cap))
+        return float(rate)
+
+    dbapi_connection.create_function("daily_penalty", 2, sql_daily_penalty, deterministic=True)
+    dbapi_connection.create_function("penalty_rate", 3, sql_penalty_rate, deterministic=True)
 
 
 async def raw_asyncpg(conn: AsyncConnection) -> Any:

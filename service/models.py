@@ -251,6 +251,18 @@ class Loan(Base):
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Position as of the last close of business (service.cob).
+    state_as_of: Mapped[dt.date | None] = mapped_column(Date)
+    days_past_due: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    bucket: Mapped[str] = mapped_column(String(8), server_default="M0", default="M0", index=True)
+    amount_tier: Mapped[str] = mapped_column(String(8), server_default="S", default="S")
+    risk_class: Mapped[str] = mapped_column(String(24), server_default="normal", default="normal")
+    overdue_amount: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    outstanding: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    penalty_accrued: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    penalty_unpaid: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    credit: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    flags: Mapped[str] = mapped_column(String(200), server_default="", default="")
 
     borrower: Mapped[Borrower] = relationship()
     installments: Mapped[list[Installment]] = relationship(order_by="Installment.seq")
@@ -270,6 +282,11 @@ class Installment(Base):
     due_on: Mapped[dt.date] = mapped_column(Date)
     principal_due: Mapped[Decimal]
     interest_due: Mapped[Decimal]
+    # Settlement as of the loan's last COB (service.cob replays payments through the waterfall).
+    principal_paid: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    interest_paid: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    penalty_accrued: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    penalty_paid: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
 
 
 class Payment(Base):
@@ -308,6 +325,49 @@ class Attempt(Base):
     source: Mapped[str] = mapped_column(String(16), default="import")
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LoanSnapshot(Base):
+    """One loan's position at one close of business: what roll and cure rates are made of."""
+
+    __tablename__ = "loan_snapshots"
+
+    as_of: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(
+        ForeignKey("loans.id", ondelete="CASCADE"), primary_key=True
+    )
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[str] = mapped_column(String(8))
+    amount_tier: Mapped[str] = mapped_column(String(8))
+    risk_class: Mapped[str] = mapped_column(String(24))
+    overdue_amount: Mapped[Decimal]
+    outstanding: Mapped[Decimal]
+    penalty_accrued: Mapped[Decimal]
+    queue_id: Mapped[int | None] = mapped_column(Integer)
+    collector_id: Mapped[int | None] = mapped_column(Integer)
+    strategy_arm: Mapped[str | None] = mapped_column(String(64))
+
+
+class BucketEvent(Base):
+    __tablename__ = "bucket_events"
+    __table_args__ = (UniqueConstraint("as_of", "loan_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    from_bucket: Mapped[str] = mapped_column(String(8))
+    to_bucket: Mapped[str] = mapped_column(String(8))
+
+
+class CobRun(Base):
+    __tablename__ = "cob_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    loans: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
 
 
 class AuditEvent(Base):

@@ -26,7 +26,7 @@ import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from service.errors import ConfigurationError
 
@@ -107,8 +107,16 @@ class PenaltyPolicy:
     def rate_for(self, annual_rate: Decimal, loan_daily_rate: Decimal | None = None) -> Decimal:
         """The daily rate charged on this loan: its own (or the default), within the cap."""
         wanted = self.daily_rate if loan_daily_rate is None else loan_daily_rate
-        headroom = (self.annual_cap - annual_rate) / DAYS_PER_YEAR
-        return max(ZERO, min(wanted, headroom))
+        return capped_rate(annual_rate, wanted, self.annual_cap)
+
+
+RATE_STEP = Decimal("1e-10")
+
+
+def capped_rate(annual_rate: Decimal, wanted: Decimal, annual_cap: Decimal) -> Decimal:
+    """The daily penalty rate within the cap, cut (never rounded up) to 10 decimal places."""
+    headroom = ((annual_cap - annual_rate) / DAYS_PER_YEAR).quantize(RATE_STEP, ROUND_DOWN)
+    return max(ZERO, min(wanted, headroom))
 
 
 def _percent(rate: Decimal) -> str:
