@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy import func, select
 
 from service import auth
+from service.clock import lender_today
 from service.db import create_engine
 from service.demo import write_demo_portfolio
 from service.errors import ArrearsError
@@ -126,6 +127,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 chunk_rows=settings.import_chunk_rows,
                 source="cli",
                 actor=os.environ.get("USER", "cli"),
+                refresh_as_of=lender_today(settings.lender_timezone),
             ),
             TqdmProgress(),
         )
@@ -189,7 +191,9 @@ async def _create_demo_users(settings: Settings) -> list[tuple[str, str, str]]:
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     directory = Path(args.dir) if args.dir else settings.var_dir / "demo"
-    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else dt.datetime.now(dt.UTC).date()
+    as_of = (
+        dt.date.fromisoformat(args.as_of) if args.as_of else lender_today(settings.lender_timezone)
+    )
     counts = write_demo_portfolio(directory, borrowers=args.borrowers, as_of=as_of, seed=args.seed)
     print(
         f"demo portfolio written to {directory}: {counts.borrowers} borrowers, "
@@ -210,6 +214,11 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             ),
             TqdmProgress(),
         )
+        if report.status == "completed":
+            from service.cob import run_cob
+
+            cob = await run_cob(engine, as_of, actor="demo")
+            print(f"close of business {as_of.isoformat()}: {cob.loans} loans, {cob.buckets}")
     finally:
         await engine.dispose()
     _print_report(report)
@@ -311,6 +320,46 @@ async def _upgrade_and_dispose(engine: Any) -> None:
         await engine.dispose()
 
 
+async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from service.cob import run_cob
+
+    if args.as_of:
+        days = [dt.date.fromisoformat(args.as_of)]
+    elif args.date_from and args.date_to:
+        first, last = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
+        if last < first:
+            raise ArrearsError("--to is before --from")
+        days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    else:
+        days = [lender_today(settings.lender_timezone)]
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        for day in tqdm(days, unit="day", desc="close of business", disable=None):
+            report = await run_cob(engine, day, actor=os.environ.get("USER", "cli"))
+            buckets = ", ".join(f"{k} {v}" for k, v in sorted(report.buckets.items()))
+            print(
+                f"COB {day.isoformat()}: {report.loans} loans in {report.seconds:.1f} s ({buckets})"
+            )
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from service.exports import account_rows
+
+    engine = create_engine(settings)
+    try:
+        async for chunk in account_rows(engine, dt.date.fromisoformat(args.as_of)):
+            sys.stdout.write(chunk)
+    finally:
+        await engine.dispose()
+    return 0
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from workers.main import create_worker
 
@@ -367,6 +416,16 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("username")
     users_verbs.add_parser("list")
 
+    cob = verbs.add_parser("cob", help="close of business: positions, snapshots (default today)")
+    cob.add_argument("--as-of", help="YYYY-MM-DD")
+    cob.add_argument("--from", dest="date_from", help="backfill from YYYY-MM-DD ...")
+    cob.add_argument("--to", dest="date_to", help="... to YYYY-MM-DD, one COB a day")
+
+    export = verbs.add_parser("export", help="export a close of business as CSV")
+    export.add_argument("what", choices=("accounts",))
+    export.add_argument("--as-of", required=True, help="YYYY-MM-DD")
+    export.add_argument("--format", choices=("csv",), default="csv")
+
     worker = verbs.add_parser("worker", help="run an arq worker (needs REDIS_URL)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     return parser
@@ -378,6 +437,8 @@ ASYNC_VERBS = {
     "imports": cmd_imports,
     "demo": cmd_demo,
     "users": cmd_users,
+    "cob": cmd_cob,
+    "export": cmd_export,
 }
 SYNC_VERBS = {"run": cmd_serve, "serve": cmd_serve, "worker": cmd_worker}
 

@@ -74,8 +74,9 @@ class _Sql:
         suffix = " ON COMMIT DROP" if self.postgres else ""
         return f"CREATE TEMP TABLE {name}{suffix} AS {select}"
 
-    def drop(self, name: str) -> str | None:
-        return None if self.postgres else f"DROP TABLE IF EXISTS temp.{name}"
+    def drop(self, name: str) -> str:
+        schema = "pg_temp" if self.postgres else "temp"
+        return f"DROP TABLE IF EXISTS {schema}.{name}"
 
 
 def _later(a: str, b: str) -> str:
@@ -151,18 +152,43 @@ async def run_cob(
     return CobReport(as_of=as_of, loans=loans, steps=steps, seconds=seconds, buckets=buckets)
 
 
-async def _execute(conn: AsyncConnection, statement: str | None, **params: Any) -> Any:
-    if statement is None:
-        return None
+async def refresh_loans(
+    conn: AsyncConnection, loan_ids: Sequence[int], as_of: dt.date, config: CobConfig | None = None
+) -> int:
+    """Recompute some loans' positions now (a payment arrived), in the caller's transaction.
+
+    Same steps as the nightly COB, limited to these loans, without snapshots: the day's snapshot
+    is the close of business's. A loan that is fully paid is closed.
+    """
+    if not loan_ids:
+        return 0
+    config = config or CobConfig()
+    sql = _Sql(conn.dialect.name)
+    await _execute(conn, sql.drop("cob_scope"))
+    await _execute(conn, sql.temp("cob_scope", "SELECT id AS loan_id FROM loans WHERE false"))
+    for start in range(0, len(loan_ids), 10_000):
+        await conn.execute(
+            text("INSERT INTO cob_scope (loan_id) VALUES (:id)"),
+            [{"id": loan_id} for loan_id in loan_ids[start : start + 10_000]],
+        )
+    loans, _steps = await _settle(conn, sql, as_of, config, scoped=True)
+    await _derive_positions(conn, sql, as_of, config)
+    for name in ("cob_scope", "cob_loans", "cob_events", "cob_cursor", "cob_positions"):
+        await _execute(conn, sql.drop(name))
+    return loans
+
+
+async def _execute(conn: AsyncConnection, statement: str, **params: Any) -> Any:
     return await conn.execute(text(statement), params)
 
 
 async def _settle(
-    conn: AsyncConnection, sql: _Sql, as_of: dt.date, config: CobConfig
+    conn: AsyncConnection, sql: _Sql, as_of: dt.date, config: CobConfig, scoped: bool = False
 ) -> tuple[int, int]:
     """Replay every open loan's payments through the waterfall, accruing penalty between them."""
     day = sql.date(as_of)
     policy = config.penalty
+    scope = "AND l.id IN (SELECT loan_id FROM cob_scope)" if scoped else ""
     for name in ("cob_loans", "cob_events", "cob_cursor"):
         await _execute(conn, sql.drop(name))
     await _execute(
@@ -173,7 +199,8 @@ async def _settle(
                        penalty_rate(l.annual_rate, COALESCE(l.penalty_rate_daily,
                                     {policy.daily_rate}), {policy.annual_cap}) AS rate
                 FROM loans l
-                WHERE l.status = 'open' AND l.disbursed_on <= {day}""",
+                WHERE (l.status = 'open' OR l.closed_on >= {day})
+                  AND l.disbursed_on <= {day} {scope}""",
         ),
     )
     await _execute(
@@ -297,43 +324,61 @@ async def _allocate(conn: AsyncConnection, k: int, waterfall: Sequence[Component
 async def _derive_positions(
     conn: AsyncConnection, sql: _Sql, as_of: dt.date, config: CobConfig
 ) -> None:
+    """Positions of the settled loans into ``cob_positions``; loans take them if not older.
+
+    A COB for an earlier date (a backfill) writes its snapshots but leaves the loans' current
+    position, which belongs to the latest date run.
+    """
     day = sql.date(as_of)
     dpd = f"COALESCE({sql.days(day, 'x.oldest_due')}, 0)"
     unpaid = "i.principal_due - i.principal_paid + i.interest_due - i.interest_paid"
+    await _execute(conn, sql.drop("cob_positions"))
+    await _execute(
+        conn,
+        sql.temp(
+            "cob_positions",
+            f"""SELECT x.*, {dpd} AS dpd,
+                       {bucket_sql(config.buckets, dpd)} AS bucket,
+                       {tier_sql(config.tiers, "x.principal_left")} AS tier,
+                       {class_sql(config.classification, dpd)} AS risk,
+                       CASE WHEN x.outstanding = 0 AND x.principal_left = 0
+                            THEN 1 ELSE 0 END AS settled,
+                       (SELECT MAX(e.paid_on) FROM cob_events e
+                        WHERE e.loan_id = x.loan_id) AS last_paid
+                FROM (SELECT c.loan_id, c.credit,
+                        MIN(CASE WHEN i.due_on < {day} AND ROUND({unpaid}, 2) > 0
+                              THEN i.due_on END) AS oldest_due,
+                        ROUND(SUM(CASE WHEN i.due_on < {day} THEN {unpaid} ELSE 0 END), 2)
+                          AS overdue,
+                        ROUND(SUM(i.principal_due - i.principal_paid), 2) AS principal_left,
+                        ROUND(SUM(i.principal_due - i.principal_paid
+                              + CASE WHEN i.due_on < {day} THEN i.interest_due - i.interest_paid
+                                ELSE 0 END
+                              + i.penalty_accrued - i.penalty_paid), 2) AS outstanding,
+                        ROUND(SUM(i.penalty_accrued), 2) AS penalty,
+                        ROUND(SUM(i.penalty_accrued - i.penalty_paid), 2) AS penalty_unpaid
+                      FROM cob_cursor c JOIN installments i ON i.loan_id = c.loan_id
+                      GROUP BY c.loan_id, c.credit) x""",
+        ),
+    )
     await _execute(
         conn,
         f"""UPDATE loans SET
               state_as_of = {day},
-              days_past_due = x.dpd,
-              bucket = x.bucket,
-              amount_tier = x.tier,
-              risk_class = x.risk,
-              overdue_amount = x.overdue,
-              outstanding = x.outstanding,
-              penalty_accrued = x.penalty,
-              penalty_unpaid = x.penalty_unpaid,
-              credit = x.credit,
-              status = CASE WHEN x.outstanding = 0 AND x.principal_left = 0
-                            THEN 'closed' ELSE loans.status END
-            FROM (SELECT x.*, {dpd} AS dpd,
-                         {bucket_sql(config.buckets, dpd)} AS bucket,
-                         {tier_sql(config.tiers, "x.principal_left")} AS tier,
-                         {class_sql(config.classification, dpd)} AS risk
-                  FROM (SELECT c.loan_id, c.credit,
-                          MIN(CASE WHEN i.due_on < {day} AND ROUND({unpaid}, 2) > 0
-                                THEN i.due_on END) AS oldest_due,
-                          ROUND(SUM(CASE WHEN i.due_on < {day} THEN {unpaid} ELSE 0 END), 2)
-                            AS overdue,
-                          ROUND(SUM(i.principal_due - i.principal_paid), 2) AS principal_left,
-                          ROUND(SUM(i.principal_due - i.principal_paid
-                                + CASE WHEN i.due_on < {day} THEN i.interest_due - i.interest_paid
-                                  ELSE 0 END
-                                + i.penalty_accrued - i.penalty_paid), 2) AS outstanding,
-                          ROUND(SUM(i.penalty_accrued), 2) AS penalty,
-                          ROUND(SUM(i.penalty_accrued - i.penalty_paid), 2) AS penalty_unpaid
-                        FROM cob_cursor c JOIN installments i ON i.loan_id = c.loan_id
-                        GROUP BY c.loan_id, c.credit) x) x
-            WHERE loans.id = x.loan_id""",
+              days_past_due = p.dpd,
+              bucket = p.bucket,
+              amount_tier = p.tier,
+              risk_class = p.risk,
+              overdue_amount = p.overdue,
+              outstanding = p.outstanding,
+              penalty_accrued = p.penalty,
+              penalty_unpaid = p.penalty_unpaid,
+              credit = p.credit,
+              status = CASE WHEN p.settled = 1 THEN 'closed' ELSE 'open' END,
+              closed_on = CASE WHEN p.settled = 1 THEN COALESCE(p.last_paid, {day}) END
+            FROM cob_positions p
+            WHERE loans.id = p.loan_id
+              AND (loans.state_as_of IS NULL OR loans.state_as_of <= {day})""",
     )
 
 
@@ -347,10 +392,9 @@ async def _snapshot(conn: AsyncConnection, sql: _Sql, as_of: dt.date) -> dict[st
         f"""INSERT INTO loan_snapshots (as_of, loan_id, days_past_due, bucket, amount_tier,
                 risk_class, overdue_amount, outstanding, penalty_accrued, queue_id, collector_id,
                 strategy_arm)
-            SELECT {day}, l.id, l.days_past_due, l.bucket, l.amount_tier, l.risk_class,
-                   l.overdue_amount, l.outstanding, l.penalty_accrued, l.queue_id, l.collector_id,
-                   NULL
-            FROM loans l JOIN cob_cursor c ON c.loan_id = l.id""",
+            SELECT {day}, l.id, p.dpd, p.bucket, p.tier, p.risk, p.overdue, p.outstanding,
+                   p.penalty, l.queue_id, l.collector_id, NULL
+            FROM cob_positions p JOIN loans l ON l.id = p.loan_id""",
     )
     await _execute(
         conn,

@@ -253,6 +253,7 @@ class Loan(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Position as of the last close of business (service.cob).
     state_as_of: Mapped[dt.date | None] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
     days_past_due: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     bucket: Mapped[str] = mapped_column(String(8), server_default="M0", default="M0", index=True)
     amount_tier: Mapped[str] = mapped_column(String(8), server_default="S", default="S")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
 from service.auth import CurrentUser
+from service.cob import refresh_loans
 from service.db import utcnow
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.ingest import fields
@@ -151,6 +152,14 @@ _LOAN_COLUMNS = (
     Loan.status,
     Loan.queue_id,
     Loan.collector_id,
+    Loan.state_as_of,
+    Loan.days_past_due,
+    Loan.bucket,
+    Loan.amount_tier,
+    Loan.risk_class,
+    Loan.overdue_amount,
+    Loan.outstanding,
+    Loan.penalty_accrued,
 )
 
 
@@ -166,6 +175,14 @@ def _loan_summary(row: Any) -> dict[str, Any]:
         "disbursed_on": row.disbursed_on,
         "maturity_on": row.maturity_on,
         "status": row.status,
+        "position_as_of": row.state_as_of,
+        "days_past_due": row.days_past_due,
+        "bucket": row.bucket,
+        "amount_tier": row.amount_tier,
+        "classification": row.risk_class,
+        "overdue_amount": row.overdue_amount,
+        "outstanding": row.outstanding,
+        "penalty_accrued": row.penalty_accrued,
     }
 
 
@@ -275,12 +292,13 @@ _PAYMENT_FIELDS: dict[str, fields.Parser] = {
 
 
 async def record_payment(
-    conn: AsyncConnection, user: CurrentUser, body: dict[str, Any]
+    conn: AsyncConnection, user: CurrentUser, body: dict[str, Any], today: dt.date
 ) -> tuple[dict[str, Any], bool]:
-    """Record a payment; the same ``payment_ref`` again with the same values is a no-op.
+    """Record a payment and recompute the loan's position as of ``today`` at once.
 
-    Returns (payment, created). The same ref with different values is a conflict, never an
-    overwrite: a payment once recorded is corrected by the lender's core system, not by a retry.
+    Returns (payment, created). The same ``payment_ref`` again with the same values is a no-op;
+    with different values it is a conflict, never an overwrite: a payment once recorded is
+    corrected by the lender's core system, not by a retry.
     """
     raw = {key: "" if body.get(key) is None else str(body.get(key)) for key in _PAYMENT_FIELDS}
     try:
@@ -290,7 +308,7 @@ async def record_payment(
             "payment is not valid",
             details=[{"field": column, "reason": reason} for column, reason in exc.problems],
         ) from None
-    if values["paid_on"] > utcnow().date() + dt.timedelta(days=1):
+    if values["paid_on"] > today:
         raise ValidationFailed(
             "payment is dated in the future",
             details=[{"field": "paid_on", "reason": "date is in the future"}],
@@ -338,6 +356,7 @@ async def record_payment(
             "amount": str(values["amount"]),
         },
     )
+    await refresh_loans(conn, [loan.id], today)
     payment = {
         "payment_ref": values["payment_ref"],
         "loan_ref": values["loan_ref"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,33 @@ async def test_unknown_api_path_answers_json_404(client: Client) -> None:
     response = await client.get("/api/nothing-here")
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "not_found"
+
+
+async def test_a_payment_recomputes_the_loan_at_once_and_closes_it_when_paid(
+    client: Client, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    from service.clock import lender_today
+
+    await make_user(engine, "sup", Role.supervisor)
+    token = await login(client, "sup")
+    today = lender_today("Asia/Shanghai")
+    form = aiohttp.FormData()
+    due = (today - dt.timedelta(days=40)).isoformat()
+    for name, body in {
+        "borrowers.csv": "borrower_ref,name,phone\nB1,张三,13800138000\n",
+        "loans.csv": "loan_ref,borrower_ref,currency,principal,annual_rate,disbursed_on,"
+        f"maturity_on\nL1,B1,CNY,1000,0.05,{due},{due}\n",
+        "installments.csv": f"loan_ref,seq,due_on,principal_due,interest_due\nL1,1,{due},1000,0\n",
+    }.items():
+        form.add_field(name, body.encode(), filename=name, content_type="text/csv")
+    assert (await client.post("/api/imports", data=form, headers=_bearer(token))).status == 201
+    before = await (await client.get("/api/loans/L1", headers=_bearer(token))).json()
+    assert (before["days_past_due"], before["bucket"], before["status"]) == (40, "M2", "open")
+
+    paid = {"payment_ref": "P1", "loan_ref": "L1", "paid_on": today.isoformat(), "amount": "2000"}
+    assert (await client.post("/api/payments", json=paid, headers=_bearer(token))).status == 201
+
+    after = await (await client.get("/api/loans/L1", headers=_bearer(token))).json()
+    assert (after["days_past_due"], after["bucket"], after["status"]) == (0, "M0", "closed")
+    # 40 days at 0.05 %/day on 1,000 (5 % + 18.25 % a year stays under the 24 % cap).
+    assert Decimal(after["penalty_accrued"]) == Decimal("20.00")

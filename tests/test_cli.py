@@ -56,3 +56,31 @@ def test_demo_imports_a_lender_and_prints_passwords_once(
     assert "Demo users" not in capsys.readouterr().out
     assert main(["users", "list"]) == 0
     assert "collector4" in capsys.readouterr().out
+
+
+def test_cob_then_export_accounts_in_the_contract_columns(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import io
+
+    assert main(["demo", "--borrowers", "200", "--as-of", "2026-11-24"]) == 0
+    assert main(["cob", "--from", "2026-11-25", "--to", "2026-11-26"]) == 0
+    assert "COB 2026-11-26:" in capsys.readouterr().out
+
+    assert main(["export", "accounts", "--as-of", "2026-11-26", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+
+    assert list(rows[0]) == [
+        "loan_ref", "dpd", "bucket", "amount_tier", "overdue_amount", "outstanding",
+        "penalty_accrued", "classification", "queue", "collector",
+    ]  # fmt: skip
+    assert {row["bucket"] for row in rows} <= {"M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+"}
+    assert {row["classification"] for row in rows} <= {
+        "normal", "special_mention", "substandard", "doubtful", "loss",
+    }  # fmt: skip
+    assert all(row["outstanding"].count(".") == 1 and len(row["outstanding"].split(".")[1]) == 2
+               for row in rows)  # fmt: skip
+    assert any(int(row["dpd"]) > 90 for row in rows)
+    assert main(["export", "accounts", "--as-of", "2020-01-01"]) == 2
+    assert "no close of business for 2020-01-01" in capsys.readouterr().err

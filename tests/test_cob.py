@@ -231,3 +231,44 @@ async def test_bucket_changes_between_runs_are_recorded(engine: AsyncEngine) -> 
         (dt.date(2026, 1, 11), "M0", "M1"),
         (dt.date(2026, 2, 10), "M1", "M2"),
     ]
+
+
+async def test_a_backfill_writes_history_but_keeps_the_current_position(
+    engine: AsyncEngine,
+) -> None:
+    borrower_id = await _borrower(engine)
+    schedule = [Installment(1, dt.date(2026, 1, 10), D("1000.00"), D("0.00"))]
+    loan_id = await _add_loan(engine, borrower_id, "L1", schedule, [], D("0.1"), None)
+
+    await run_cob(engine, dt.date(2026, 3, 1))
+    await run_cob(engine, dt.date(2026, 1, 20))
+
+    async with engine.connect() as conn:
+        loan = (await conn.execute(select(Loan).where(Loan.id == loan_id))).one()
+        history = dict(
+            (await conn.execute(select(LoanSnapshot.as_of, LoanSnapshot.days_past_due))).all()
+        )
+    assert (loan.state_as_of, loan.days_past_due) == (dt.date(2026, 3, 1), 50)
+    assert history == {dt.date(2026, 1, 20): 10, dt.date(2026, 3, 1): 50}
+
+
+async def test_a_loan_paid_in_full_closes_and_leaves_later_closes_of_business(
+    engine: AsyncEngine,
+) -> None:
+    borrower_id = await _borrower(engine)
+    schedule = [Installment(1, dt.date(2026, 1, 10), D("1000.00"), D("10.00"))]
+    loan_id = await _add_loan(
+        engine, borrower_id, "L1", schedule, [Payment(dt.date(2026, 1, 15), D("2000.00"))],
+        D("0.1"), None,
+    )  # fmt: skip
+
+    first = await run_cob(engine, dt.date(2026, 1, 16))
+    later = await run_cob(engine, dt.date(2026, 2, 1))
+    earlier = await run_cob(engine, dt.date(2026, 1, 12))
+
+    async with engine.connect() as conn:
+        loan = (await conn.execute(select(Loan).where(Loan.id == loan_id))).one()
+    assert (loan.status, loan.closed_on) == ("closed", dt.date(2026, 1, 15))
+    assert loan.credit > 0
+    assert (first.loans, later.loans, earlier.loans) == (1, 0, 1)
+    assert earlier.buckets == {"M1": 1}

@@ -14,6 +14,7 @@ import structlog
 from arq import Worker
 from arq.connections import RedisSettings
 
+from service.clock import lender_today
 from service.db import create_engine
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.settings import Settings
@@ -36,6 +37,7 @@ async def import_directory_job(
             chunk_rows=settings.import_chunk_rows,
             source="worker",
             actor=actor,
+            refresh_as_of=lender_today(settings.lender_timezone),
         ),
     )
     return report.as_dict()

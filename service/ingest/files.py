@@ -82,6 +82,8 @@ class FileSpec:
     parents: tuple[Parent, ...] = ()
     checks: tuple[Check, ...] = ()
     after: tuple[str, ...] = ()  # SQL statements run after the upsert (bound :now)
+    # Whether stored rows change loans' positions (schedules, payments): refreshed after import.
+    moves_positions: bool = False
     # Extra staging indexes (SQLite plans nested loops; without them some steps go quadratic).
     stage_indexes: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
@@ -451,6 +453,7 @@ INSTALLMENTS = FileSpec(
         )
     },
     parse=_parse_installment,
+    moves_positions=True,
     parents=(Parent("loan_ref", "loans", "loan_ref"),),
     upsert=Upsert(
         target="installments",
@@ -500,6 +503,7 @@ PAYMENTS = FileSpec(
         )
     },
     parse=_parse_payment,
+    moves_positions=True,
     parents=(Parent("loan_ref", "loans", "loan_ref"),),
     upsert=Upsert(
         target="payments",

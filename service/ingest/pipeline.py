@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import audit
+from service.cob import refresh_loans
 from service.db import sqlite_timestamp, utcnow
 from service.errors import InputError, NotFound
 from service.ingest.files import FILES, FileSpec, ParseContext, RowRejected
@@ -110,6 +111,9 @@ class ImportOptions:
     source: str = "cli"
     actor: str = "cli"
     actor_id: int | None = None
+    # Recompute the positions of loans whose schedule or payments changed, as of this date
+    # (the lender's today); None leaves them to the next close of business.
+    refresh_as_of: dt.date | None = None
 
 
 async def import_directory(
@@ -174,12 +178,17 @@ async def import_files(
     reports: list[FileReport] = []
     failure: str | None = None
     interrupted: BaseException | None = None
+    moved: set[int] = set()
     try:
         for spec, path in files:
             async with engine.begin() as conn:
-                report = await _import_file(conn, run_id, spec, path, options, progress)
+                report = await _import_file(conn, run_id, spec, path, options, progress, moved)
             reports.append(report)
             log.info("import.file_done", **report.as_dict())
+        if moved and options.refresh_as_of is not None:
+            async with engine.begin() as conn:
+                refreshed = await refresh_loans(conn, sorted(moved), options.refresh_as_of)
+            log.info("import.positions_refreshed", loans=refreshed)
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"
         log.exception("import.failed", failure=failure)
@@ -229,6 +238,7 @@ async def _import_file(
     path: Path,
     options: ImportOptions,
     progress: Progress,
+    moved: set[int],
 ) -> FileReport:
     stage = Stage(conn)
     if stage.is_postgres:
@@ -283,6 +293,14 @@ async def _import_file(
     report.unchanged = accepted - inserted - updated
     for statement in spec.after:
         await conn.execute(text(statement), {"now": _now_param(stage, ctx.now)})
+    if spec.moves_positions and options.refresh_as_of is not None:
+        touched = await conn.execute(
+            text(
+                f"SELECT DISTINCT l.id FROM {spec.main_stage} s "
+                "JOIN loans l ON l.loan_ref = s.loan_ref"
+            )
+        )
+        moved.update(touched.scalars())
     log.info(
         "import.file_timing",
         file=spec.file,

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import auth, portfolio
 from service.auth import CurrentUser
+from service.clock import lender_today
 from service.errors import InputError, NotFound, PermissionDenied, Unauthenticated, ValidationFailed
 from service.ingest.files import FILES_BY_NAME
 from service.ingest.pipeline import ImportOptions, import_files, list_errors, load_report
@@ -211,13 +212,14 @@ async def create_payment(request: web.Request) -> web.Response:
     user = require(request, *STAFF)
     body = await read_json_object(request)
     engine = request.app[ENGINE]
+    today = lender_today(request.app[SETTINGS].lender_timezone)
     try:
         async with engine.begin() as conn:
-            payment, created = await portfolio.record_payment(conn, user, body)
+            payment, created = await portfolio.record_payment(conn, user, body, today)
     except IntegrityError:
         # A concurrent request stored the same payment_ref first: answer as for a retry.
         async with engine.begin() as conn:
-            payment, created = await portfolio.record_payment(conn, user, body)
+            payment, created = await portfolio.record_payment(conn, user, body, today)
     return json_response(payment, status=201 if created else 200)
 
 
@@ -268,6 +270,7 @@ async def create_import(request: web.Request) -> web.Response:
                 source="api",
                 actor=user.username,
                 actor_id=user.id,
+                refresh_as_of=lender_today(settings.lender_timezone),
             ),
             label="upload: " + ", ".join(spec.file for spec in specs),
         )

@@ -151,6 +151,23 @@ def document() -> dict[str, Any]:
                         "disbursed_on": DATE,
                         "maturity_on": DATE,
                         "status": {"type": "string", "enum": ["open", "closed"]},
+                        "position_as_of": {**DATE, "nullable": True},
+                        "days_past_due": {"type": "integer"},
+                        "bucket": {"type": "string", "example": "M1"},
+                        "amount_tier": {"type": "string", "enum": ["S", "M", "L", "XL"]},
+                        "classification": {
+                            "type": "string",
+                            "enum": [
+                                "normal",
+                                "special_mention",
+                                "substandard",
+                                "doubtful",
+                                "loss",
+                            ],
+                        },
+                        "overdue_amount": MONEY,
+                        "outstanding": MONEY,
+                        "penalty_accrued": MONEY,
                     },
                 },
                 "LoanDetail": {

@@ -40,6 +40,7 @@ def upgrade() -> None:
             batch.add_column(_money(name))
     with op.batch_alter_table("loans") as batch:
         batch.add_column(sa.Column("state_as_of", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("closed_on", sa.Date(), nullable=True))
         batch.add_column(
             sa.Column("days_past_due", sa.Integer(), nullable=False, server_default="0")
         )
@@ -122,7 +123,8 @@ def downgrade() -> None:
         batch.drop_index("ix_loans_bucket")
         for name in (
             "flags", "credit", "penalty_unpaid", "penalty_accrued", "outstanding",
-            "overdue_amount", "risk_class", "amount_tier", "bucket", "days_past_due", "state_as_of",
+            "overdue_amount", "risk_class", "amount_tier", "bucket", "days_past_due", "closed_on",
+            "state_as_of",
         ):  # fmt: skip
             batch.drop_column(name)
     with op.batch_alter_table("installments") as batch:
