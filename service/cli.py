@@ -128,6 +128,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 source="cli",
                 actor=os.environ.get("USER", "cli"),
                 refresh_as_of=lender_today(settings.lender_timezone),
+                cob=settings.cob_config(),
             ),
             TqdmProgress(),
         )
@@ -217,7 +218,7 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         if report.status == "completed":
             from service.cob import run_cob
 
-            cob = await run_cob(engine, as_of, actor="demo")
+            cob = await run_cob(engine, as_of, settings.cob_config(), actor="demo")
             print(f"close of business {as_of.isoformat()}: {cob.loans} loans, {cob.buckets}")
     finally:
         await engine.dispose()
@@ -338,7 +339,13 @@ async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await upgrade(engine)
         for day in tqdm(days, unit="day", desc="close of business", disable=None):
-            report = await run_cob(engine, day, actor=os.environ.get("USER", "cli"))
+            report = await run_cob(
+                engine,
+                day,
+                settings.cob_config(),
+                actor=os.environ.get("USER", "cli"),
+                retention_days=settings.snapshot_retention_days,
+            )
             buckets = ", ".join(f"{k} {v}" for k, v in sorted(report.buckets.items()))
             print(
                 f"COB {day.isoformat()}: {report.loans} loans in {report.seconds:.1f} s ({buckets})"

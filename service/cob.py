@@ -112,9 +112,17 @@ def class_sql(profile: ClassificationProfile, dpd: str) -> str:
 
 
 async def run_cob(
-    engine: AsyncEngine, as_of: dt.date, config: CobConfig | None = None, actor: str = "cob"
+    engine: AsyncEngine,
+    as_of: dt.date,
+    config: CobConfig | None = None,
+    actor: str = "cob",
+    retention_days: int | None = None,
 ) -> CobReport:
-    """Close of business for ``as_of``, in one transaction."""
+    """Close of business for ``as_of``, in one transaction.
+
+    ``retention_days`` drops snapshots and bucket changes older than that many days before
+    ``as_of`` (kept forever when None).
+    """
     config = config or CobConfig()
     started = time.perf_counter()
     async with engine.begin() as conn:
@@ -126,6 +134,10 @@ async def run_cob(
         loans, steps = await _settle(conn, sql, as_of, config)
         await _derive_positions(conn, sql, as_of, config)
         buckets = await _snapshot(conn, sql, as_of)
+        if retention_days is not None:
+            horizon = sql.date(as_of - dt.timedelta(days=retention_days))
+            await _execute(conn, f"DELETE FROM loan_snapshots WHERE as_of < {horizon}")
+            await _execute(conn, f"DELETE FROM bucket_events WHERE as_of < {horizon}")
         await conn.execute(
             text(
                 "INSERT INTO cob_runs (as_of, started_at, finished_at, loans, actor) "

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
 from service.auth import CurrentUser
-from service.cob import refresh_loans
+from service.cob import CobConfig, refresh_loans
 from service.db import utcnow
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.ingest import fields
@@ -292,7 +292,11 @@ _PAYMENT_FIELDS: dict[str, fields.Parser] = {
 
 
 async def record_payment(
-    conn: AsyncConnection, user: CurrentUser, body: dict[str, Any], today: dt.date
+    conn: AsyncConnection,
+    user: CurrentUser,
+    body: dict[str, Any],
+    today: dt.date,
+    config: CobConfig | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Record a payment and recompute the loan's position as of ``today`` at once.
 
@@ -356,7 +360,7 @@ async def record_payment(
             "amount": str(values["amount"]),
         },
     )
-    await refresh_loans(conn, [loan.id], today)
+    await refresh_loans(conn, [loan.id], today, config)
     payment = {
         "payment_ref": values["payment_ref"],
         "loan_ref": values["loan_ref"],

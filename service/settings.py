@@ -6,12 +6,18 @@ Nothing reads ``os.environ`` after :func:`Settings.from_env`; tests build ``Sett
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from service.cob import CobConfig
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -50,6 +56,15 @@ class Settings:
     cookie_secure: bool = False
     import_chunk_rows: int = 20_000
     var_dir: Path = DEFAULT_VAR_DIR
+    # Delinquency (see docs/delinquency.md); validated together by cob_config().
+    classification_profile: str = "cn_bank_2023"
+    bucket_edges: tuple[int, ...] = (0, 30, 60, 90, 120, 150, 180)
+    tier_bounds: tuple[Decimal, ...] = (Decimal(100_000), Decimal(300_000), Decimal(1_000_000))
+    penalty_daily_rate: Decimal = Decimal("0.0005")
+    penalty_annual_cap: Decimal = Decimal("0.24")
+    waterfall: tuple[str, ...] = ("penalty", "interest", "principal")
+    cob_time: dt.time = dt.time(1, 0)  # lender-local: after the core system's end of day
+    snapshot_retention_days: int = 800
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -90,12 +105,42 @@ class Settings:
             )
         if self.import_chunk_rows < 1:
             problems.append("ARREARS_IMPORT_CHUNK_ROWS must be positive")
+        if self.snapshot_retention_days < 1:
+            problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
+        try:
+            self.cob_config()
+        except ConfigurationError as exc:
+            problems.append(exc.message)
         if problems:
             raise ConfigurationError("; ".join(problems))
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def cob_config(self) -> CobConfig:
+        """The delinquency rules these settings ask for (raises ConfigurationError if unsound)."""
+        from service.cob import CobConfig
+        from service.domain.delinquency import (
+            CLASSIFICATION_PROFILES,
+            BucketScheme,
+            PenaltyPolicy,
+            TierScheme,
+            validate_waterfall,
+        )
+
+        profile = CLASSIFICATION_PROFILES.get(self.classification_profile)
+        if profile is None:
+            raise ConfigurationError(
+                f"ARREARS_CLASSIFICATION_PROFILE must be one of {sorted(CLASSIFICATION_PROFILES)}"
+            )
+        return CobConfig(
+            buckets=BucketScheme(self.bucket_edges),
+            tiers=TierScheme(self.tier_bounds),
+            classification=profile,
+            penalty=PenaltyPolicy(self.penalty_daily_rate, self.penalty_annual_cap),
+            waterfall=validate_waterfall(self.waterfall),
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +173,7 @@ class Settings:
             ("ARREARS_PORT", "port"),
             ("ARREARS_SESSION_TTL_HOURS", "session_ttl_hours"),
             ("ARREARS_IMPORT_CHUNK_ROWS", "import_chunk_rows"),
+            ("ARREARS_SNAPSHOT_RETENTION_DAYS", "snapshot_retention_days"),
         ):
             raw = env.get(name, "").strip()
             if raw:
@@ -137,6 +183,35 @@ class Settings:
                     raise ConfigurationError(
                         f"{name} must be a whole number, not {raw!r}"
                     ) from None
+        text("ARREARS_CLASSIFICATION_PROFILE", "classification_profile")
+        listed: list[tuple[str, str, Callable[[str], object]]] = [
+            ("ARREARS_BUCKET_EDGES", "bucket_edges", int),
+            ("ARREARS_TIER_BOUNDS", "tier_bounds", Decimal),
+            ("ARREARS_WATERFALL", "waterfall", str.strip),
+        ]
+        for name, field, convert in listed:
+            raw = env.get(name, "").strip()
+            if raw:
+                try:
+                    values[field] = tuple(convert(part) for part in raw.split(","))
+                except (ValueError, ArithmeticError):
+                    raise ConfigurationError(f"{name} must be a comma-separated list") from None
+        for name, field in (
+            ("ARREARS_PENALTY_DAILY_RATE", "penalty_daily_rate"),
+            ("ARREARS_PENALTY_ANNUAL_CAP", "penalty_annual_cap"),
+        ):
+            raw = env.get(name, "").strip()
+            if raw:
+                try:
+                    values[field] = Decimal(raw)
+                except ArithmeticError:
+                    raise ConfigurationError(f"{name} must be a decimal fraction") from None
+        raw_time = env.get("ARREARS_COB_TIME", "").strip()
+        if raw_time:
+            try:
+                values["cob_time"] = dt.time.fromisoformat(raw_time)
+            except ValueError:
+                raise ConfigurationError("ARREARS_COB_TIME must be HH:MM (lender time)") from None
         secure = env.get("ARREARS_COOKIE_SECURE", "").strip().lower()
         if secure:
             values["cookie_secure"] = secure in {"1", "true", "yes", "on"}

@@ -52,3 +52,16 @@ def test_impossible_settings_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env(environ)
+
+
+def test_delinquency_configuration_is_validated_at_start() -> None:
+    with pytest.raises(ConfigurationError, match=r"0.5 % a day is 182.5 % a year"):
+        Settings.from_env({"ARREARS_PENALTY_DAILY_RATE": "0.005"})
+    with pytest.raises(ConfigurationError, match="must increase strictly"):
+        Settings.from_env({"ARREARS_BUCKET_EDGES": "0,30,20"})
+    with pytest.raises(ConfigurationError, match="CLASSIFICATION_PROFILE"):
+        Settings.from_env({"ARREARS_CLASSIFICATION_PROFILE": "cn_bank_1998"})
+    card = Settings.from_env(
+        {"ARREARS_CLASSIFICATION_PROFILE": "cn_card_2011", "ARREARS_COB_TIME": "02:30"}
+    )
+    assert card.cob_config().classification.classify(121).name == "doubtful"

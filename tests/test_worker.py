@@ -51,3 +51,48 @@ async def test_healthz_checks_redis_when_configured(aiohttp_client, settings: Se
     client = await aiohttp_client(create_app(settings))
     body = await (await client.get("/healthz")).json()
     assert body["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time(
+    settings: Settings, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from service.cob import run_cob
+    from workers.main import close_of_business_job
+
+    settings = Settings(
+        database_url=settings.database_url,
+        redis_url=REDIS_URL,
+        var_dir=tmp_path,
+        lender_timezone="Asia/Shanghai",
+        cob_time=dt.time(2, 30),
+        snapshot_retention_days=30,
+    )
+    worker = create_worker(settings, burst=True, handle_signals=False)
+    try:
+        (job,) = worker.cron_jobs
+        assert (job.name, job.hour, job.minute, job.unique) == (
+            "close_of_business",
+            {2},
+            {30},
+            True,
+        )
+        assert str(worker.timezone) == "Asia/Shanghai"
+    finally:
+        await worker.close()
+
+    write_demo_portfolio(tmp_path / "drop", borrowers=20, as_of=dt.date(2026, 11, 24))
+    from service.ingest.pipeline import ImportOptions, import_directory
+
+    await import_directory(engine, tmp_path / "drop", ImportOptions())
+    await run_cob(engine, dt.date(2026, 9, 1))  # older than the retention: dropped below
+    ctx = {"settings": settings, "engine": engine}
+    result = await close_of_business_job(ctx, "2026-11-24")
+    assert result["as_of"] == "2026-11-24"
+    assert result["loans"] > 0
+    async with engine.connect() as conn:
+        from service.models import LoanSnapshot
+
+        dates = set((await conn.execute(select(LoanSnapshot.as_of))).scalars())
+    assert dates == {dt.date(2026, 11, 24)}

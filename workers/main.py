@@ -7,14 +7,17 @@ idempotent in the database: importing the same files twice leaves the same data.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
-from arq import Worker
+from arq import Worker, cron
 from arq.connections import RedisSettings
 
 from service.clock import lender_today
+from service.cob import run_cob
 from service.db import create_engine
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.settings import Settings
@@ -38,9 +41,28 @@ async def import_directory_job(
             source="worker",
             actor=actor,
             refresh_as_of=lender_today(settings.lender_timezone),
+            cob=settings.cob_config(),
         ),
     )
     return report.as_dict()
+
+
+async def close_of_business_job(ctx: dict[str, Any], as_of: str | None = None) -> dict[str, Any]:
+    """The nightly close of business for the lender's today (or a given date).
+
+    arq runs a cron job once per scheduled time however many workers are up (its job id is the
+    time); should it still run twice, COB for a date replaces its own results.
+    """
+    settings: Settings = ctx["settings"]
+    day = dt.date.fromisoformat(as_of) if as_of else lender_today(settings.lender_timezone)
+    report = await run_cob(
+        ctx["engine"],
+        day,
+        settings.cob_config(),
+        actor="worker",
+        retention_days=settings.snapshot_retention_days,
+    )
+    return {"as_of": day.isoformat(), "loans": report.loans, "buckets": report.buckets}
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -62,7 +84,19 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
         log.info("worker.stopped")
 
     options: dict[str, Any] = {
-        "functions": [import_directory_job],
+        "functions": [import_directory_job, close_of_business_job],
+        "cron_jobs": [
+            cron(
+                close_of_business_job,
+                name="close_of_business",
+                hour={settings.cob_time.hour},
+                minute={settings.cob_time.minute},
+                unique=True,
+                timeout=4 * 3600,
+            )
+        ],
+        # Cron times are the lender's wall clock.
+        "timezone": ZoneInfo(settings.lender_timezone),
         "queue_name": QUEUE_NAME,
         "redis_settings": redis_settings(settings),
         "on_startup": on_startup,

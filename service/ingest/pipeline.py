@@ -23,7 +23,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import audit
-from service.cob import refresh_loans
+from service.cob import CobConfig, refresh_loans
 from service.db import sqlite_timestamp, utcnow
 from service.errors import InputError, NotFound
 from service.ingest.files import FILES, FileSpec, ParseContext, RowRejected
@@ -114,6 +114,7 @@ class ImportOptions:
     # Recompute the positions of loans whose schedule or payments changed, as of this date
     # (the lender's today); None leaves them to the next close of business.
     refresh_as_of: dt.date | None = None
+    cob: CobConfig | None = None
 
 
 async def import_directory(
@@ -187,7 +188,9 @@ async def import_files(
             log.info("import.file_done", **report.as_dict())
         if moved and options.refresh_as_of is not None:
             async with engine.begin() as conn:
-                refreshed = await refresh_loans(conn, sorted(moved), options.refresh_as_of)
+                refreshed = await refresh_loans(
+                    conn, sorted(moved), options.refresh_as_of, options.cob
+                )
             log.info("import.positions_refreshed", loans=refreshed)
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"

@@ -212,14 +212,16 @@ async def create_payment(request: web.Request) -> web.Response:
     user = require(request, *STAFF)
     body = await read_json_object(request)
     engine = request.app[ENGINE]
-    today = lender_today(request.app[SETTINGS].lender_timezone)
+    settings = request.app[SETTINGS]
+    today = lender_today(settings.lender_timezone)
+    config = settings.cob_config()
     try:
         async with engine.begin() as conn:
-            payment, created = await portfolio.record_payment(conn, user, body, today)
+            payment, created = await portfolio.record_payment(conn, user, body, today, config)
     except IntegrityError:
         # A concurrent request stored the same payment_ref first: answer as for a retry.
         async with engine.begin() as conn:
-            payment, created = await portfolio.record_payment(conn, user, body, today)
+            payment, created = await portfolio.record_payment(conn, user, body, today, config)
     return json_response(payment, status=201 if created else 200)
 
 
@@ -271,6 +273,7 @@ async def create_import(request: web.Request) -> web.Response:
                 actor=user.username,
                 actor_id=user.id,
                 refresh_as_of=lender_today(settings.lender_timezone),
+                cob=settings.cob_config(),
             ),
             label="upload: " + ", ".join(spec.file for spec in specs),
         )
