@@ -312,3 +312,33 @@ async def test_a_payment_recomputes_the_loan_at_once_and_closes_it_when_paid(
     assert (after["days_past_due"], after["bucket"], after["status"]) == (0, "M0", "closed")
     # 40 days at 0.05 %/day on 1,000 (5 % + 18.25 % a year stays under the 24 % cap).
     assert Decimal(after["penalty_accrued"]) == Decimal("20.00")
+
+
+async def test_cob_and_the_accounts_export_through_the_api(
+    client: Client, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await _portfolio(engine, tmp_path)
+    await make_user(engine, "sup", Role.supervisor)
+    await make_user(engine, "col", Role.collector)
+    sup, col = await login(client, "sup"), await login(client, "col")
+
+    ran = await client.post("/api/cob", json={"as_of": "2026-11-24"}, headers=_bearer(sup))
+    assert ran.status == 201
+    summary = await ran.json()
+    assert summary["as_of"] == "2026-11-24"
+    assert sum(summary["buckets"].values()) == summary["loans"]
+
+    export = await client.get("/api/exports/accounts?as_of=2026-11-24", headers=_bearer(sup))
+    assert export.status == 200
+    assert export.headers["Content-Type"].startswith("text/csv")
+    lines = (await export.text()).splitlines()
+    assert lines[0].startswith("loan_ref,dpd,bucket,amount_tier,overdue_amount")
+    assert len(lines) == summary["loans"] + 1
+
+    missing = await client.get("/api/exports/accounts?as_of=2020-01-01", headers=_bearer(sup))
+    assert missing.status == 404
+    assert (await missing.json())["error"]["code"] == "not_found"
+    assert (
+        await client.post("/api/cob", json={"as_of": "soon"}, headers=_bearer(sup))
+    ).status == 422
+    assert (await client.post("/api/cob", json={}, headers=_bearer(col))).status == 403

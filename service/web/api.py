@@ -17,7 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from service import auth, portfolio
 from service.auth import CurrentUser
 from service.clock import lender_today
+from service.cob import run_cob
 from service.errors import InputError, NotFound, PermissionDenied, Unauthenticated, ValidationFailed
+from service.exports import account_rows
 from service.ingest.files import FILES_BY_NAME
 from service.ingest.pipeline import ImportOptions, import_files, list_errors, load_report
 from service.models import ImportRun, Role
@@ -337,6 +339,63 @@ async def get_import_errors(request: web.Request) -> web.Response:
     return json_response({"items": [error.as_dict() for error in errors]})
 
 
+# --- close of business and exports --------------------------------------------------------------
+
+
+async def run_close_of_business(request: web.Request) -> web.Response:
+    """Run COB for a date (default the lender's today): supervisors and admins."""
+    user = require(request, *STAFF)
+    body = await read_json_object(request)
+    settings = request.app[SETTINGS]
+    raw = body.get("as_of")
+    try:
+        as_of = dt.date.fromisoformat(raw) if raw else lender_today(settings.lender_timezone)
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            "as_of must be a date as YYYY-MM-DD", details=[{"field": "as_of", "reason": raw}]
+        ) from None
+    report = await run_cob(
+        request.app[ENGINE],
+        as_of,
+        settings.cob_config(),
+        actor=user.username,
+        retention_days=settings.snapshot_retention_days,
+    )
+    return json_response(
+        {
+            "as_of": report.as_of,
+            "loans": report.loans,
+            "buckets": report.buckets,
+            "seconds": round(report.seconds, 3),
+        },
+        status=201,
+    )
+
+
+async def export_accounts(request: web.Request) -> web.StreamResponse:
+    """The accounts file of a close of business, streamed as CSV (DESIGN.md §5)."""
+    require(request, *STAFF)
+    as_of = _date_param(request, "as_of")
+    if as_of is None:
+        raise ValidationFailed("as_of is required", details=[{"field": "as_of"}])
+    if request.query.get("format", "csv") != "csv":
+        raise ValidationFailed("format must be csv", details=[{"field": "format"}])
+    rows = account_rows(request.app[ENGINE], as_of)
+    first = await anext(rows)  # raises NotFound before any byte is sent
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="accounts-{as_of.isoformat()}.csv"',
+        }
+    )
+    await response.prepare(request)
+    await response.write(first.encode())
+    async for chunk in rows:
+        await response.write(chunk.encode())
+    await response.write_eof()
+    return response
+
+
 async def openapi_document(request: web.Request) -> web.Response:
     return json_response(openapi.document())
 
@@ -358,3 +417,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/imports", list_imports)
     r.add_get("/api/imports/{id}", get_import)
     r.add_get("/api/imports/{id}/errors", get_import_errors)
+    r.add_post("/api/cob", run_close_of_business)
+    r.add_get("/api/exports/accounts", export_accounts)

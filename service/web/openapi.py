@@ -452,6 +452,68 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/cob": {
+                "post": {
+                    "summary": "Run close of business for a date (supervisor, admin)",
+                    "description": "Idempotent for a date: positions and snapshots are replaced.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "as_of": {**DATE, "description": "default: today"}
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "as_of": DATE,
+                                    "loans": {"type": "integer"},
+                                    "buckets": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "integer"},
+                                    },
+                                    "seconds": {"type": "number"},
+                                },
+                            },
+                            "positions computed",
+                        ),
+                        "422": {"$ref": "#/components/responses/Unprocessable"},
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/exports/accounts": {
+                "get": {
+                    "summary": "One CSV row per loan of a close of business (supervisor, admin)",
+                    "description": "Columns: loan_ref, dpd, bucket, amount_tier, overdue_amount, "
+                    "outstanding, penalty_accrued, classification, queue, collector.",
+                    "parameters": [
+                        {"name": "as_of", "in": "query", "required": True, "schema": DATE},
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["csv"]},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the accounts file",
+                            "content": {"text/csv": {"schema": {"type": "string"}}},
+                        },
+                        "422": {"$ref": "#/components/responses/Unprocessable"},
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
+                }
+            },
             "/api/imports/{id}/errors": {
                 "get": {
                     "summary": "Every rejected line of an import run, by file and line",
