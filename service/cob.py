@@ -25,6 +25,7 @@ from service.db import utcnow
 from service.domain.delinquency import (
     CN_BANK_2023,
     DEFAULT_WATERFALL,
+    FLAG_FLOORS,
     BucketScheme,
     ClassificationProfile,
     Component,
@@ -102,13 +103,19 @@ def tier_sql(scheme: TierScheme, amount: str) -> str:
     return f"CASE {arms} ELSE '{scheme.labels[-1]}' END"
 
 
-def class_sql(profile: ClassificationProfile, dpd: str) -> str:
+def class_sql(profile: ClassificationProfile, dpd: str, flags: str) -> str:
+    """The class: the worse of the DPD class and the floors of the loan's flags."""
     classes = list(RiskClass)[1:]
-    arms = " ".join(
-        f"WHEN {dpd} >= {edge} THEN '{risk.name}'"
+    by_days = " ".join(
+        f"WHEN {dpd} >= {edge} THEN {risk.value}"
         for risk, edge in reversed(list(zip(classes, profile.edges, strict=True)))
     )
-    return f"CASE {arms} ELSE 'normal' END"
+    rank = f"CASE {by_days} ELSE 0 END"
+    for flag, floor in FLAG_FLOORS.items():
+        has = f"(',' || {flags} || ',') LIKE '%,{flag},%'"
+        rank = f"CASE WHEN {has} AND {floor.value} > {rank} THEN {floor.value} ELSE {rank} END"
+    names = " ".join(f"WHEN {risk.value} THEN '{risk.name}'" for risk in RiskClass)
+    return f"CASE {rank} {names} END"
 
 
 async def run_cob(
@@ -352,7 +359,7 @@ async def _derive_positions(
             f"""SELECT x.*, {dpd} AS dpd,
                        {bucket_sql(config.buckets, dpd)} AS bucket,
                        {tier_sql(config.tiers, "x.principal_left")} AS tier,
-                       {class_sql(config.classification, dpd)} AS risk,
+                       {class_sql(config.classification, dpd, "l.flags")} AS risk,
                        CASE WHEN x.outstanding = 0 AND x.principal_left = 0
                             THEN 1 ELSE 0 END AS settled,
                        (SELECT MAX(e.paid_on) FROM cob_events e
@@ -370,7 +377,8 @@ async def _derive_positions(
                         ROUND(SUM(i.penalty_accrued), 2) AS penalty,
                         ROUND(SUM(i.penalty_accrued - i.penalty_paid), 2) AS penalty_unpaid
                       FROM cob_cursor c JOIN installments i ON i.loan_id = c.loan_id
-                      GROUP BY c.loan_id, c.credit) x""",
+                      GROUP BY c.loan_id, c.credit) x
+                JOIN loans l ON l.id = x.loan_id""",
         ),
     )
     await _execute(

@@ -160,6 +160,7 @@ _LOAN_COLUMNS = (
     Loan.overdue_amount,
     Loan.outstanding,
     Loan.penalty_accrued,
+    Loan.flags,
 )
 
 
@@ -183,6 +184,7 @@ def _loan_summary(row: Any) -> dict[str, Any]:
         "overdue_amount": row.overdue_amount,
         "outstanding": row.outstanding,
         "penalty_accrued": row.penalty_accrued,
+        "flags": [flag for flag in row.flags.split(",") if flag],
     }
 
 
@@ -208,7 +210,7 @@ async def list_loans(
     return {"total": total, "items": [_loan_summary(row) for row in rows]}
 
 
-async def _visible_loan(conn: AsyncConnection, user: CurrentUser, ref: str) -> Any:
+async def visible_loan(conn: AsyncConnection, user: CurrentUser, ref: str) -> Any:
     row = (
         await conn.execute(
             select(*_LOAN_COLUMNS)
@@ -222,7 +224,7 @@ async def _visible_loan(conn: AsyncConnection, user: CurrentUser, ref: str) -> A
 
 
 async def get_loan(conn: AsyncConnection, user: CurrentUser, ref: str) -> dict[str, Any]:
-    row = await _visible_loan(conn, user, ref)
+    row = await visible_loan(conn, user, ref)
     schedule = (
         await conn.execute(
             select(Installment).where(Installment.loan_id == row.id).order_by(Installment.seq)
@@ -317,7 +319,7 @@ async def record_payment(
             "payment is dated in the future",
             details=[{"field": "paid_on", "reason": "date is in the future"}],
         )
-    loan = await _visible_loan(conn, user, values["loan_ref"])
+    loan = await visible_loan(conn, user, values["loan_ref"])
     existing = (
         await conn.execute(
             select(Payment, Loan.loan_ref)

@@ -22,6 +22,7 @@ from service.errors import InputError, NotFound, PermissionDenied, Unauthenticat
 from service.exports import account_rows
 from service.ingest.files import FILES_BY_NAME
 from service.ingest.pipeline import ImportOptions, import_files, list_errors, load_report
+from service.loan_events import apply_event
 from service.models import ImportRun, Role
 from service.web import openapi
 from service.web.jsonio import json_response, read_json_object
@@ -339,6 +340,19 @@ async def get_import_errors(request: web.Request) -> web.Response:
     return json_response({"items": [error.as_dict() for error in errors]})
 
 
+async def create_loan_event(request: web.Request) -> web.Response:
+    """Extension (展期) or restructuring of a loan's remaining schedule: supervisors, admins."""
+    user = require(request, *STAFF)
+    body = await read_json_object(request)
+    settings = request.app[SETTINGS]
+    async with request.app[ENGINE].begin() as conn:
+        loan = await portfolio.visible_loan(conn, user, request.match_info["ref"])
+        result = await apply_event(
+            conn, user, loan, body, lender_today(settings.lender_timezone), settings.cob_config()
+        )
+    return json_response(result, status=201)
+
+
 # --- close of business and exports --------------------------------------------------------------
 
 
@@ -411,6 +425,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/borrowers/{ref}", get_borrower)
     r.add_get("/api/loans", list_loans)
     r.add_get("/api/loans/{ref}", get_loan)
+    r.add_post("/api/loans/{ref}/events", create_loan_event)
     r.add_get("/api/payments", list_payments)
     r.add_post("/api/payments", create_payment)
     r.add_post("/api/imports", create_import)

@@ -168,6 +168,7 @@ def document() -> dict[str, Any]:
                         "overdue_amount": MONEY,
                         "outstanding": MONEY,
                         "penalty_accrued": MONEY,
+                        "flags": {"type": "array", "items": {"type": "string"}},
                     },
                 },
                 "LoanDetail": {
@@ -374,6 +375,55 @@ def document() -> dict[str, Any]:
                     "parameters": [_path_ref("loan_ref")],
                     "responses": {
                         "200": _json(_ref("LoanDetail"), "the loan"),
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
+                }
+            },
+            "/api/loans/{ref}/events": {
+                "post": {
+                    "summary": "Extend (展期) or restructure the loan's remaining schedule "
+                    "(supervisor, admin); audited, sets the loan's flag",
+                    "parameters": [_path_ref("loan_ref")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["type", "reason"],
+                                    "properties": {
+                                        "type": {
+                                            "type": "string",
+                                            "enum": ["extension", "restructuring"],
+                                        },
+                                        "reason": {"type": "string"},
+                                        "months": {
+                                            "type": "integer",
+                                            "minimum": 1,
+                                            "maximum": 60,
+                                            "description": "extension: months to shift by",
+                                        },
+                                        "installments": {
+                                            "type": "array",
+                                            "description": "restructuring: the new schedule",
+                                            "items": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "due_on": DATE,
+                                                    "principal_due": MONEY,
+                                                    "interest_due": MONEY,
+                                                },
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json({"type": "object"}, "the new schedule and flags"),
+                        "422": {"$ref": "#/components/responses/Unprocessable"},
                         **ERRORS,
                         **NOT_FOUND,
                     },
