@@ -29,6 +29,7 @@ from service.domain.delinquency import (
     BucketScheme,
     ClassificationProfile,
     Component,
+    CreditSteps,
     PenaltyPolicy,
     RiskClass,
     TierScheme,
@@ -44,6 +45,7 @@ class CobConfig:
     classification: ClassificationProfile = CN_BANK_2023
     penalty: PenaltyPolicy = dataclasses.field(default_factory=PenaltyPolicy)
     waterfall: tuple[Component, ...] = DEFAULT_WATERFALL
+    credit: CreditSteps = dataclasses.field(default_factory=CreditSteps)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -225,7 +227,7 @@ async def _settle(
     await _execute(
         conn,
         """UPDATE installments SET principal_paid = 0, interest_paid = 0,
-                  penalty_accrued = 0, penalty_paid = 0
+                  penalty_accrued = 0, penalty_paid = 0, settled_on = NULL
            WHERE loan_id IN (SELECT loan_id FROM cob_loans)""",
     )
     await _execute(
@@ -325,9 +327,13 @@ async def _allocate(conn: AsyncConnection, k: int, waterfall: Sequence[Component
         f"""UPDATE installments
             SET penalty_paid = ROUND(penalty_paid + p.pay_penalty, 2),
                 interest_paid = ROUND(interest_paid + p.pay_interest, 2),
-                principal_paid = ROUND(principal_paid + p.pay_principal, 2)
-            FROM (SELECT r.id, {", ".join(pays)}
-                  FROM (SELECT i.id, e.amount,
+                principal_paid = ROUND(principal_paid + p.pay_principal, 2),
+                settled_on = CASE
+                  WHEN settled_on IS NULL AND ROUND(p.interest + p.principal
+                       - p.pay_interest - p.pay_principal, 2) = 0 THEN p.paid_on
+                  ELSE settled_on END
+            FROM (SELECT r.id, r.paid_on, r.interest, r.principal, {", ".join(pays)}
+                  FROM (SELECT i.id, e.amount, e.paid_on,
                                {remaining[Component.penalty]} AS penalty,
                                {remaining[Component.interest]} AS interest,
                                {remaining[Component.principal]} AS principal,
@@ -351,6 +357,11 @@ async def _derive_positions(
     day = sql.date(as_of)
     dpd = f"COALESCE({sql.days(day, 'x.oldest_due')}, 0)"
     unpaid = "i.principal_due - i.principal_paid + i.interest_due - i.interest_paid"
+    # Never NULL (a NULL would count as neither on time nor late).
+    on_time = (
+        f"(CASE WHEN i.settled_on IS NULL THEN ROUND({unpaid}, 2) = 0 "
+        "ELSE i.settled_on <= i.due_on END)"
+    )
     await _execute(conn, sql.drop("cob_positions"))
     await _execute(
         conn,
@@ -375,7 +386,11 @@ async def _derive_positions(
                                 ELSE 0 END
                               + i.penalty_accrued - i.penalty_paid), 2) AS outstanding,
                         ROUND(SUM(i.penalty_accrued), 2) AS penalty,
-                        ROUND(SUM(i.penalty_accrued - i.penalty_paid), 2) AS penalty_unpaid
+                        ROUND(SUM(i.penalty_accrued - i.penalty_paid), 2) AS penalty_unpaid,
+                        SUM(CASE WHEN i.due_on < {day} AND {on_time} THEN 1 ELSE 0 END)
+                          AS on_time,
+                        SUM(CASE WHEN i.due_on < {day} AND NOT {on_time} THEN 1 ELSE 0 END)
+                          AS late
                       FROM cob_cursor c JOIN installments i ON i.loan_id = c.loan_id
                       GROUP BY c.loan_id, c.credit) x
                 JOIN loans l ON l.id = x.loan_id""",
@@ -394,11 +409,31 @@ async def _derive_positions(
               penalty_accrued = p.penalty,
               penalty_unpaid = p.penalty_unpaid,
               credit = p.credit,
+              installments_on_time = p.on_time,
+              installments_late = p.late,
               status = CASE WHEN p.settled = 1 THEN 'closed' ELSE 'open' END,
               closed_on = CASE WHEN p.settled = 1 THEN COALESCE(p.last_paid, {day}) END
             FROM cob_positions p
             WHERE loans.id = p.loan_id
               AND (loans.state_as_of IS NULL OR loans.state_as_of <= {day})""",
+    )
+    # The borrower's credit coefficient, over all their loans, when this is their latest COB.
+    steps = config.credit
+    raw = f"(1 + {steps.up} * b.on_time - {steps.down} * b.late)"
+    await _execute(
+        conn,
+        f"""UPDATE borrowers SET credit_coefficient = ROUND(CASE
+                  WHEN {raw} < {steps.floor} THEN {steps.floor}
+                  WHEN {raw} > {steps.ceiling} THEN {steps.ceiling}
+                  ELSE {raw} END, 3)
+            FROM (SELECT l.borrower_id, SUM(l.installments_on_time) AS on_time,
+                         SUM(l.installments_late) AS late
+                  FROM loans l
+                  WHERE l.borrower_id IN (
+                    SELECT l2.borrower_id FROM loans l2 JOIN cob_positions p ON p.loan_id = l2.id
+                    WHERE l2.state_as_of = {day})
+                  GROUP BY l.borrower_id) b
+            WHERE borrowers.id = b.borrower_id""",
     )
 
 

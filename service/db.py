@@ -71,6 +71,15 @@ class Rate(_ExactDecimal):
         return value.normalize()
 
 
+class Coefficient(_ExactDecimal):
+    """A multiplier such as the credit coefficient: NUMERIC(6, 3)."""
+
+    impl = Numeric(6, 3, asdecimal=False)
+    cache_ok = True
+    precision = 6
+    scale = 3
+
+
 class UTCDateTime(types.TypeDecorator[dt.datetime]):
     """An aware UTC timestamp. Naive datetimes are refused rather than guessed."""
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from service.db import Money, Rate, UTCDateTime, utcnow
+from service.db import Coefficient, Money, Rate, UTCDateTime, utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -179,6 +179,9 @@ class Borrower(Base):
     timezone_candidates: Mapped[str] = mapped_column(String(400), default="")
     timezone_source: Mapped[TimezoneSource] = mapped_column(_enum(TimezoneSource, "tz_source"))
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    credit_coefficient: Mapped[Decimal] = mapped_column(
+        Coefficient, server_default="1", default=Decimal(1)
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -264,6 +267,8 @@ class Loan(Base):
     penalty_unpaid: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
     credit: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
     flags: Mapped[str] = mapped_column(String(200), server_default="", default="")
+    installments_on_time: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    installments_late: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
     borrower: Mapped[Borrower] = relationship()
     installments: Mapped[list[Installment]] = relationship(order_by="Installment.seq")
@@ -288,6 +293,7 @@ class Installment(Base):
     interest_paid: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
     penalty_accrued: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
     penalty_paid: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
+    settled_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Payment(Base):

@@ -63,6 +63,13 @@ class Settings:
     penalty_daily_rate: Decimal = Decimal("0.0005")
     penalty_annual_cap: Decimal = Decimal("0.24")
     waterfall: tuple[str, ...] = ("penalty", "interest", "principal")
+    # Credit coefficient: up per on-time installment, down per late one, floor, ceiling.
+    credit_steps: tuple[Decimal, ...] = (
+        Decimal("0.01"),
+        Decimal("0.05"),
+        Decimal("0.5"),
+        Decimal("1.5"),
+    )
     cob_time: dt.time = dt.time(1, 0)  # lender-local: after the core system's end of day
     snapshot_retention_days: int = 800
 
@@ -124,11 +131,14 @@ class Settings:
         from service.domain.delinquency import (
             CLASSIFICATION_PROFILES,
             BucketScheme,
+            CreditSteps,
             PenaltyPolicy,
             TierScheme,
             validate_waterfall,
         )
 
+        if len(self.credit_steps) != 4:
+            raise ConfigurationError("ARREARS_CREDIT_STEPS needs up,down,floor,ceiling")
         profile = CLASSIFICATION_PROFILES.get(self.classification_profile)
         if profile is None:
             raise ConfigurationError(
@@ -140,6 +150,7 @@ class Settings:
             classification=profile,
             penalty=PenaltyPolicy(self.penalty_daily_rate, self.penalty_annual_cap),
             waterfall=validate_waterfall(self.waterfall),
+            credit=CreditSteps(*self.credit_steps),
         )
 
     @classmethod
@@ -188,6 +199,7 @@ class Settings:
             ("ARREARS_BUCKET_EDGES", "bucket_edges", int),
             ("ARREARS_TIER_BOUNDS", "tier_bounds", Decimal),
             ("ARREARS_WATERFALL", "waterfall", str.strip),
+            ("ARREARS_CREDIT_STEPS", "credit_steps", Decimal),
         ]
         for name, field, convert in listed:
             raw = env.get(name, "").strip()

@@ -156,6 +156,7 @@ async def test_sql_cob_agrees_with_the_pure_rules_loan_by_loan(
 
     async with engine.connect() as conn:
         rows = {row.id: row for row in (await conn.execute(select(Loan))).all()}
+    on_time = late = 0
     for loan_id, loan in zip(ids, portfolio, strict=True):
         rate = PenaltyPolicy().rate_for(loan["annual_rate"], loan["penalty"])
         expected = loan_position(loan["schedule"], loan["payments"], AS_OF, daily_penalty_rate=rate)
@@ -182,6 +183,15 @@ async def test_sql_cob_agrees_with_the_pure_rules_loan_by_loan(
         )
         assert got == want, (loan, rate)
         assert row.risk_class == config.classification.classify(expected.days_past_due).name
+        assert (row.installments_on_time, row.installments_late) == (
+            expected.installments_on_time,
+            expected.installments_late,
+        )
+        on_time += expected.installments_on_time
+        late += expected.installments_late
+    async with engine.connect() as conn:
+        coefficient = await conn.scalar(select(Borrower.credit_coefficient))
+    assert coefficient == config.credit.coefficient(on_time, late)
 
 
 async def test_running_cob_twice_for_a_date_changes_nothing(engine: AsyncEngine) -> None:

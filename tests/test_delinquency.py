@@ -13,6 +13,7 @@ from service.domain.delinquency import (
     CN_BANK_2023,
     CN_CARD_2011,
     BucketScheme,
+    CreditSteps,
     Installment,
     Payment,
     PenaltyPolicy,
@@ -234,3 +235,21 @@ def test_paying_more_never_makes_a_loan_later(
     after = loan_position(schedule, [*payments, extra], as_of, daily_penalty_rate=D("0.0005"))
     assert after.days_past_due <= before.days_past_due
     assert after.overdue_amount <= before.overdue_amount
+
+
+def test_good_payers_gain_credit_and_late_payers_lose_it() -> None:
+    steps = CreditSteps()
+    on_time = loan_position(
+        monthly(3), [Payment(dt.date(2026, m, 1), D("1100.00")) for m in (1, 2, 3)],
+        dt.date(2026, 4, 1), daily_penalty_rate=D("0.0005"),
+    )  # fmt: skip
+    late = loan_position(
+        monthly(3), [Payment(dt.date(2026, 1, 20), D("1100.00"))],
+        dt.date(2026, 4, 1), daily_penalty_rate=D("0.0005"),
+    )  # fmt: skip
+    assert (on_time.installments_on_time, on_time.installments_late) == (3, 0)
+    assert (late.installments_on_time, late.installments_late) == (0, 3)
+    assert steps.coefficient(3, 0) == D("1.030")
+    assert steps.coefficient(0, 3) == D("0.850")
+    assert steps.coefficient(0, 100) == D("0.500")
+    assert steps.coefficient(100, 0) == D("1.500")

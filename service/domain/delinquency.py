@@ -140,6 +140,9 @@ class LoanPosition:
     paid_total: Decimal
     credit: Decimal
     overdue_installments: int
+    # Installments past their due date, settled by it / not (the credit coefficient's inputs).
+    installments_on_time: int = 0
+    installments_late: int = 0
 
     @property
     def overdue_amount(self) -> Decimal:
@@ -167,6 +170,12 @@ class _Open:
     interest: Decimal
     penalty: Decimal = ZERO  # accrued
     penalty_paid: Decimal = ZERO
+    settled_on: dt.date | None = None
+
+    def paid_on_time(self) -> bool:
+        if self.settled_on is None:
+            return self.unpaid == 0  # nothing was ever owed
+        return self.settled_on <= self.installment.due_on
 
     @property
     def unpaid(self) -> Decimal:
@@ -209,6 +218,9 @@ def loan_position(
         _accrue(book, accrued_to, day, daily_penalty_rate)
         accrued_to = day
         credit += _allocate(book, by_day[day], waterfall)
+        for entry in book:
+            if entry.settled_on is None and entry.unpaid == 0:
+                entry.settled_on = day
     _accrue(book, accrued_to, as_of, daily_penalty_rate)
     overdue = [entry for entry in book if entry.installment.due_on < as_of]
     oldest = next((entry for entry in overdue if entry.unpaid > 0), None)
@@ -224,7 +236,28 @@ def loan_position(
         paid_total=sum(by_day.values(), ZERO),
         credit=credit,
         overdue_installments=sum(1 for e in overdue if e.unpaid > 0),
+        installments_on_time=sum(1 for e in overdue if e.paid_on_time()),
+        installments_late=sum(1 for e in overdue if not e.paid_on_time()),
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CreditSteps:
+    """The borrower's credit coefficient: 1 plus ``up`` per installment paid by its due date,
+    minus ``down`` per installment paid late or still overdue, kept within [floor, ceiling]."""
+
+    up: Decimal = Decimal("0.01")
+    down: Decimal = Decimal("0.05")
+    floor: Decimal = Decimal("0.5")
+    ceiling: Decimal = Decimal("1.5")
+
+    def __post_init__(self) -> None:
+        if self.up < 0 or self.down < 0 or not 0 <= self.floor <= 1 <= self.ceiling:
+            raise ConfigurationError("credit steps must not be negative and floor <= 1 <= ceiling")
+
+    def coefficient(self, on_time: int, late: int) -> Decimal:
+        raw = 1 + self.up * on_time - self.down * late
+        return min(self.ceiling, max(self.floor, raw)).quantize(Decimal("0.001"))
 
 
 def _accrue(book: list[_Open], after: dt.date | None, through: dt.date, rate: Decimal) -> None:

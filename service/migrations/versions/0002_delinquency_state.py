@@ -38,7 +38,14 @@ def upgrade() -> None:
     with op.batch_alter_table("installments") as batch:
         for name in ("principal_paid", "interest_paid", "penalty_accrued", "penalty_paid"):
             batch.add_column(_money(name))
+        batch.add_column(sa.Column("settled_on", sa.Date(), nullable=True))
+    with op.batch_alter_table("borrowers") as batch:
+        batch.add_column(
+            sa.Column("credit_coefficient", sa.Numeric(6, 3), nullable=False, server_default="1")
+        )
     with op.batch_alter_table("loans") as batch:
+        for name in ("installments_on_time", "installments_late"):
+            batch.add_column(sa.Column(name, sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("state_as_of", sa.Date(), nullable=True))
         batch.add_column(sa.Column("closed_on", sa.Date(), nullable=True))
         batch.add_column(
@@ -127,6 +134,12 @@ def downgrade() -> None:
             "state_as_of",
         ):  # fmt: skip
             batch.drop_column(name)
+    with op.batch_alter_table("loans") as batch:
+        batch.drop_column("installments_late")
+        batch.drop_column("installments_on_time")
+    with op.batch_alter_table("borrowers") as batch:
+        batch.drop_column("credit_coefficient")
     with op.batch_alter_table("installments") as batch:
-        for name in ("penalty_paid", "penalty_accrued", "interest_paid", "principal_paid"):
+        for name in ("settled_on", "penalty_paid", "penalty_accrued", "interest_paid"):
             batch.drop_column(name)
+        batch.drop_column("principal_paid")
