@@ -270,10 +270,9 @@ async def _settle(
         await _allocate(conn, k, config.waterfall)
         await _execute(
             conn,
-            f"""UPDATE cob_cursor SET accrued_through = (
-                  SELECT e.paid_on FROM cob_events e
-                  WHERE e.loan_id = cob_cursor.loan_id AND e.k = {k})
-                WHERE loan_id IN (SELECT loan_id FROM cob_events WHERE k = {k})""",
+            f"""UPDATE cob_cursor SET accrued_through = e.paid_on
+                FROM cob_events e
+                WHERE e.loan_id = cob_cursor.loan_id AND e.k = {k}""",
         )
     await _accrue(conn, sql, None, day)
     return int(loans), int(steps)
@@ -310,10 +309,13 @@ async def _allocate(conn: AsyncConnection, k: int, waterfall: Sequence[Component
     await _execute(
         conn,
         f"""UPDATE cob_cursor SET credit = ROUND(credit + x.extra, 2)
-            FROM (SELECT e.loan_id, e.amount - COALESCE((
-                    SELECT SUM({total}) FROM installments i WHERE i.loan_id = e.loan_id), 0)
-                    AS extra
-                  FROM cob_events e WHERE e.k = {k}) x
+            FROM (SELECT e.loan_id, e.amount - COALESCE(t.total, 0) AS extra
+                  FROM cob_events e
+                  LEFT JOIN (SELECT i.loan_id, SUM({total}) AS total
+                             FROM installments i
+                             JOIN cob_events e2 ON e2.loan_id = i.loan_id AND e2.k = {k}
+                             GROUP BY i.loan_id) t ON t.loan_id = e.loan_id
+                  WHERE e.k = {k}) x
             WHERE cob_cursor.loan_id = x.loan_id AND x.extra > 0""",
     )
     pays: list[str] = []
@@ -373,9 +375,8 @@ async def _derive_positions(
                        {class_sql(config.classification, dpd, "l.flags")} AS risk,
                        CASE WHEN x.outstanding = 0 AND x.principal_left = 0
                             THEN 1 ELSE 0 END AS settled,
-                       (SELECT MAX(e.paid_on) FROM cob_events e
-                        WHERE e.loan_id = x.loan_id) AS last_paid
-                FROM (SELECT c.loan_id, c.credit,
+                       x.accrued_through AS last_paid
+                FROM (SELECT c.loan_id, c.credit, c.accrued_through,
                         MIN(CASE WHEN i.due_on < {day} AND ROUND({unpaid}, 2) > 0
                               THEN i.due_on END) AS oldest_due,
                         ROUND(SUM(CASE WHEN i.due_on < {day} THEN {unpaid} ELSE 0 END), 2)
@@ -392,7 +393,7 @@ async def _derive_positions(
                         SUM(CASE WHEN i.due_on < {day} AND NOT {on_time} THEN 1 ELSE 0 END)
                           AS late
                       FROM cob_cursor c JOIN installments i ON i.loan_id = c.loan_id
-                      GROUP BY c.loan_id, c.credit) x
+                      GROUP BY c.loan_id, c.credit, c.accrued_through) x
                 JOIN loans l ON l.id = x.loan_id""",
         ),
     )

@@ -1,0 +1,231 @@
+"""COB benchmark: a full close of business over N loans against one hand-written statement.
+
+    python bench/cob --loans 1000000
+
+Loads a synthetic portfolio (the demo generator: ~6 installments and ~3 payments a loan)
+through the real import, then, each in a fresh child process so its peak memory is its own:
+
+* the raw limit in the same run — one hand-written set-based statement computing DPD and bucket
+  for every loan (cumulative amounts due against total paid, no penalty, no waterfall), written
+  to a table;
+* Arrears' full COB for the same date: waterfall replay with capped daily penalty, DPD, bucket,
+  tier, class, credit coefficient, loan positions, snapshots and bucket changes.
+
+Prints both times and the ratio; ``--write-docs`` records them in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+AS_OF = dt.date(2026, 11, 24)
+
+
+def _import_bench() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_import", ROOT / "bench/import/__main__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def baseline_sql(dialect: str) -> str:
+    day = f"DATE '{AS_OF}'" if dialect == "postgresql" else f"'{AS_OF}'"
+    days = (
+        f"({day} - MIN(c.due_on))"
+        if dialect == "postgresql"
+        else f"CAST(julianday({day}) - julianday(MIN(c.due_on)) AS INTEGER)"
+    )
+    return f"""
+        CREATE TABLE raw_positions AS
+        WITH paid AS (
+          SELECT loan_id, SUM(amount) AS paid FROM payments WHERE paid_on <= {day}
+          GROUP BY loan_id),
+        cumulative AS (
+          SELECT loan_id, due_on, SUM(principal_due + interest_due)
+                 OVER (PARTITION BY loan_id ORDER BY seq) AS due_so_far
+          FROM installments)
+        SELECT l.id AS loan_id, COALESCE(x.dpd, 0) AS dpd,
+               CASE WHEN COALESCE(x.dpd, 0) <= 0 THEN 'M0' WHEN x.dpd <= 30 THEN 'M1'
+                    WHEN x.dpd <= 60 THEN 'M2' WHEN x.dpd <= 90 THEN 'M3'
+                    WHEN x.dpd <= 120 THEN 'M4' WHEN x.dpd <= 150 THEN 'M5'
+                    WHEN x.dpd <= 180 THEN 'M6' ELSE 'M7+' END AS bucket
+        FROM loans l LEFT JOIN (
+          SELECT c.loan_id, {days} AS dpd
+          FROM cumulative c LEFT JOIN paid p ON p.loan_id = c.loan_id
+          WHERE c.due_on < {day} AND c.due_so_far > COALESCE(p.paid, 0)
+          GROUP BY c.loan_id) x ON x.loan_id = l.id"""
+
+
+async def child_raw(url: str) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from service.db import create_engine
+    from service.settings import Settings
+
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS raw_positions"))
+            started = time.perf_counter()
+            await conn.execute(text(baseline_sql(conn.dialect.name)))
+            seconds = time.perf_counter() - started
+            rows = (await conn.execute(text("SELECT count(*) FROM raw_positions"))).scalar_one()
+            await conn.execute(text("DROP TABLE raw_positions"))
+    finally:
+        await engine.dispose()
+    return {"seconds": seconds, "rows": rows}
+
+
+async def child_cob(url: str) -> dict[str, Any]:
+    from service.cob import run_cob
+    from service.db import create_engine
+    from service.settings import Settings
+
+    engine = create_engine(Settings(database_url=url))
+    try:
+        report = await run_cob(engine, AS_OF)
+    finally:
+        await engine.dispose()
+    return {"seconds": report.seconds, "loans": report.loans, "steps": report.steps}
+
+
+async def load(url: str, data: Path) -> dict[str, Any]:
+    from service.db import create_engine
+    from service.ingest.files import BORROWERS, INSTALLMENTS, LOANS, PAYMENTS
+    from service.ingest.pipeline import ImportOptions, import_files
+    from service.migrate import upgrade
+    from service.settings import Settings
+
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await upgrade(engine)
+        files = [(spec, data / spec.file) for spec in (BORROWERS, LOANS, INSTALLMENTS, PAYMENTS)]
+        started = time.perf_counter()
+        report = await import_files(engine, files, ImportOptions(source="bench", actor="bench"))
+    finally:
+        await engine.dispose()
+    return {
+        "seconds": time.perf_counter() - started,
+        "rows": {item.file: item.stored for item in report.files},
+    }
+
+
+def run_child(kind: str, url: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).parent), "--child", kind, url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loans", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, url = args.child
+        result = asyncio.run(child_raw(url) if kind == "raw" else child_cob(url))
+        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(result))
+        return
+
+    from service.demo import write_demo_portfolio
+
+    helpers = _import_bench()
+    workdir = Path(args.workdir)
+    data = workdir / f"portfolio-{args.loans}"
+    if not (data / "payments.csv").exists():
+        print(f"writing a portfolio of about {args.loans:,} loans to {data} ...", flush=True)
+        write_demo_portfolio(data, borrowers=round(args.loans / 1.2), as_of=AS_OF, attempts=False)
+    results: dict[str, Any] = {}
+    for backend in args.backends.split(","):
+        name: str | None = None
+        if backend == "postgresql":
+            name = asyncio.run(helpers._fresh_pg_database())
+            url = helpers._pg_url(name)
+        else:
+            path = workdir / "cob.sqlite"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            url = f"sqlite+aiosqlite:///{path}"
+        try:
+            loaded = asyncio.run(load(url, data))
+            print(f"{backend}: loaded {loaded['rows']} in {loaded['seconds']:.0f} s", flush=True)
+            raw = run_child("raw", url)
+            ours = run_child("cob", url)
+        finally:
+            if name:
+                asyncio.run(helpers._drop_pg_database(name))
+        ratio = ours["seconds"] / raw["seconds"]
+        results[backend] = {"raw": raw, "cob": ours, "ratio": ratio, "rows": loaded["rows"]}
+        print(
+            f"{backend:<10} one statement {raw['seconds']:6.1f} s   full COB "
+            f"{ours['seconds']:6.1f} s ({ours['loans']:,} loans, {ours['steps']} payment steps)  "
+            f"ratio {ratio:5.1f}x  COB process peak RSS {ours['peak_rss_mib']} MiB",
+            flush=True,
+        )
+    if args.write_docs:
+        _write_docs(results, args)
+
+
+def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
+    docs = ROOT / "docs" / "benchmarks.md"
+    text = docs.read_text(encoding="utf-8")
+    begin, end = "<!-- bench:cob -->", "<!-- /bench:cob -->"
+    first = next(iter(results.values()))["rows"]
+    lines = [
+        begin,
+        "## Close of business (`bench/cob`)",
+        "",
+        f"Command: `python bench/cob --loans {args.loans} --backends {args.backends} "
+        "--write-docs`.",
+        f"Measured {dt.datetime.now(dt.UTC).date()} on this project's machine "
+        f"({os.cpu_count()} cores, Python {platform.python_version()}): "
+        + ", ".join(f"{count:,} {file.removesuffix('.csv')}" for file, count in first.items())
+        + f"; as of {AS_OF}.",
+        "",
+        "| backend | one statement: DPD + bucket (same run) | Arrears full COB | ratio "
+        "| COB peak RSS |",
+        "|---|---|---|---|---|",
+    ]
+    for backend, r in results.items():
+        lines.append(
+            f"| {backend} | {r['raw']['seconds']:.1f} s | {r['cob']['seconds']:.1f} s "
+            f"({r['cob']['steps']} payment steps) | **{r['ratio']:.1f}×** "
+            f"| {r['cob']['peak_rss_mib']} MiB |"
+        )
+    lines += ["", end]
+    block = "\n".join(lines)
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    docs.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
