@@ -38,7 +38,8 @@ AS_OF = dt.date(2026, 11, 24)
 
 def _import_bench() -> Any:
     spec = importlib.util.spec_from_file_location("bench_import", ROOT / "bench/import/__main__.py")
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise SystemExit("bench/import is missing")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
