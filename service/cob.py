@@ -194,7 +194,7 @@ async def refresh_loans(
         )
     loans, _steps = await _settle(conn, sql, as_of, config, scoped=True)
     await _derive_positions(conn, sql, as_of, config)
-    for name in ("cob_scope", "cob_loans", "cob_events", "cob_cursor", "cob_positions"):
+    for name in ("cob_scope", "cob_loans", "cob_events", "cob_cursor", "cob_positions", "cob_inst"):
         await _execute(conn, sql.drop(name))
     return loans
 
@@ -224,11 +224,20 @@ async def _settle(
                   AND l.disbursed_on <= {day} {scope}""",
         ),
     )
+    # The replay works on a narrow copy without indexes (and, on PostgreSQL, without WAL):
+    # many small UPDATEs there, then one write-back of the rows that changed.
+    zero = "CAST(0 AS NUMERIC(18, 2))" if sql.postgres else "0"
+    await _execute(conn, sql.drop("cob_inst"))
     await _execute(
         conn,
-        """UPDATE installments SET principal_paid = 0, interest_paid = 0,
-                  penalty_accrued = 0, penalty_paid = 0, settled_on = NULL
-           WHERE loan_id IN (SELECT loan_id FROM cob_loans)""",
+        sql.temp(
+            "cob_inst",
+            f"""SELECT i.id, i.loan_id, i.seq, i.due_on, i.principal_due, i.interest_due,
+                       {zero} AS principal_paid, {zero} AS interest_paid,
+                       {zero} AS penalty_accrued, {zero} AS penalty_paid,
+                       CAST(NULL AS DATE) AS settled_on
+                FROM installments i JOIN cob_loans c ON c.loan_id = i.loan_id""",
+        ),
     )
     await _execute(
         conn,
@@ -256,11 +265,14 @@ async def _settle(
         ),
     )
     if not sql.postgres:
+        # SQLite joins by nested loops: it needs these indexes on the temporary tables.
         await _execute(conn, "CREATE INDEX temp.ix_cob_events ON cob_events (k, loan_id)")
         await _execute(conn, "CREATE UNIQUE INDEX temp.ix_cob_cursor ON cob_cursor (loan_id)")
+        await _execute(conn, "CREATE UNIQUE INDEX temp.ix_cob_inst ON cob_inst (id)")
+        await _execute(conn, "CREATE INDEX temp.ix_cob_inst_loan ON cob_inst (loan_id, seq)")
     else:
-        await _execute(conn, "ANALYZE cob_events")
-        await _execute(conn, "ANALYZE cob_cursor")
+        for name in ("cob_events", "cob_cursor", "cob_inst"):
+            await _execute(conn, f"ANALYZE {name}")
     loans = (await conn.execute(text("SELECT count(*) FROM cob_loans"))).scalar_one()
     steps = (await conn.execute(text("SELECT COALESCE(MAX(k), 0) FROM cob_events"))).scalar_one()
     for k in range(1, int(steps) + 1):
@@ -275,6 +287,15 @@ async def _settle(
                 WHERE e.loan_id = cob_cursor.loan_id AND e.k = {k}""",
         )
     await _accrue(conn, sql, None, day)
+    # Settlement back onto the schedule, only where it changed (most rows, most nights, do not).
+    columns = ("principal_paid", "interest_paid", "penalty_accrued", "penalty_paid", "settled_on")
+    await _execute(
+        conn,
+        f"""UPDATE installments SET {", ".join(f"{c} = s.{c}" for c in columns)}
+            FROM cob_inst s
+            WHERE installments.id = s.id
+              AND ({" OR ".join(f"installments.{c} IS DISTINCT FROM s.{c}" for c in columns)})""",
+    )
     return int(loans), int(steps)
 
 
@@ -285,15 +306,15 @@ async def _accrue(conn: AsyncConnection, sql: _Sql, join: str | None, until: str
     unpaid = "(i.principal_due - i.principal_paid + i.interest_due - i.interest_paid)"
     await _execute(
         conn,
-        f"""UPDATE installments SET penalty_accrued = ROUND(penalty_accrued + a.amount, 2)
+        f"""UPDATE cob_inst SET penalty_accrued = ROUND(penalty_accrued + a.amount, 2)
             FROM (SELECT i.id,
                          daily_penalty(ROUND({unpaid}, 2), c.rate) * {sql.days(until, start)}
                            AS amount
-                  FROM installments i
+                  FROM cob_inst i
                   JOIN cob_cursor c ON c.loan_id = i.loan_id
                   {events}
                   WHERE ROUND({unpaid}, 2) > 0 AND {until} > {start} AND c.rate > 0) a
-            WHERE installments.id = a.id""",
+            WHERE cob_inst.id = a.id""",
     )
 
 
@@ -312,7 +333,7 @@ async def _allocate(conn: AsyncConnection, k: int, waterfall: Sequence[Component
             FROM (SELECT e.loan_id, e.amount - COALESCE(t.total, 0) AS extra
                   FROM cob_events e
                   LEFT JOIN (SELECT i.loan_id, SUM({total}) AS total
-                             FROM installments i
+                             FROM cob_inst i
                              JOIN cob_events e2 ON e2.loan_id = i.loan_id AND e2.k = {k}
                              GROUP BY i.loan_id) t ON t.loan_id = e.loan_id
                   WHERE e.k = {k}) x
@@ -326,7 +347,7 @@ async def _allocate(conn: AsyncConnection, k: int, waterfall: Sequence[Component
         covered = f"{covered} + r.{component.value}"
     await _execute(
         conn,
-        f"""UPDATE installments
+        f"""UPDATE cob_inst
             SET penalty_paid = ROUND(penalty_paid + p.pay_penalty, 2),
                 interest_paid = ROUND(interest_paid + p.pay_interest, 2),
                 principal_paid = ROUND(principal_paid + p.pay_principal, 2),
@@ -342,9 +363,10 @@ async def _allocate(conn: AsyncConnection, k: int, waterfall: Sequence[Component
                                COALESCE(SUM({total}) OVER (
                                  PARTITION BY i.loan_id ORDER BY i.seq
                                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
-                        FROM installments i
+                        FROM cob_inst i
                         JOIN cob_events e ON e.loan_id = i.loan_id AND e.k = {k}) r) p
-            WHERE installments.id = p.id""",
+            WHERE cob_inst.id = p.id
+              AND (p.pay_penalty > 0 OR p.pay_interest > 0 OR p.pay_principal > 0)""",
     )
 
 
@@ -392,7 +414,7 @@ async def _derive_positions(
                           AS on_time,
                         SUM(CASE WHEN i.due_on < {day} AND NOT {on_time} THEN 1 ELSE 0 END)
                           AS late
-                      FROM cob_cursor c JOIN installments i ON i.loan_id = c.loan_id
+                      FROM cob_cursor c JOIN cob_inst i ON i.loan_id = c.loan_id
                       GROUP BY c.loan_id, c.credit, c.accrued_through) x
                 JOIN loans l ON l.id = x.loan_id""",
         ),
