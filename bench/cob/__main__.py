@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import importlib.util
 import json
 import os
 import platform
@@ -31,18 +30,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from common import drop_pg_database, fresh_pg_database, pg_url, write_section  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 24)
-
-
-def _import_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_import", ROOT / "bench/import/__main__.py")
-    if spec is None or spec.loader is None:
-        raise SystemExit("bench/import is missing")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def baseline_sql(dialect: str) -> str:
@@ -155,7 +147,6 @@ def main() -> None:
 
     from service.demo import write_demo_portfolio
 
-    helpers = _import_bench()
     workdir = Path(args.workdir)
     data = workdir / f"portfolio-{args.loans}"
     if not (data / "payments.csv").exists():
@@ -165,8 +156,8 @@ def main() -> None:
     for backend in args.backends.split(","):
         name: str | None = None
         if backend == "postgresql":
-            name = asyncio.run(helpers._fresh_pg_database())
-            url = helpers._pg_url(name)
+            name = asyncio.run(fresh_pg_database())
+            url = pg_url(name)
         else:
             path = workdir / "cob.sqlite"
             for suffix in ("", "-wal", "-shm"):
@@ -179,7 +170,7 @@ def main() -> None:
             ours = run_child("cob", url)
         finally:
             if name:
-                asyncio.run(helpers._drop_pg_database(name))
+                asyncio.run(drop_pg_database(name))
         ratio = ours["seconds"] / raw["seconds"]
         results[backend] = {"raw": raw, "cob": ours, "ratio": ratio, "rows": loaded["rows"]}
         print(
@@ -193,12 +184,8 @@ def main() -> None:
 
 
 def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
-    docs = ROOT / "docs" / "benchmarks.md"
-    text = docs.read_text(encoding="utf-8")
-    begin, end = "<!-- bench:cob -->", "<!-- /bench:cob -->"
     first = next(iter(results.values()))["rows"]
     lines = [
-        begin,
         "## Close of business (`bench/cob`)",
         "",
         f"Command: `python bench/cob --loans {args.loans} --backends {args.backends} "
@@ -218,14 +205,7 @@ def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
             f"({r['cob']['steps']} payment steps) | **{r['ratio']:.1f}×** "
             f"| {r['cob']['peak_rss_mib']} MiB |"
         )
-    lines += ["", end]
-    block = "\n".join(lines)
-    if begin in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    docs.write_text(text, encoding="utf-8")
+    write_section("cob", lines)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import resource
-import secrets
 import sqlite3
 import subprocess
 import sys
@@ -34,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-PG_DSN = os.environ.get("ARREARS_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+from common import PG_DSN, drop_pg_database, fresh_pg_database, pg_url, write_section  # noqa: E402
 
 
 def _peak_rss_mib() -> float:
@@ -46,32 +45,6 @@ def _peak_rss_mib() -> float:
 def _count_rows(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for _ in handle) - 1
-
-
-async def _fresh_pg_database() -> str:
-    import asyncpg
-
-    name = f"arrears_bench_{secrets.token_hex(3)}"
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
-async def _drop_pg_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def _pg_url(name: str) -> str:
-    return PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
 
 
 # --- child process: one measurement -----------------------------------------------------------
@@ -221,16 +194,16 @@ def main() -> None:
     results: dict[str, Any] = {"loans": loans, "installments": installments, "rows": rows}
     for backend in args.backends.split(","):
         if backend == "postgresql":
-            name = asyncio.run(_fresh_pg_database())
+            name = asyncio.run(fresh_pg_database())
             try:
                 raw = run_child(["copy", str(data), name])
             finally:
-                asyncio.run(_drop_pg_database(name))
-            name = asyncio.run(_fresh_pg_database())
+                asyncio.run(drop_pg_database(name))
+            name = asyncio.run(fresh_pg_database())
             try:
-                ours = run_child(["arrears", str(data), _pg_url(name)])
+                ours = run_child(["arrears", str(data), pg_url(name)])
             finally:
-                asyncio.run(_drop_pg_database(name))
+                asyncio.run(drop_pg_database(name))
             raw_label = "PostgreSQL COPY (CSV) into keyed tables"
         else:
             raw_path = workdir / "raw.sqlite"
@@ -257,11 +230,7 @@ def main() -> None:
 
 
 def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
-    docs = ROOT / "docs" / "benchmarks.md"
-    text = docs.read_text(encoding="utf-8") if docs.exists() else "# Benchmarks\n"
-    begin, end = "<!-- bench:import -->", "<!-- /bench:import -->"
     lines = [
-        begin,
         "## Import (`bench/import`)",
         "",
         f"Command: `python bench/import --loans {args.loans} --backends {args.backends} "
@@ -300,14 +269,7 @@ def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
                 f"| {backend} | {file} | {phase['stage_seconds']} | {phase['check_seconds']} "
                 f"| {phase['upsert_seconds']} |"
             )
-    lines += ["", end]
-    block = "\n".join(lines)
-    if begin in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    docs.write_text(text, encoding="utf-8")
+    write_section("import", lines)
 
 
 if __name__ == "__main__":

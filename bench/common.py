@@ -1,0 +1,48 @@
+"""What the benchmarks share: scratch PostgreSQL databases and rewriting docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_DSN = os.environ.get("ARREARS_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def fresh_pg_database() -> str:
+    name = f"arrears_bench_{secrets.token_hex(3)}"
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name
+
+
+async def drop_pg_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def pg_url(name: str) -> str:
+    return PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+def write_section(marker: str, lines: list[str]) -> None:
+    """Replace (or append) the ``<!-- bench:marker -->`` section of docs/benchmarks.md."""
+    docs = ROOT / "docs" / "benchmarks.md"
+    text = docs.read_text(encoding="utf-8") if docs.exists() else "# Benchmarks\n"
+    begin, end = f"<!-- bench:{marker} -->", f"<!-- /bench:{marker} -->"
+    block = "\n".join([begin, *lines, "", end])
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    docs.write_text(text, encoding="utf-8")
