@@ -17,6 +17,7 @@ from service import audit
 from service.auth import CurrentUser
 from service.cob import CobConfig, refresh_loans
 from service.db import utcnow
+from service.domain.delinquency import BucketScheme
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.ingest import fields
 from service.ingest.files import RowRejected, parse_columns
@@ -371,6 +372,27 @@ async def record_payment(
         "source": "api",
     }
     return payment, True
+
+
+async def bucket_summary(conn: AsyncConnection, user: CurrentUser) -> list[dict[str, Any]]:
+    """Open loans by bucket as of their last close of business: count and overdue amount."""
+    rows = (
+        await conn.execute(
+            select(Loan.bucket, func.count(), func.sum(Loan.overdue_amount))
+            .where(loan_visible(user), Loan.status == "open", Loan.state_as_of.is_not(None))
+            .group_by(Loan.bucket)
+        )
+    ).all()
+    order = {label: index for index, label in enumerate(BucketScheme().labels)}
+    summary = [
+        {
+            "bucket": bucket,
+            "loans": count,
+            "overdue": Decimal(str(overdue or 0)).quantize(Decimal("0.01")),
+        }
+        for bucket, count, overdue in rows
+    ]
+    return sorted(summary, key=lambda item: order.get(item["bucket"], len(order)))
 
 
 async def portfolio_counts(conn: AsyncConnection, user: CurrentUser) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -41,3 +42,26 @@ async def test_login_form_logs_in_and_shows_the_portfolio(
     out = await client.post("/logout")
     assert "Log in" in await out.text()
     assert "Portfolio" not in await (await client.get("/")).text()
+
+
+async def test_the_portfolio_page_shows_open_loans_by_bucket(
+    client: Client, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from service.cob import run_cob
+    from service.demo import write_demo_portfolio
+    from service.ingest.pipeline import ImportOptions, import_directory
+
+    write_demo_portfolio(tmp_path / "demo", borrowers=300, as_of=dt.date(2026, 11, 24))
+    await import_directory(engine, tmp_path / "demo", ImportOptions())
+    report = await run_cob(engine, dt.date(2026, 11, 24))
+    await make_user(engine, "sup", Role.supervisor)
+    await client.post("/login", data={"username": "sup", "password": PASSWORD})
+
+    html = await (await client.get("/")).text()
+
+    assert 'data-testid="buckets"' in html
+    assert "<td>M0</td>" in html  # open and current (loans paid off that day are closed)
+    for bucket in ("M1", "M3", "M7+"):  # every overdue loan is open
+        assert f"<td>{bucket}</td><td>{report.buckets[bucket]}</td>" in html

@@ -25,16 +25,18 @@ async def index(request: web.Request) -> web.Response:
     user = request.get(USER)
     counts: dict[str, int] | None = None
     imports: list[Any] = []
+    buckets: list[dict[str, Any]] = []
     if user is not None:
         async with request.app[ENGINE].connect() as conn:
             counts = await portfolio.portfolio_counts(conn, user)
+            buckets = await portfolio.bucket_summary(conn, user)
             if user.role in (Role.supervisor, Role.admin):
                 imports = list(
                     (
                         await conn.execute(select(ImportRun).order_by(ImportRun.id.desc()).limit(5))
                     ).all()
                 )
-    return render(request, "index.html", counts=counts, imports=imports)
+    return render(request, "index.html", counts=counts, imports=imports, buckets=buckets)
 
 
 def _safe_next(target: str) -> str:
