@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import audit
-from service.db import utcnow
+from service.db import sqlite_timestamp, utcnow
 from service.domain.delinquency import (
     CN_BANK_2023,
     DEFAULT_WATERFALL,
@@ -55,6 +55,7 @@ class CobReport:
     steps: int
     seconds: float
     buckets: dict[str, int]
+    resumed: int = 0  # loans continued from their stored settlement rather than replayed
 
 
 class _Sql:
@@ -80,6 +81,15 @@ class _Sql:
     def drop(self, name: str) -> str:
         schema = "pg_temp" if self.postgres else "temp"
         return f"DROP TABLE IF EXISTS {schema}.{name}"
+
+
+def fingerprint(config: CobConfig) -> str:
+    """What a stored settlement was computed under; a change of rules forces a replay."""
+    return repr(config)
+
+
+def _resumed(column: str, zero: str, flag: str = "c.resume") -> str:
+    return f"CASE WHEN {flag} = 1 THEN {column} ELSE {zero} END"
 
 
 def _later(a: str, b: str) -> str:
@@ -141,6 +151,9 @@ async def run_cob(
             await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('arrears.cob'))"))
             await conn.execute(text("SET LOCAL work_mem = '256MB'"))
         loans, steps = await _settle(conn, sql, as_of, config)
+        resumed = (
+            await conn.execute(text("SELECT count(*) FROM cob_loans WHERE resume = 1"))
+        ).scalar_one()
         await _derive_positions(conn, sql, as_of, config)
         buckets = await _snapshot(conn, sql, as_of)
         if retention_days is not None:
@@ -149,10 +162,16 @@ async def run_cob(
             await _execute(conn, f"DELETE FROM bucket_events WHERE as_of < {horizon}")
         await conn.execute(
             text(
-                "INSERT INTO cob_runs (as_of, started_at, finished_at, loans, actor) "
-                "VALUES (:as_of, :now, :now, :loans, :actor)"
+                "INSERT INTO cob_runs (as_of, started_at, finished_at, loans, actor, config) "
+                "VALUES (:as_of, :now, :now, :loans, :actor, :config)"
             ),
-            {"as_of": as_of, "now": utcnow(), "loans": loans, "actor": actor},
+            {
+                "as_of": as_of,
+                "now": utcnow(),
+                "loans": loans,
+                "actor": actor,
+                "config": fingerprint(config),
+            },
         )
         await audit.record(
             conn,
@@ -170,7 +189,14 @@ async def run_cob(
         steps=steps,
         seconds=round(seconds, 2),
     )
-    return CobReport(as_of=as_of, loans=loans, steps=steps, seconds=seconds, buckets=buckets)
+    return CobReport(
+        as_of=as_of,
+        loans=loans,
+        steps=steps,
+        seconds=seconds,
+        buckets=buckets,
+        resumed=int(resumed),
+    )
 
 
 async def refresh_loans(
@@ -212,13 +238,33 @@ async def _settle(
     scope = "AND l.id IN (SELECT loan_id FROM cob_scope)" if scoped else ""
     for name in ("cob_loans", "cob_events", "cob_cursor"):
         await _execute(conn, sql.drop(name))
+    # A loan resumes from its stored settlement when nothing it was computed from has changed
+    # since (same rules, no payment or installment added or changed at or before its state
+    # date, no change to the loan); otherwise it is replayed from its first payment.
+    latest = await conn.scalar(text("SELECT config FROM cob_runs ORDER BY id DESC LIMIT 1"))
+    same_rules = "1 = 1" if latest == fingerprint(config) else "1 = 0"
     await _execute(
         conn,
         sql.temp(
             "cob_loans",
             f"""SELECT l.id AS loan_id,
                        penalty_rate(l.annual_rate, COALESCE(l.penalty_rate_daily,
-                                    {policy.daily_rate}), {policy.annual_cap}) AS rate
+                                    {policy.daily_rate}), {policy.annual_cap}) AS rate,
+                       CASE WHEN l.state_as_of IS NULL OR l.state_as_of <= {day}
+                            THEN 1 ELSE 0 END AS current_state,
+                       CASE WHEN {same_rules} AND l.state_as_of <= {day}
+                             AND l.updated_at <= l.state_computed_at
+                             AND NOT EXISTS (
+                               SELECT 1 FROM payments p
+                               WHERE p.loan_id = l.id AND p.paid_on <= l.state_as_of
+                                 AND (p.created_at > l.state_computed_at
+                                      OR p.updated_at > l.state_computed_at))
+                             AND NOT EXISTS (
+                               SELECT 1 FROM installments i
+                               WHERE i.loan_id = l.id AND i.updated_at > l.state_computed_at)
+                            THEN 1 ELSE 0 END AS resume,
+                       l.state_as_of AS since,
+                       l.credit AS credit
                 FROM loans l
                 WHERE (l.status = 'open' OR l.closed_on >= {day})
                   AND l.disbursed_on <= {day} {scope}""",
@@ -233,9 +279,11 @@ async def _settle(
         sql.temp(
             "cob_inst",
             f"""SELECT i.id, i.loan_id, i.seq, i.due_on, i.principal_due, i.interest_due,
-                       {zero} AS principal_paid, {zero} AS interest_paid,
-                       {zero} AS penalty_accrued, {zero} AS penalty_paid,
-                       CAST(NULL AS DATE) AS settled_on
+                       {_resumed("i.principal_paid", zero)} AS principal_paid,
+                       {_resumed("i.interest_paid", zero)} AS interest_paid,
+                       {_resumed("i.penalty_accrued", zero)} AS penalty_accrued,
+                       {_resumed("i.penalty_paid", zero)} AS penalty_paid,
+                       CASE WHEN c.resume = 1 THEN i.settled_on END AS settled_on
                 FROM installments i JOIN cob_loans c ON c.loan_id = i.loan_id""",
         ),
     )
@@ -246,7 +294,7 @@ async def _settle(
             f"""SELECT p.loan_id, p.paid_on, SUM(p.amount) AS amount,
                        ROW_NUMBER() OVER (PARTITION BY p.loan_id ORDER BY p.paid_on) AS k
                 FROM payments p JOIN cob_loans c ON c.loan_id = p.loan_id
-                WHERE p.paid_on <= {day}
+                WHERE p.paid_on <= {day} AND (c.resume = 0 OR p.paid_on > c.since)
                 GROUP BY p.loan_id, p.paid_on""",
         ),
     )
@@ -254,14 +302,10 @@ async def _settle(
         conn,
         sql.temp(
             "cob_cursor",
-            """SELECT loan_id, rate, CAST(NULL AS DATE) AS accrued_through,
-                       CAST(0 AS NUMERIC(18, 2)) AS credit
+            f"""SELECT loan_id, rate,
+                       CASE WHEN resume = 1 THEN since END AS accrued_through,
+                       {_resumed("credit", zero, "resume")} AS credit
                 FROM cob_loans""",
-        )
-        if sql.postgres
-        else sql.temp(
-            "cob_cursor",
-            "SELECT loan_id, rate, NULL AS accrued_through, 0 AS credit FROM cob_loans",
         ),
     )
     if not sql.postgres:
@@ -292,8 +336,8 @@ async def _settle(
     await _execute(
         conn,
         f"""UPDATE installments SET {", ".join(f"{c} = s.{c}" for c in columns)}
-            FROM cob_inst s
-            WHERE installments.id = s.id
+            FROM cob_inst s JOIN cob_loans c ON c.loan_id = s.loan_id
+            WHERE installments.id = s.id AND c.current_state = 1
               AND ({" OR ".join(f"installments.{c} IS DISTINCT FROM s.{c}" for c in columns)})""",
     )
     return int(loans), int(steps)
@@ -419,26 +463,33 @@ async def _derive_positions(
                 JOIN loans l ON l.id = x.loan_id""",
         ),
     )
+    # Only loans whose position changed are written: a second run for a date changes nothing.
+    position = {
+        "state_as_of": day,
+        "days_past_due": "p.dpd",
+        "bucket": "p.bucket",
+        "amount_tier": "p.tier",
+        "risk_class": "p.risk",
+        "overdue_amount": "p.overdue",
+        "outstanding": "p.outstanding",
+        "penalty_accrued": "p.penalty",
+        "penalty_unpaid": "p.penalty_unpaid",
+        "credit": "p.credit",
+        "installments_on_time": "p.on_time",
+        "installments_late": "p.late",
+        "status": "CASE WHEN p.settled = 1 THEN 'closed' ELSE 'open' END",
+        "closed_on": f"CASE WHEN p.settled = 1 THEN COALESCE(p.last_paid, {day}) END",
+    }
+    changed = " OR ".join(f"loans.{c} IS DISTINCT FROM {v}" for c, v in position.items())
     await _execute(
         conn,
-        f"""UPDATE loans SET
-              state_as_of = {day},
-              days_past_due = p.dpd,
-              bucket = p.bucket,
-              amount_tier = p.tier,
-              risk_class = p.risk,
-              overdue_amount = p.overdue,
-              outstanding = p.outstanding,
-              penalty_accrued = p.penalty,
-              penalty_unpaid = p.penalty_unpaid,
-              credit = p.credit,
-              installments_on_time = p.on_time,
-              installments_late = p.late,
-              status = CASE WHEN p.settled = 1 THEN 'closed' ELSE 'open' END,
-              closed_on = CASE WHEN p.settled = 1 THEN COALESCE(p.last_paid, {day}) END
+        f"""UPDATE loans SET state_computed_at = :computed_at,
+              {", ".join(f"{column} = {value}" for column, value in position.items())}
             FROM cob_positions p
             WHERE loans.id = p.loan_id
-              AND (loans.state_as_of IS NULL OR loans.state_as_of <= {day})""",
+              AND (loans.state_as_of IS NULL OR loans.state_as_of <= {day})
+              AND ({changed})""",
+        computed_at=utcnow() if sql.postgres else sqlite_timestamp(utcnow()),
     )
     # The borrower's credit coefficient, over all their loans, when this is their latest COB.
     steps = config.credit

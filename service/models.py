@@ -257,6 +257,7 @@ class Loan(Base):
     # Position as of the last close of business (service.cob).
     state_as_of: Mapped[dt.date | None] = mapped_column(Date)
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    state_computed_at: Mapped[dt.datetime | None]
     days_past_due: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     bucket: Mapped[str] = mapped_column(String(8), server_default="M0", default="M0", index=True)
     amount_tier: Mapped[str] = mapped_column(String(8), server_default="S", default="S")
@@ -294,6 +295,7 @@ class Installment(Base):
     penalty_accrued: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
     penalty_paid: Mapped[Decimal] = mapped_column(server_default="0", default=Decimal(0))
     settled_on: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow)
 
 
 class Payment(Base):
@@ -307,6 +309,7 @@ class Payment(Base):
     amount: Mapped[Decimal]
     source: Mapped[str] = mapped_column(String(16), default="import")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime | None]
 
 
 class Attempt(Base):
@@ -375,6 +378,7 @@ class CobRun(Base):
     finished_at: Mapped[dt.datetime | None]
     loans: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(64))
+    config: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditEvent(Base):

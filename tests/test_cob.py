@@ -20,7 +20,7 @@ from service.domain.delinquency import (
     TierScheme,
     loan_position,
 )
-from service.models import Borrower, BucketEvent, Loan, LoanSnapshot
+from service.models import Borrower, BucketEvent, CobRun, Loan, LoanSnapshot
 from service.models import Installment as InstallmentRow
 from service.models import Payment as PaymentRow
 
@@ -282,3 +282,77 @@ async def test_a_loan_paid_in_full_closes_and_leaves_later_closes_of_business(
     assert loan.credit > 0
     assert (first.loans, later.loans, earlier.loans) == (1, 0, 1)
     assert earlier.buckets == {"M1": 1}
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    portfolio=st.lists(loans(), min_size=1, max_size=6),
+    later=st.lists(
+        st.tuples(st.integers(0, 5), st.integers(-60, 30), small), min_size=0, max_size=6
+    ),
+)
+async def test_a_cob_resumed_from_yesterday_equals_a_full_replay(
+    engine: AsyncEngine,
+    portfolio: list[dict[str, Any]],
+    later: list[tuple[int, int, Decimal]],
+) -> None:
+    """Night 1, then payments arrive (some backdated before night 1), then night 2."""
+    async with engine.begin() as conn:
+        for table in (PaymentRow, InstallmentRow, LoanSnapshot, BucketEvent, Loan, Borrower):
+            await conn.execute(delete(table))
+        await conn.execute(delete(CobRun))
+    borrower_id = await _borrower(engine)
+    ids = [
+        await _add_loan(
+            engine,
+            borrower_id,
+            f"L{n}",
+            loan["schedule"],
+            loan["payments"],
+            loan["annual_rate"],
+            loan["penalty"],
+        )
+        for n, loan in enumerate(portfolio)
+    ]
+    night1, night2 = AS_OF, AS_OF + dt.timedelta(days=30)
+    first = await run_cob(engine, night1)
+    assert first.resumed == 0
+    for n, (index, offset, amount) in enumerate(later):
+        index %= len(portfolio)
+        payment = Payment(night1 + dt.timedelta(days=offset), amount)
+        portfolio[index]["payments"].append(payment)
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(PaymentRow).values(
+                    payment_ref=f"LATE-{n}",
+                    loan_id=ids[index],
+                    paid_on=payment.paid_on,
+                    amount=payment.amount,
+                )
+            )
+
+    second = await run_cob(engine, night2)
+
+    backdated = {index % len(portfolio) for index, offset, _ in later if offset <= 0}
+    async with engine.connect() as conn:
+        rows = {row.id: row for row in (await conn.execute(select(Loan))).all()}
+    assert second.resumed >= sum(
+        1 for n, loan_id in enumerate(ids) if n not in backdated and rows[loan_id].status == "open"
+    )
+    for loan_id, loan in zip(ids, portfolio, strict=True):
+        rate = PenaltyPolicy().rate_for(loan["annual_rate"], loan["penalty"])
+        expected = loan_position(
+            loan["schedule"], loan["payments"], night2, daily_penalty_rate=rate
+        )
+        row = rows[loan_id]
+        if row.status == "closed" and row.closed_on < night2:
+            continue  # closed before the second night: not in its scope
+        got = (row.days_past_due, row.overdue_amount, row.penalty_accrued, row.outstanding,
+               row.credit)  # fmt: skip
+        want = (expected.days_past_due, expected.overdue_amount, expected.penalty_accrued,
+                expected.outstanding, expected.credit)  # fmt: skip
+        assert got == want, (loan, later)

@@ -39,6 +39,10 @@ def upgrade() -> None:
         for name in ("principal_paid", "interest_paid", "penalty_accrued", "penalty_paid"):
             batch.add_column(_money(name))
         batch.add_column(sa.Column("settled_on", sa.Date(), nullable=True))
+        # When the lender last changed the row: COB replays a loan whose history changed.
+        batch.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("payments") as batch:
+        batch.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("borrowers") as batch:
         batch.add_column(
             sa.Column("credit_coefficient", sa.Numeric(6, 3), nullable=False, server_default="1")
@@ -48,6 +52,7 @@ def upgrade() -> None:
             batch.add_column(sa.Column(name, sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("state_as_of", sa.Date(), nullable=True))
         batch.add_column(sa.Column("closed_on", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("state_computed_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(
             sa.Column("days_past_due", sa.Integer(), nullable=False, server_default="0")
         )
@@ -112,6 +117,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("loans", sa.Integer(), nullable=False),
         sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("config", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cob_runs")),
     )
     if op.get_bind().dialect.name == "postgresql":
@@ -131,7 +137,7 @@ def downgrade() -> None:
         for name in (
             "flags", "credit", "penalty_unpaid", "penalty_accrued", "outstanding",
             "overdue_amount", "risk_class", "amount_tier", "bucket", "days_past_due", "closed_on",
-            "state_as_of",
+            "state_computed_at", "state_as_of",
         ):  # fmt: skip
             batch.drop_column(name)
     with op.batch_alter_table("loans") as batch:
@@ -139,7 +145,15 @@ def downgrade() -> None:
         batch.drop_column("installments_on_time")
     with op.batch_alter_table("borrowers") as batch:
         batch.drop_column("credit_coefficient")
+    with op.batch_alter_table("payments") as batch:
+        batch.drop_column("updated_at")
     with op.batch_alter_table("installments") as batch:
-        for name in ("settled_on", "penalty_paid", "penalty_accrued", "interest_paid"):
+        for name in (
+            "updated_at",
+            "settled_on",
+            "penalty_paid",
+            "penalty_accrued",
+            "interest_paid",
+        ):
             batch.drop_column(name)
         batch.drop_column("principal_paid")
