@@ -527,12 +527,12 @@ async def _snapshot(conn: AsyncConnection, sql: _Sql, as_of: dt.date) -> dict[st
     )
     await _execute(
         conn,
+        # Against the previous close of business (the primary key's prefix finds its date).
         f"""INSERT INTO bucket_events (loan_id, as_of, from_bucket, to_bucket)
             SELECT cur.loan_id, {day}, prev.bucket, cur.bucket
             FROM loan_snapshots cur
             JOIN loan_snapshots prev ON prev.loan_id = cur.loan_id
-             AND prev.as_of = (SELECT MAX(as_of) FROM loan_snapshots
-                               WHERE loan_id = cur.loan_id AND as_of < {day})
+             AND prev.as_of = (SELECT MAX(as_of) FROM loan_snapshots WHERE as_of < {day})
             WHERE cur.as_of = {day} AND prev.bucket <> cur.bucket""",
     )
     rows = (
