@@ -7,7 +7,6 @@ zh-CN and English borrowers in Chinese and US time zones (a few with ambiguous a
 
 from __future__ import annotations
 
-import calendar
 import csv
 import dataclasses
 import datetime as dt
@@ -18,6 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from service.clock import add_months
 
 CENT = Decimal("0.01")
 
@@ -181,12 +182,6 @@ class DemoCounts:
     installments: int = 0
     payments: int = 0
     attempts: int = 0
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _principal(rng: random.Random) -> Decimal:

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
 from service.auth import CurrentUser
+from service.clock import add_months
 from service.cob import CobConfig, refresh_loans
-from service.demo import add_months
 from service.errors import ValidationFailed
 from service.ingest import fields
 from service.ingest.files import RowRejected, parse_columns
