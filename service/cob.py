@@ -186,6 +186,7 @@ async def run_cob(
         "cob.completed",
         as_of=as_of.isoformat(),
         loans=loans,
+        resumed=resumed,
         steps=steps,
         seconds=round(seconds, 2),
     )
