@@ -348,7 +348,8 @@ async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
             )
             buckets = ", ".join(f"{k} {v}" for k, v in sorted(report.buckets.items()))
             print(
-                f"COB {day.isoformat()}: {report.loans} loans in {report.seconds:.1f} s ({buckets})"
+                f"COB {day.isoformat()}: {report.loans} loans ({report.resumed} resumed) "
+                f"in {report.seconds:.1f} s ({buckets})"
             )
     finally:
         await engine.dispose()
