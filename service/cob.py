@@ -332,6 +332,23 @@ async def _settle(
                 WHERE e.loan_id = cob_cursor.loan_id AND e.k = {k}""",
         )
     await _accrue(conn, sql, None, day)
+    # Credit: whatever was paid by the date and not taken by any installment.
+    await _execute(
+        conn,
+        f"""UPDATE cob_cursor SET credit = ROUND(x.paid - x.allocated, 2)
+            FROM (SELECT l.loan_id, COALESCE(p.paid, 0) AS paid, COALESCE(a.allocated, 0)
+                           AS allocated
+                  FROM cob_loans l
+                  LEFT JOIN (SELECT pay.loan_id, SUM(pay.amount) AS paid
+                             FROM payments pay JOIN cob_loans s ON s.loan_id = pay.loan_id
+                             WHERE pay.paid_on <= {day} GROUP BY pay.loan_id) p
+                    ON p.loan_id = l.loan_id
+                  LEFT JOIN (SELECT loan_id,
+                                    SUM(principal_paid + interest_paid + penalty_paid)
+                                      AS allocated
+                             FROM cob_inst GROUP BY loan_id) a ON a.loan_id = l.loan_id) x
+            WHERE cob_cursor.loan_id = x.loan_id""",
+    )
     # Settlement back onto the schedule, only where it changed (most rows, most nights, do not).
     columns = ("principal_paid", "interest_paid", "penalty_accrued", "penalty_paid", "settled_on")
     await _execute(
@@ -371,19 +388,6 @@ async def _allocate(conn: AsyncConnection, k: int, waterfall: Sequence[Component
         Component.principal: "ROUND(i.principal_due - i.principal_paid, 2)",
     }
     total = " + ".join(remaining.values())
-    # Whatever the day's payments exceed the loan's whole remaining balance by is credit.
-    await _execute(
-        conn,
-        f"""UPDATE cob_cursor SET credit = ROUND(credit + x.extra, 2)
-            FROM (SELECT e.loan_id, e.amount - COALESCE(t.total, 0) AS extra
-                  FROM cob_events e
-                  LEFT JOIN (SELECT i.loan_id, SUM({total}) AS total
-                             FROM cob_inst i
-                             JOIN cob_events e2 ON e2.loan_id = i.loan_id AND e2.k = {k}
-                             GROUP BY i.loan_id) t ON t.loan_id = e.loan_id
-                  WHERE e.k = {k}) x
-            WHERE cob_cursor.loan_id = x.loan_id AND x.extra > 0""",
-    )
     pays: list[str] = []
     covered = "r.before"
     for component in waterfall:
