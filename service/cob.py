@@ -293,9 +293,7 @@ async def _settle(
         sql.temp(
             "cob_events",
             f"""SELECT p.loan_id, p.paid_on, SUM(p.amount) AS amount,
-                       ROW_NUMBER() OVER (PARTITION BY p.loan_id ORDER BY p.paid_on) AS k,
-                       SUM(SUM(p.amount)) OVER (PARTITION BY p.loan_id ORDER BY p.paid_on
-                                                ROWS UNBOUNDED PRECEDING) AS paid_by
+                       ROW_NUMBER() OVER (PARTITION BY p.loan_id ORDER BY p.paid_on) AS k
                 FROM payments p JOIN cob_loans c ON c.loan_id = p.loan_id
                 WHERE p.paid_on <= {day} AND (c.resume = 0 OR p.paid_on > c.since)
                 GROUP BY p.loan_id, p.paid_on""",
@@ -320,7 +318,6 @@ async def _settle(
     else:
         for name in ("cob_events", "cob_cursor", "cob_inst"):
             await _execute(conn, f"ANALYZE {name}")
-    await _settle_simple(conn, sql, config.waterfall)
     loans = (await conn.execute(text("SELECT count(*) FROM cob_loans"))).scalar_one()
     steps = (await conn.execute(text("SELECT COALESCE(MAX(k), 0) FROM cob_events"))).scalar_one()
     for k in range(1, int(steps) + 1):
@@ -362,105 +359,6 @@ async def _settle(
               AND ({" OR ".join(f"installments.{c} IS DISTINCT FROM s.{c}" for c in columns)})""",
     )
     return int(loans), int(steps)
-
-
-async def _settle_simple(conn: AsyncConnection, sql: _Sql, waterfall: Sequence[Component]) -> None:
-    """Settle in one pass the replayed loans whose payments never met an overdue installment.
-
-    If every installment was either paid in full by its due date or received no payment after
-    it, no penalty had accrued when any payment arrived, so the waterfall is plain cumulative
-    coverage: installment *i* holds ``clamp(paid − due before it, 0, due of i)``, settled on the
-    first payment day whose running total reaches it. Their steps are then skipped; penalty
-    accrues in the final accrual like everyone's. Other loans are replayed step by step.
-    """
-    for name in ("cob_due", "cob_simple"):
-        await _execute(conn, sql.drop(name))
-    # Per installment of a replayed loan: cumulative amount due through it, and paid by its due
-    # date (payments on the due date count: they arrive before that day's accrual).
-    await _execute(
-        conn,
-        sql.temp(
-            "cob_due",
-            """SELECT t.inst_id, t.loan_id, t.due_on, t.amount_due, t.due_by,
-                      ROUND(t.paid_by, 2) AS paid_by
-               FROM (SELECT u.loan_id, u.inst_id, u.due_on, u.amount_due,
-                            SUM(u.due) OVER (PARTITION BY u.loan_id ORDER BY u.day, u.kind
-                                             ROWS UNBOUNDED PRECEDING) AS due_by,
-                            SUM(u.amount) OVER (PARTITION BY u.loan_id ORDER BY u.day, u.kind
-                                                ROWS UNBOUNDED PRECEDING) AS paid_by
-                     FROM (SELECT e.loan_id, e.paid_on AS day, 0 AS kind, e.amount, 0 AS due,
-                                  NULL AS inst_id, NULL AS due_on, 0 AS amount_due
-                           FROM cob_events e JOIN cob_loans c ON c.loan_id = e.loan_id
-                           WHERE c.resume = 0
-                           UNION ALL
-                           SELECT i.loan_id, i.due_on, 1, 0, i.principal_due + i.interest_due,
-                                  i.id, i.due_on, i.principal_due + i.interest_due
-                           FROM cob_inst i JOIN cob_loans c ON c.loan_id = i.loan_id
-                           WHERE c.resume = 0) u) t
-               WHERE t.inst_id IS NOT NULL""",
-        ),
-    )
-    await _execute(
-        conn,
-        sql.temp(
-            "cob_simple",
-            """SELECT d.loan_id, MAX(x.total) AS total
-               FROM cob_due d
-               JOIN (SELECT loan_id, MAX(paid_on) AS last_paid, ROUND(MAX(paid_by), 2) AS total
-                     FROM cob_events GROUP BY loan_id) x ON x.loan_id = d.loan_id
-               GROUP BY d.loan_id
-               HAVING MIN(CASE WHEN d.paid_by >= ROUND(d.due_by, 2) OR x.last_paid <= d.due_on
-                               THEN 1 ELSE 0 END) = 1""",
-        ),
-    )
-    if not sql.postgres:
-        await _execute(conn, "CREATE UNIQUE INDEX temp.ix_cob_due ON cob_due (inst_id)")
-        await _execute(conn, "CREATE UNIQUE INDEX temp.ix_cob_simple ON cob_simple (loan_id)")
-    order = [c for c in waterfall if c is not Component.penalty]
-    first, second = order[0].value, order[1].value
-    covered = (
-        "(CASE WHEN s.total - (ROUND(d.due_by, 2) - d.amount_due) <= 0 THEN 0 "
-        "WHEN s.total - (ROUND(d.due_by, 2) - d.amount_due) >= d.amount_due THEN d.amount_due "
-        "ELSE s.total - (ROUND(d.due_by, 2) - d.amount_due) END)"
-    )
-    first_part = f"(CASE WHEN {covered} < i.{first}_due THEN {covered} ELSE i.{first}_due END)"
-    # The first payment day whose running total reaches the installment's cumulative due: in one
-    # sequence by amount, each threshold just before any payment total equal to it.
-    await _execute(conn, sql.drop("cob_settled"))
-    await _execute(
-        conn,
-        sql.temp(
-            "cob_settled",
-            """SELECT q.inst_id, q.settled FROM (
-                 SELECT u.inst_id,
-                        MIN(u.paid_on) OVER (PARTITION BY u.loan_id ORDER BY u.value, u.kind
-                          ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS settled
-                 FROM (SELECT d.loan_id, ROUND(d.due_by, 2) AS value, 0 AS kind, d.inst_id,
-                              NULL AS paid_on
-                       FROM cob_due d JOIN cob_simple s ON s.loan_id = d.loan_id
-                       UNION ALL
-                       SELECT e.loan_id, ROUND(e.paid_by, 2), 1, NULL, e.paid_on
-                       FROM cob_events e JOIN cob_simple s ON s.loan_id = e.loan_id) u) q
-               WHERE q.inst_id IS NOT NULL""",
-        ),
-    )
-    if not sql.postgres:
-        await _execute(conn, "CREATE UNIQUE INDEX temp.ix_cob_settled ON cob_settled (inst_id)")
-    await _execute(
-        conn,
-        f"""UPDATE cob_inst SET
-              {first}_paid = ROUND(x.first_part, 2),
-              {second}_paid = ROUND(x.covered - x.first_part, 2),
-              settled_on = x.settled
-            FROM (SELECT i.id, {covered} AS covered, {first_part} AS first_part,
-                         CASE WHEN s.total >= ROUND(d.due_by, 2) THEN t.settled END AS settled
-                  FROM cob_inst i
-                  JOIN cob_due d ON d.inst_id = i.id
-                  JOIN cob_simple s ON s.loan_id = i.loan_id
-                  JOIN cob_settled t ON t.inst_id = i.id) x
-            WHERE cob_inst.id = x.id""",
-    )
-    await _execute(conn, "DELETE FROM cob_events WHERE loan_id IN (SELECT loan_id FROM cob_simple)")
 
 
 async def _accrue(conn: AsyncConnection, sql: _Sql, join: str | None, until: str) -> None:
