@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -46,3 +50,18 @@ def write_section(marker: str, lines: list[str]) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     docs.write_text(text, encoding="utf-8")
+
+
+def run_child(script_dir: Path, args: list[str]) -> tuple[dict[str, Any], str]:
+    """Run one measurement in a fresh process (its peak memory is its own).
+
+    Returns the JSON result the child prints last, and the child's stderr (its logs).
+    """
+    out = subprocess.run(
+        [sys.executable, str(script_dir), "--child", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result, out.stderr

@@ -100,6 +100,27 @@ async def _add_loan(
     return loan_id
 
 
+async def _fresh_portfolio(engine: AsyncEngine, portfolio: list[dict[str, Any]]) -> list[int]:
+    """Hypothesis reuses the test's database between examples: start each from nothing."""
+    async with engine.begin() as conn:
+        for table in (PaymentRow, InstallmentRow, LoanSnapshot, BucketEvent, Loan, Borrower):
+            await conn.execute(delete(table))
+        await conn.execute(delete(CobRun))
+    borrower_id = await _borrower(engine)
+    return [
+        await _add_loan(
+            engine,
+            borrower_id,
+            f"L{n}",
+            loan["schedule"],
+            loan["payments"],
+            loan["annual_rate"],
+            loan["penalty"],
+        )
+        for n, loan in enumerate(portfolio)
+    ]
+
+
 amounts = st.decimals(min_value=D("0.01"), max_value=D("300000"), places=2)
 small = st.decimals(min_value=D("0.01"), max_value=D("3000"), places=2)
 
@@ -134,22 +155,7 @@ def loans(draw: st.DrawFn) -> dict[str, Any]:
 async def test_sql_cob_agrees_with_the_pure_rules_loan_by_loan(
     engine: AsyncEngine, portfolio: list[dict[str, Any]]
 ) -> None:
-    async with engine.begin() as conn:
-        for table in (PaymentRow, InstallmentRow, LoanSnapshot, BucketEvent, Loan, Borrower):
-            await conn.execute(delete(table))
-    borrower_id = await _borrower(engine)
-    ids = [
-        await _add_loan(
-            engine,
-            borrower_id,
-            f"L{n}",
-            loan["schedule"],
-            loan["payments"],
-            loan["annual_rate"],
-            loan["penalty"],
-        )
-        for n, loan in enumerate(portfolio)
-    ]
+    ids = await _fresh_portfolio(engine, portfolio)
     config = CobConfig()
 
     await run_cob(engine, AS_OF, config)
@@ -301,23 +307,7 @@ async def test_a_cob_resumed_from_yesterday_equals_a_full_replay(
     later: list[tuple[int, int, Decimal]],
 ) -> None:
     """Night 1, then payments arrive (some backdated before night 1), then night 2."""
-    async with engine.begin() as conn:
-        for table in (PaymentRow, InstallmentRow, LoanSnapshot, BucketEvent, Loan, Borrower):
-            await conn.execute(delete(table))
-        await conn.execute(delete(CobRun))
-    borrower_id = await _borrower(engine)
-    ids = [
-        await _add_loan(
-            engine,
-            borrower_id,
-            f"L{n}",
-            loan["schedule"],
-            loan["payments"],
-            loan["annual_rate"],
-            loan["penalty"],
-        )
-        for n, loan in enumerate(portfolio)
-    ]
+    ids = await _fresh_portfolio(engine, portfolio)
     night1, night2 = AS_OF, AS_OF + dt.timedelta(days=30)
     first = await run_cob(engine, night1)
     assert first.resumed == 0

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import common  # noqa: E402
 from common import drop_pg_database, fresh_pg_database, pg_url, write_section  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 24)
@@ -125,14 +125,7 @@ async def load(url: str, data: Path) -> dict[str, Any]:
 
 
 def run_child(kind: str, url: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__).parent), "--child", kind, url],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return common.run_child(Path(__file__).parent, [kind, url])[0]
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ import os
 import platform
 import resource
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import common  # noqa: E402
 from common import PG_DSN, drop_pg_database, fresh_pg_database, pg_url, write_section  # noqa: E402
 
 
@@ -135,15 +135,9 @@ async def child_arrears(data: Path, url: str) -> dict[str, Any]:
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__).parent), "--child", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result, logs = common.run_child(Path(__file__).parent, args)
     phases: dict[str, Any] = {}
-    for line in out.stderr.splitlines():
+    for line in logs.splitlines():
         if '"import.file_timing"' in line:
             event = json.loads(line)
             phases[event["file"]] = {
