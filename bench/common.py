@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -65,3 +66,14 @@ def run_child(script_dir: Path, args: list[str]) -> tuple[dict[str, Any], str]:
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result, out.stderr
+
+
+def portfolio(workdir: Path, loans: int, as_of: dt.date) -> Path:
+    """The demo generator's CSV files for about ``loans`` loans, written once and reused."""
+    from service.demo import write_demo_portfolio
+
+    data = workdir / f"portfolio-{loans}"
+    if not (data / "payments.csv").exists():
+        print(f"writing a portfolio of about {loans:,} loans to {data} ...", flush=True)
+        write_demo_portfolio(data, borrowers=round(loans / 1.2), as_of=as_of, attempts=False)
+    return data

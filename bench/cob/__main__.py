@@ -146,13 +146,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from service.demo import write_demo_portfolio
-
     workdir = Path(args.workdir)
-    data = workdir / f"portfolio-{args.loans}"
-    if not (data / "payments.csv").exists():
-        print(f"writing a portfolio of about {args.loans:,} loans to {data} ...", flush=True)
-        write_demo_portfolio(data, borrowers=round(args.loans / 1.2), as_of=AS_OF, attempts=False)
+    data = common.portfolio(workdir, args.loans, AS_OF)
     results: dict[str, Any] = {}
     for backend in args.backends.split(","):
         name: str | None = None

@@ -172,15 +172,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from service.demo import write_demo_portfolio
-
     workdir = Path(args.workdir)
-    data = workdir / f"portfolio-{args.loans}"
-    if not (data / "installments.csv").exists():
-        print(f"writing a portfolio of about {args.loans:,} loans to {data} ...", flush=True)
-        write_demo_portfolio(
-            data, borrowers=round(args.loans / 1.2), as_of=dt.date(2026, 11, 24), attempts=False
-        )
+    data = common.portfolio(workdir, args.loans, dt.date(2026, 11, 24))
     loans, installments = _count_rows(data / "loans.csv"), _count_rows(data / "installments.csv")
     rows = loans + installments
     print(f"{loans:,} loans + {installments:,} installments = {rows:,} rows", flush=True)

@@ -610,18 +610,7 @@ def _parse_attempt(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRo
 ATTEMPTS = FileSpec(
     file="attempts.csv",
     columns=_ATTEMPT_COLUMNS,
-    required_columns=frozenset(
-        {
-            "attempt_ref",
-            "loan_ref",
-            "party",
-            "phone",
-            "channel",
-            "direction",
-            "occurred_at",
-            "result",
-        }
-    ),
+    required_columns=frozenset(_ATTEMPT_COLUMNS) - {"disposition"},
     key=("attempt_ref",),
     stage={
         "stage_attempts": (
