@@ -150,6 +150,8 @@ async def run_cob(
             # One COB at a time, whichever worker or command starts it.
             await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('arrears.cob'))"))
             await conn.execute(text("SET LOCAL work_mem = '256MB'"))
+            # Many statements over temporary tables: compiling each costs more than it saves.
+            await conn.execute(text("SET LOCAL jit = off"))
         loans, steps = await _settle(conn, sql, as_of, config)
         resumed = (
             await conn.execute(text("SELECT count(*) FROM cob_loans WHERE resume = 1"))
@@ -413,7 +415,9 @@ async def _allocate(conn: AsyncConnection, k: int, waterfall: Sequence[Component
                                  PARTITION BY i.loan_id ORDER BY i.seq
                                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
                         FROM cob_inst i
-                        JOIN cob_events e ON e.loan_id = i.loan_id AND e.k = {k}) r) p
+                        JOIN cob_events e ON e.loan_id = i.loan_id AND e.k = {k}
+                        -- Settled rows take nothing and add nothing to the running total.
+                        WHERE {" OR ".join(f"{r} > 0" for r in remaining.values())}) r) p
             WHERE cob_inst.id = p.id
               AND (p.pay_penalty > 0 OR p.pay_interest > 0 OR p.pay_principal > 0)""",
     )
