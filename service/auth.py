@@ -80,7 +80,10 @@ async def create_user(
     password: str,
     languages: str = "zh-CN",
     actor: str = "cli",
+    capacity: int | None = None,
 ) -> int:
+    if capacity is not None and capacity < 0:
+        raise InputError("capacity must not be negative")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InputError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     exists = await conn.scalar(select(User.id).where(User.username == username))
@@ -96,6 +99,7 @@ async def create_user(
                 role=role,
                 password_hash=password_hash,
                 languages=languages,
+                capacity=capacity,
                 active=True,
                 created_at=utcnow(),
             )

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import datetime as dt
 import getpass
+import json
 import os
 import secrets
 import sys
@@ -215,16 +216,36 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             ),
             TqdmProgress(),
         )
-        if report.status == "completed":
-            from service.cob import run_cob
-
-            cob = await run_cob(engine, as_of, settings.cob_config(), actor="demo")
-            print(f"close of business {as_of.isoformat()}: {cob.loans} loans, {cob.buckets}")
     finally:
         await engine.dispose()
+    users = await _create_demo_users(settings)
+    if report.status == "completed":
+        await _demo_floor(settings, as_of)
     _print_report(report)
-    _print_demo_users(await _create_demo_users(settings))
+    _print_demo_users(users)
     return _report_exit(report)
+
+
+async def _demo_floor(settings: Settings, as_of: dt.date) -> None:
+    """Queues and members, the first close of business (which assigns), then the day's work."""
+    from service.assignment import assign, strategies_for
+    from service.cob import run_cob
+    from service.demo import seed_demo_day, seed_demo_queues
+
+    strategies = strategies_for(settings)
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            await seed_demo_queues(conn)
+        cob = await run_cob(
+            engine, as_of, settings.cob_config(), actor="demo", assignment=strategies
+        )
+        print(f"close of business {as_of.isoformat()}: {cob.loans} loans, {cob.buckets}")
+        async with engine.begin() as conn:
+            await seed_demo_day(conn, as_of)
+            await assign(conn, strategies.registry, settings, as_of, actor="demo")
+    finally:
+        await engine.dispose()
 
 
 def _print_demo_users(created: list[tuple[str, str, str]]) -> None:
@@ -262,6 +283,7 @@ async def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
                     role=Role(args.role),
                     password=password,
                     languages=args.languages,
+                    capacity=args.capacity,
                 )
             print(f"user {args.username} created ({args.role})")
         elif args.action == "set-password":
@@ -324,8 +346,10 @@ async def _upgrade_and_dispose(engine: Any) -> None:
 async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from service.assignment import strategies_for
     from service.cob import run_cob
 
+    strategies = strategies_for(settings)
     if args.as_of:
         days = [dt.date.fromisoformat(args.as_of)]
     elif args.date_from and args.date_to:
@@ -343,8 +367,9 @@ async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
                 engine,
                 day,
                 settings.cob_config(),
-                actor=os.environ.get("USER", "cli"),
+                actor=_actor(),
                 retention_days=settings.snapshot_retention_days,
+                assignment=strategies,
             )
             buckets = ", ".join(f"{k} {v}" for k, v in sorted(report.buckets.items()))
             print(
@@ -354,6 +379,160 @@ async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     return 0
+
+
+async def cmd_assign(settings: Settings, args: argparse.Namespace) -> int:
+    from service.assignment import assign, strategies_for
+
+    strategies = strategies_for(settings)
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            report = await assign(
+                conn,
+                strategies.registry,
+                settings,
+                lender_today(settings.lender_timezone),
+                everything=args.all,
+                actor=_actor(),
+            )
+        arms = ", ".join(f"{k} {v}" for k, v in sorted(report.arms.items())) or "none"
+        print(
+            f"assigned: {report.considered} considered, {report.moved} moved, "
+            f"{report.unrouted} fit no queue, in {report.seconds:.1f} s; arms: {arms}"
+        )
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_handover(settings: Settings, args: argparse.Namespace) -> int:
+    from service.assignment import handover
+
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            result = await handover(
+                conn,
+                settings,
+                _actor(),
+                from_user=args.from_user,
+                to_user=args.to_user,
+                to_queue=args.to_queue,
+                today=lender_today(settings.lender_timezone),
+            )
+        target = result["to"] or f"queue {result['to_queue']!r}"
+        print(
+            f"handed over from {result['from']} to {target}: {result['accounts']} accounts, "
+            f"{result['promises']} promises, {result['callbacks']} callbacks; "
+            f"{result['from']} deactivated"
+        )
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_queues(settings: Settings, args: argparse.Namespace) -> int:
+    from service import assignment
+
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            if args.action == "defaults":
+                created = await assignment.install_default_queues(conn)
+                print(f"created {len(created)} queue(s): {', '.join(created) or 'none needed'}")
+            elif args.action == "add":
+                await assignment.create_queue(
+                    conn,
+                    assignment.strategies_for(settings).registry,
+                    name=args.name,
+                    kind=args.kind,
+                    routing=_json_object(args.routing, "--routing"),
+                    position=args.position,
+                    collector_strategy=args.strategy,
+                )
+                print(f"queue {args.name} created")
+            elif args.action == "member":
+                await assignment.add_member(conn, args.queue, args.username)
+                print(f"{args.username} works {args.queue}")
+            else:
+                for row in await assignment.queue_overview(conn):
+                    print(
+                        f"{row['position']:>4} {row['name']:<22} {row['kind']:<9} "
+                        f"{row['collector_strategy']:<15} members {row['members']:>3}  "
+                        f"accounts {row['accounts']:>8}  {json.dumps(row['routing'])}"
+                    )
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_experiments(settings: Settings, args: argparse.Namespace) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from service import assignment
+
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            if args.action == "start":
+                try:
+                    share = Decimal(args.share)
+                except InvalidOperation:
+                    raise ArrearsError("--share must be a fraction, e.g. 0.2") from None
+                await assignment.create_experiment(
+                    conn,
+                    assignment.strategies_for(settings).registry,
+                    key=args.key,
+                    segment=_json_object(args.segment, "--segment"),
+                    challenger=args.challenger,
+                    share=share,
+                    actor=_actor(),
+                )
+                print(f"experiment {args.key} started; it applies from the next assignment run")
+            elif args.action == "results":
+                rows = await assignment.experiment_results(
+                    conn,
+                    args.key,
+                    dt.date.fromisoformat(args.date_from),
+                    dt.date.fromisoformat(args.date_to),
+                    settings.cob_config().buckets.labels,
+                )
+                print(json.dumps(rows, default=str, indent=2))
+            else:
+                for row in await assignment.experiment_overview(conn):
+                    print(json.dumps(row, default=str))
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def cmd_strategies(settings: Settings, args: argparse.Namespace) -> int:
+    from service.assignment import strategies_for
+
+    registry = strategies_for(settings).registry
+    for kind in ("routing", "collector", "treatment"):
+        for name in registry.names(kind):
+            print(f"{kind:<10} {name:<18} {registry.source(name)}")
+    return 0
+
+
+def _actor() -> str:
+    return os.environ.get("USER", "cli")
+
+
+def _json_object(raw: str, option: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ArrearsError(f"{option} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ArrearsError(f"{option} must be a JSON object")
+    return value
 
 
 async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -420,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--name")
     add.add_argument("--languages", default="zh-CN")
+    add.add_argument("--capacity", type=int, help="most open accounts at once (collectors)")
     passwd = users_verbs.add_parser("set-password")
     passwd.add_argument("username")
     users_verbs.add_parser("list")
@@ -434,6 +614,46 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--as-of", required=True, help="YYYY-MM-DD")
     export.add_argument("--format", choices=("csv",), default="csv")
 
+    assign = verbs.add_parser("assign", help="assign accounts to queues and collectors now")
+    assign.add_argument("--all", action="store_true", help="every open account, not only changed")
+
+    hand = verbs.add_parser(
+        "handover", help="离职移交: move a leaving collector's work, deactivate"
+    )
+    hand.add_argument("--from", dest="from_user", required=True, metavar="USER")
+    target = hand.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", dest="to_user", metavar="USER")
+    target.add_argument("--to-queue", dest="to_queue", metavar="QUEUE")
+
+    queues = verbs.add_parser("queues", help="collector queues and their routing")
+    queue_verbs = queues.add_subparsers(dest="action", required=True)
+    queue_verbs.add_parser("list")
+    queue_verbs.add_parser("defaults", help="create the source policies' queues")
+    qadd = queue_verbs.add_parser("add")
+    qadd.add_argument("name")
+    qadd.add_argument("--kind", default="collector")
+    qadd.add_argument("--routing", default="{}", help='JSON, e.g. {"buckets": ["M2"]}')
+    qadd.add_argument("--position", type=int, default=100)
+    qadd.add_argument("--strategy", default="sticky", help="collector choice strategy")
+    member = queue_verbs.add_parser("member", help="add a collector to a queue")
+    member.add_argument("queue")
+    member.add_argument("username")
+
+    exp = verbs.add_parser("experiments", help="champion/challenger experiments")
+    exp_verbs = exp.add_subparsers(dest="action", required=True)
+    exp_verbs.add_parser("list")
+    start = exp_verbs.add_parser("start")
+    start.add_argument("key")
+    start.add_argument("--segment", default="{}", help='JSON, e.g. {"buckets": ["M1"]}')
+    start.add_argument("--challenger", required=True)
+    start.add_argument("--share", required=True, help="fraction of the segment, e.g. 0.2")
+    results = exp_verbs.add_parser("results")
+    results.add_argument("key")
+    results.add_argument("--from", dest="date_from", required=True)
+    results.add_argument("--to", dest="date_to", required=True)
+
+    verbs.add_parser("strategies", help="list the registered strategies and where they come from")
+
     worker = verbs.add_parser("worker", help="run an arq worker (needs REDIS_URL)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     return parser
@@ -447,8 +667,17 @@ ASYNC_VERBS = {
     "users": cmd_users,
     "cob": cmd_cob,
     "export": cmd_export,
+    "assign": cmd_assign,
+    "handover": cmd_handover,
+    "queues": cmd_queues,
+    "experiments": cmd_experiments,
 }
-SYNC_VERBS = {"run": cmd_serve, "serve": cmd_serve, "worker": cmd_worker}
+SYNC_VERBS = {
+    "run": cmd_serve,
+    "serve": cmd_serve,
+    "worker": cmd_worker,
+    "strategies": cmd_strategies,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

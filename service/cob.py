@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import audit
+from service.assignment import Assignment, assign
 from service.db import sqlite_timestamp, utcnow
 from service.domain.delinquency import (
     CN_BANK_2023,
@@ -136,11 +137,13 @@ async def run_cob(
     config: CobConfig | None = None,
     actor: str = "cob",
     retention_days: int | None = None,
+    assignment: Assignment | None = None,
 ) -> CobReport:
     """Close of business for ``as_of``, in one transaction.
 
     ``retention_days`` drops snapshots and bucket changes older than that many days before
-    ``as_of`` (kept forever when None).
+    ``as_of`` (kept forever when None). With ``assignment``, the accounts whose segment changed
+    are re-assigned (when ``as_of`` is the latest date run) before the snapshot is taken.
     """
     config = config or CobConfig()
     started = time.perf_counter()
@@ -157,6 +160,11 @@ async def run_cob(
             await conn.execute(text("SELECT count(*) FROM cob_loans WHERE resume = 1"))
         ).scalar_one()
         await _derive_positions(conn, sql, as_of, config)
+        latest = await conn.scalar(text("SELECT MAX(as_of) FROM cob_runs"))
+        if assignment is not None and (latest is None or str(latest) <= as_of.isoformat()):
+            await assign(
+                conn, assignment.registry, assignment.settings, as_of, reason="cob", actor=actor
+            )
         buckets = await _snapshot(conn, sql, as_of)
         if retention_days is not None:
             horizon = sql.date(as_of - dt.timedelta(days=retention_days))
@@ -531,7 +539,7 @@ async def _snapshot(conn: AsyncConnection, sql: _Sql, as_of: dt.date) -> dict[st
                 risk_class, overdue_amount, outstanding, penalty_accrued, queue_id, collector_id,
                 strategy_arm)
             SELECT {day}, l.id, p.dpd, p.bucket, p.tier, p.risk, p.overdue, p.outstanding,
-                   p.penalty, l.queue_id, l.collector_id, NULL
+                   p.penalty, l.queue_id, l.collector_id, l.strategy_arm
             FROM cob_positions p JOIN loans l ON l.id = p.loan_id""",
     )
     await _execute(

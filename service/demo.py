@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from service.clock import add_months
+from service.models import Callback, CallbackStatus, Promise, PromiseStatus
 
 CENT = Decimal("0.01")
 
@@ -401,7 +405,8 @@ def _write_attempts(
 ) -> None:
     zone, phone = debtor
     for index in range(rng.randrange(0, 5)):
-        day = as_of - dt.timedelta(days=rng.randrange(1, 15))
+        # Two days back at least: the lender's today may still be yesterday in the debtor's zone.
+        day = as_of - dt.timedelta(days=rng.randrange(2, 15))
         local = dt.datetime.combine(day, dt.time(rng.randrange(9, 20), rng.randrange(60)), zone)
         channel = rng.choice(("call", "call", "sms"))
         result = (
@@ -426,3 +431,83 @@ def _write_attempts(
             )
         )
         counts.attempts += 1
+
+
+# --- the demo lender's floor: queues, who works them, and some of the day's work ---------------
+
+# Queue memberships of the demo collectors (users from `arrears demo`), with capacities.
+DEMO_MEMBERS = {
+    "collector1": ("M1 early", "M2-M3"),
+    "collector2": ("M1 early", "Field visits"),
+    "collector3": ("M1 early", "M1 senior"),
+    "collector4": ("M1 senior", "M2-M3", "Recovery and legal"),
+}
+DEMO_CAPACITY = 2_000
+
+
+async def seed_demo_queues(conn: AsyncConnection) -> None:
+    """The source policies' queues, the demo collectors in them, language match for M1."""
+    from service.assignment import add_member, install_default_queues
+
+    await install_default_queues(conn)
+    await conn.execute(
+        text("UPDATE queues SET collector_strategy = 'language_match' WHERE name = 'M1 early'")
+    )
+    for username, queues in DEMO_MEMBERS.items():
+        await conn.execute(
+            text("UPDATE users SET capacity = :capacity WHERE username = :username"),
+            {"capacity": DEMO_CAPACITY, "username": username},
+        )
+        for queue in queues:
+            await add_member(conn, queue, username)
+
+
+async def seed_demo_day(conn: AsyncConnection, as_of: dt.date) -> None:
+    """After the first close of business: some accounts lost contact (失联), some promises
+    and callbacks, so that the queues and "next account" show their whole range."""
+    await conn.execute(
+        text(
+            "UPDATE loans SET lost_contact_on = :day "
+            "WHERE status = 'open' AND days_past_due > 45 AND id % 6 = 0"
+        ),
+        {"day": as_of - dt.timedelta(days=10)},
+    )
+    overdue = (
+        await conn.execute(
+            text(
+                "SELECT id, overdue_amount FROM loans WHERE status = 'open' "
+                "AND days_past_due BETWEEN 1 AND 90 AND lost_contact_on IS NULL ORDER BY id"
+            )
+        )
+    ).all()
+    now = dt.datetime.combine(as_of, dt.time(1, 0), tzinfo=dt.UTC)
+    for index, (loan_id, amount) in enumerate(overdue[:60]):
+        status, day = (
+            ("broken", as_of - dt.timedelta(days=3))
+            if index % 3 == 0
+            else ("pending", as_of if index % 3 == 1 else as_of + dt.timedelta(days=5))
+        )
+        await conn.execute(
+            insert(Promise).values(
+                loan_id=loan_id,
+                collector_id=None,
+                amount=Decimal(str(amount)),
+                promised_on=day,
+                status=PromiseStatus(status),
+                source="collector",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    for loan_id, _amount in overdue[60:80]:
+        await conn.execute(
+            insert(Callback).values(
+                loan_id=loan_id,
+                user_id=None,
+                due_at=now,
+                status=CallbackStatus.scheduled,
+                note="asked to be called back",
+                created_at=now,
+                created_by="demo",
+            )
+        )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -117,6 +118,37 @@ class ImportStatus(enum.StrEnum):
     failed = "failed"
 
 
+class PromiseStatus(enum.StrEnum):
+    pending = "pending"
+    kept = "kept"
+    partially_kept = "partially_kept"
+    broken = "broken"
+    cancelled = "cancelled"
+
+
+class CallbackStatus(enum.StrEnum):
+    scheduled = "scheduled"
+    done = "done"
+    cancelled = "cancelled"
+
+
+class QueueKind(enum.StrEnum):
+    collector = "collector"  # worked by collectors by phone
+    field = "field"  # field visits (外访)
+    legal = "legal"  # recovery and legal review
+    agency = "agency"  # placed with an outside agency (委外); nobody here works it
+    automated = "automated"  # automated reminders only
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -125,7 +157,11 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Comma-separated locales the user works in (language match), e.g. "zh-CN,en".
     languages: Mapped[str] = mapped_column(String(64), default="zh-CN")
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # Most open accounts the user may hold at once; None: no limit.
+    capacity: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     deactivated_at: Mapped[dt.datetime | None]
@@ -153,6 +189,15 @@ class Queue(Base):
     routing: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    kind: Mapped[QueueKind] = mapped_column(
+        _enum(QueueKind, "queue_kind"), server_default="collector", default=QueueKind.collector
+    )
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # The routing strategy tries queues in this order (lowest first).
+    position: Mapped[int] = mapped_column(Integer, server_default="100", default=100)
+    collector_strategy: Mapped[str] = mapped_column(
+        String(64), server_default="sticky", default="sticky"
+    )
 
 
 class QueueMember(Base):
@@ -270,6 +315,12 @@ class Loan(Base):
     flags: Mapped[str] = mapped_column(String(200), server_default="", default="")
     installments_on_time: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     installments_late: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # Lost contact (失联) since this date: set by contact outcomes, cleared by a right-party one.
+    lost_contact_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Assignment (service.assignment): the champion/challenger arm and what it was decided from.
+    strategy_arm: Mapped[str | None] = mapped_column(String(64))
+    assignment_key: Mapped[str | None] = mapped_column(String(200))
+    assigned_at: Mapped[dt.datetime | None]
 
     borrower: Mapped[Borrower] = relationship()
     installments: Mapped[list[Installment]] = relationship(order_by="Installment.seq")
@@ -356,6 +407,110 @@ class LoanSnapshot(Base):
     queue_id: Mapped[int | None] = mapped_column(Integer)
     collector_id: Mapped[int | None] = mapped_column(Integer)
     strategy_arm: Mapped[str | None] = mapped_column(String(64))
+
+
+class WorkItem(Base):
+    """An open account in a queue worked by people: its priority and who holds it now.
+
+    Narrow on purpose: "next account" pops from here under row locks, many times a second.
+    """
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        # The pop reads this index in priority order; leased rows are not in it.
+        Index(
+            "ix_work_items_free",
+            "queue_id",
+            "rank",
+            "score",
+            postgresql_where=text("lease_holder_id IS NULL"),
+            sqlite_where=text("lease_holder_id IS NULL"),
+        ),
+        Index(
+            "ix_work_items_lease_expires_at",
+            "lease_expires_at",
+            postgresql_where=text("lease_expires_at IS NOT NULL"),
+            sqlite_where=text("lease_expires_at IS NOT NULL"),
+        ),
+    )
+
+    loan_id: Mapped[int] = mapped_column(
+        ForeignKey("loans.id", ondelete="CASCADE"), primary_key=True
+    )
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # Position in the configured priority order (0 first); score orders within a rank (negated
+    # DPD × balance, so that ascending order is the most urgent first).
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[Decimal] = mapped_column(Money)
+    lease_holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    lease_expires_at: Mapped[dt.datetime | None]
+
+
+class AssignmentMove(Base):
+    """Every change of an account's queue or collector, with why and under which strategy."""
+
+    __tablename__ = "assignment_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    moved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    from_queue_id: Mapped[int | None] = mapped_column(Integer)
+    to_queue_id: Mapped[int | None] = mapped_column(Integer)
+    from_collector_id: Mapped[int | None] = mapped_column(Integer)
+    to_collector_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(24))  # cob, on_demand, manual, handover
+    strategy: Mapped[str | None] = mapped_column(String(64))
+    arm: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Experiment(Base):
+    """Champion/challenger: in a segment, a share of accounts (by a hash of loan_ref and key)
+    goes to the challenger strategy; the rest stays with the champion."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    segment: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    challenger: Mapped[str] = mapped_column(String(64))
+    share: Mapped[Decimal] = mapped_column(Coefficient)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]
+
+
+class Promise(Base):
+    """A promise to pay (PTP): amount by a date, owned by the collector who took it."""
+
+    __tablename__ = "promises"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    amount: Mapped[Decimal]
+    promised_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[PromiseStatus] = mapped_column(_enum(PromiseStatus, "promise_status"))
+    source: Mapped[str] = mapped_column(String(16), default="collector")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Callback(Base):
+    """A call back the debtor asked for, due at a time, owned by a collector (or the queue)."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    due_at: Mapped[dt.datetime] = mapped_column(index=True)
+    status: Mapped[CallbackStatus] = mapped_column(_enum(CallbackStatus, "callback_status"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
 
 
 class BucketEvent(Base):

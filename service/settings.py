@@ -25,6 +25,8 @@ PROFILES = ("cn", "us", "uk")
 LOG_FORMATS = ("console", "json")
 DISPATCH_MODES = ("inprocess", "arq")
 CHANNELS = ("console", "twilio")
+# What "next account" serves first; the DPD × balance score always orders what is left.
+PRIORITIES = ("callback_due", "broken_promise", "promise_due_today", "score")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,6 +74,11 @@ class Settings:
     )
     cob_time: dt.time = dt.time(1, 0)  # lender-local: after the core system's end of day
     snapshot_retention_days: int = 800
+    # Assignment (see docs/queues.md): the routing strategy, how long a collector holds an
+    # account taken with "next account", and the order "next account" serves them in.
+    assignment_strategy: str = "routing_table"
+    lease_minutes: int = 15
+    next_account_priority: tuple[str, ...] = PRIORITIES
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -114,6 +121,15 @@ class Settings:
             problems.append("ARREARS_IMPORT_CHUNK_ROWS must be positive")
         if self.snapshot_retention_days < 1:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
+        if self.lease_minutes < 1:
+            problems.append("ARREARS_LEASE_MINUTES must be positive")
+        if sorted(self.next_account_priority) != sorted(PRIORITIES) or (
+            self.next_account_priority[-1] != "score"
+        ):
+            problems.append(
+                "ARREARS_NEXT_ACCOUNT_PRIORITY must list each of "
+                f"{', '.join(PRIORITIES)} once, with score last"
+            )
         try:
             self.cob_config()
         except ConfigurationError as exc:
@@ -180,11 +196,13 @@ class Settings:
         text("ARREARS_HOST", "host")
         text("LOG_FORMAT", "log_format")
         text("LOG_LEVEL", "log_level")
+        text("ARREARS_ASSIGNMENT_STRATEGY", "assignment_strategy")
         for name, field in (
             ("ARREARS_PORT", "port"),
             ("ARREARS_SESSION_TTL_HOURS", "session_ttl_hours"),
             ("ARREARS_IMPORT_CHUNK_ROWS", "import_chunk_rows"),
             ("ARREARS_SNAPSHOT_RETENTION_DAYS", "snapshot_retention_days"),
+            ("ARREARS_LEASE_MINUTES", "lease_minutes"),
         ):
             raw = env.get(name, "").strip()
             if raw:
@@ -200,6 +218,7 @@ class Settings:
             ("ARREARS_TIER_BOUNDS", "tier_bounds", Decimal),
             ("ARREARS_WATERFALL", "waterfall", str.strip),
             ("ARREARS_CREDIT_STEPS", "credit_steps", Decimal),
+            ("ARREARS_NEXT_ACCOUNT_PRIORITY", "next_account_priority", str.strip),
         ]
         for name, field, convert in listed:
             raw = env.get(name, "").strip()

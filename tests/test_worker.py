@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from arq import create_pool
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.demo import write_demo_portfolio
@@ -87,7 +87,11 @@ async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time(
 
     await import_directory(engine, tmp_path / "drop", ImportOptions())
     await run_cob(engine, dt.date(2026, 9, 1))  # older than the retention: dropped below
-    ctx = {"settings": settings, "engine": engine}
+    from service.assignment import install_default_queues, strategies_for
+
+    async with engine.begin() as conn:
+        await install_default_queues(conn)
+    ctx = {"settings": settings, "engine": engine, "strategies": strategies_for(settings)}
     result = await close_of_business_job(ctx, "2026-11-24")
     assert result["as_of"] == "2026-11-24"
     assert result["loans"] > 0
@@ -95,4 +99,8 @@ async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time(
         from service.models import LoanSnapshot
 
         dates = set((await conn.execute(select(LoanSnapshot.as_of))).scalars())
+        unassigned = await conn.scalar(
+            text("SELECT count(*) FROM loans WHERE status = 'open' AND queue_id IS NULL")
+        )
     assert dates == {dt.date(2026, 11, 24)}
+    assert unassigned == 0  # the nightly run routed every open account to a queue

@@ -16,6 +16,7 @@ import structlog
 from arq import Worker, cron
 from arq.connections import RedisSettings
 
+from service.assignment import strategies_for
 from service.clock import lender_today
 from service.cob import run_cob
 from service.db import create_engine
@@ -61,6 +62,7 @@ async def close_of_business_job(ctx: dict[str, Any], as_of: str | None = None) -
         settings.cob_config(),
         actor="worker",
         retention_days=settings.snapshot_retention_days,
+        assignment=ctx["strategies"],
     )
     return {"as_of": day.isoformat(), "loans": report.loans, "buckets": report.buckets}
 
@@ -72,9 +74,12 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 
 def create_worker(settings: Settings, **overrides: Any) -> Worker:
+    strategies = strategies_for(settings)  # a bad strategy setting stops the worker at start
+
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         ctx["engine"] = create_engine(settings)
+        ctx["strategies"] = strategies
         log.info("worker.started")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

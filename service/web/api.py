@@ -26,7 +26,15 @@ from service.loan_events import apply_event
 from service.models import ImportRun, Role
 from service.web import openapi
 from service.web.jsonio import json_response, read_json_object
-from service.web.keys import ENGINE, REDIS, SESSION_COOKIE, SESSION_TOKEN, SETTINGS, USER
+from service.web.keys import (
+    ENGINE,
+    REDIS,
+    SESSION_COOKIE,
+    SESSION_TOKEN,
+    SETTINGS,
+    STRATEGIES,
+    USER,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -374,6 +382,7 @@ async def run_close_of_business(request: web.Request) -> web.Response:
         settings.cob_config(),
         actor=user.username,
         retention_days=settings.snapshot_retention_days,
+        assignment=request.app[STRATEGIES],
     )
     return json_response(
         {

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import auth
+from service.assignment import strategies_for
 from service.db import create_engine
 from service.errors import (
     ArrearsError,
@@ -25,7 +26,7 @@ from service.errors import (
     ValidationFailed,
 )
 from service.settings import Settings
-from service.web import api, pages
+from service.web import api, pages, queues
 from service.web.jsonio import error_body, json_response
 from service.web.keys import (
     ENGINE,
@@ -34,6 +35,7 @@ from service.web.keys import (
     SESSION_COOKIE,
     SESSION_TOKEN,
     SETTINGS,
+    STRATEGIES,
     TEMPLATES,
     USER,
 )
@@ -130,6 +132,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=512 * 1024**2,  # portfolio uploads; streamed to disk, not held
     )
     app[SETTINGS] = settings
+    app[STRATEGIES] = strategies_for(settings)
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "web"),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -139,6 +142,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.redis_url:
         app.cleanup_ctx.append(_redis)
     api.setup_routes(app)
+    queues.setup_routes(app)
     pages.setup_routes(app)
     return app
 

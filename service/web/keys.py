@@ -7,12 +7,14 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.assignment import Assignment
 from service.auth import CurrentUser
 from service.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+STRATEGIES = web.AppKey("strategies", Assignment)
 REDIS = web.AppKey("redis", Redis)  # present only when REDIS_URL is configured
 
 USER = web.RequestKey("user", CurrentUser)

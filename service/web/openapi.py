@@ -58,7 +58,7 @@ def _path_ref(description: str) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     error_response = _json(_ref("Error"), "error")
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
             "title": "Arrears API",
@@ -592,5 +592,221 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+        },
+    }
+    doc["paths"].update(_assignment_paths())
+    return doc
+
+
+def _body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+UNPROCESSABLE = {"422": {"$ref": "#/components/responses/Unprocessable"}}
+STRING = {"type": "string"}
+NULLABLE_STRING = {"type": "string", "nullable": True}
+RATIO = {"type": "string", "nullable": True, "example": "0.2140"}
+
+
+def _assignment_paths() -> dict[str, Any]:
+    account = {
+        "type": "object",
+        "nullable": True,
+        "properties": {
+            "loan_ref": STRING,
+            "borrower_ref": STRING,
+            "borrower_name": STRING,
+            "queue": STRING,
+            "reason": {
+                "type": "string",
+                "enum": ["callback_due", "broken_promise", "promise_due_today", "score"],
+            },
+            "days_past_due": {"type": "integer"},
+            "bucket": STRING,
+            "outstanding": MONEY,
+            "lease_expires_at": DATETIME,
+        },
+    }
+    arm = {
+        "type": "object",
+        "properties": {
+            "arm": {"type": "string", "enum": ["champion", "challenger"]},
+            "accounts": {"type": "integer"},
+            "overdue_accounts": {"type": "integer"},
+            "overdue_amount": MONEY,
+            "collected": MONEY,
+            "recovery_rate": RATIO,
+            "cure_rate": RATIO,
+            "roll_rate": RATIO,
+        },
+    }
+    listing = _json({"type": "object", "properties": {"items": {"type": "array"}}}, "the list")
+    return {
+        "/api/work/next": {
+            "post": {
+                "summary": "Next account for the calling collector, leased to them",
+                "description": "Releases what the caller held, then leases the most urgent free "
+                "account of their queues: callback due, broken promise, promise due today, then "
+                "DPD × balance (order configurable). account is null when nothing is left.",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"account": account}}, "the account"
+                    ),
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/work/release": {
+            "post": {
+                "summary": "Release every account the caller holds",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"released": {"type": "integer"}}},
+                        "how many were released",
+                    ),
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/assignments": {
+            "post": {
+                "summary": "Assign accounts now (supervisor, admin)",
+                "description": "Accounts whose segment or rules changed, or every open account "
+                "with all=true. Every move is written to the history.",
+                "requestBody": _body({"all": {"type": "boolean"}}),
+                "responses": {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "considered": {"type": "integer"},
+                                "moved": {"type": "integer"},
+                                "unrouted": {"type": "integer"},
+                                "arms": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "integer"},
+                                },
+                                "seconds": {"type": "number"},
+                            },
+                        },
+                        "the run",
+                    ),
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/loans/{ref}/assignment": {
+            "post": {
+                "summary": "Move one account by hand, with a reason (supervisor, admin)",
+                "parameters": [_path_ref("loan_ref")],
+                "requestBody": _body(
+                    {"queue": STRING, "collector": NULLABLE_STRING, "reason": STRING},
+                    ["queue", "reason"],
+                ),
+                "responses": {
+                    "201": _json({"type": "object"}, "moved"),
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                    **NOT_FOUND,
+                },
+            }
+        },
+        "/api/loans/{ref}/assignments": {
+            "get": {
+                "summary": "The account's assignment history, newest first",
+                "parameters": [_path_ref("loan_ref")],
+                "responses": {"200": listing, **ERRORS, **NOT_FOUND},
+            }
+        },
+        "/api/handovers": {
+            "post": {
+                "summary": "离职移交: hand a leaving collector's work over (supervisor, admin)",
+                "description": "Open accounts, pending promises and scheduled callbacks go to "
+                "the successor (who joins the leaver's queues) or to a queue's pool; the leaver "
+                "is deactivated. One transaction, audited.",
+                "requestBody": _body(
+                    {"from": STRING, "to": NULLABLE_STRING, "to_queue": NULLABLE_STRING},
+                    ["from"],
+                ),
+                "responses": {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "from": STRING,
+                                "to": NULLABLE_STRING,
+                                "to_queue": NULLABLE_STRING,
+                                "accounts": {"type": "integer"},
+                                "promises": {"type": "integer"},
+                                "callbacks": {"type": "integer"},
+                            },
+                        },
+                        "handed over",
+                    ),
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                    **NOT_FOUND,
+                },
+            }
+        },
+        "/api/queues": {
+            "get": {
+                "summary": "Queues with routing, members and open accounts (supervisor, admin)",
+                "responses": {"200": listing, **ERRORS},
+            }
+        },
+        "/api/experiments": {
+            "get": {
+                "summary": "Champion/challenger experiments (supervisor, admin)",
+                "responses": {"200": listing, **ERRORS},
+            },
+            "post": {
+                "summary": "Start an experiment: a share of a segment to a challenger strategy",
+                "requestBody": _body(
+                    {
+                        "key": STRING,
+                        "segment": {"type": "object"},
+                        "challenger": STRING,
+                        "share": {"type": "string", "example": "0.2"},
+                    },
+                    ["key", "challenger", "share"],
+                ),
+                "responses": {
+                    "201": _json({"type": "object"}, "started"),
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                },
+            },
+        },
+        "/api/experiments/{key}/results": {
+            "get": {
+                "summary": "Per-arm recovery, cure and roll between two closes of business",
+                "parameters": [
+                    {"name": "key", "in": "path", "required": True, "schema": STRING},
+                    {"name": "from", "in": "query", "required": True, "schema": DATE},
+                    {"name": "to", "in": "query", "required": True, "schema": DATE},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "key": STRING,
+                                "from": DATE,
+                                "to": DATE,
+                                "arms": {"type": "array", "items": arm},
+                            },
+                        },
+                        "the arms",
+                    ),
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                    **NOT_FOUND,
+                },
+            }
         },
     }
