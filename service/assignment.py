@@ -44,6 +44,11 @@ from strategies.routing import DEFAULT_QUEUES, check_routing, matches
 log = structlog.get_logger(__name__)
 
 CHUNK = 20_000
+# A pool account (no collector) is looked at again when its queue has someone to take it.
+ACTIVE_MEMBER = (
+    "SELECT 1 FROM queue_members m JOIN users u ON u.id = m.user_id "
+    "WHERE m.queue_id = q.id AND u.active"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -250,7 +255,7 @@ async def load_experiments(conn: AsyncConnection) -> list[ExperimentSpec]:
     rows = await conn.execute(
         select(Experiment).where(Experiment.active.is_(True)).order_by(Experiment.id)
     )
-    return [ExperimentSpec(e.key, e.segment, e.challenger, e.share) for e in rows.scalars()]
+    return [ExperimentSpec(e.key, e.segment, e.challenger, e.share) for e in rows]
 
 
 def _key_sql(fp: str) -> str:
@@ -283,7 +288,8 @@ async def assign(
                  OR l.queue_id IS NULL
                  OR EXISTS (SELECT 1 FROM queues q WHERE q.id = l.queue_id
                             AND (NOT q.active OR (l.collector_id IS NULL
-                                                  AND q.kind IN ({WORKED}))))
+                                                  AND q.kind IN ({WORKED})
+                                                  AND EXISTS ({ACTIVE_MEMBER}))))
                  OR (l.collector_id IS NOT NULL AND NOT EXISTS (
                        SELECT 1 FROM queue_members m JOIN users u ON u.id = m.user_id
                        WHERE m.queue_id = l.queue_id AND m.user_id = l.collector_id
@@ -385,7 +391,7 @@ async def assign(
         {"now": _stamp(now, postgres)},
     )
     await conn.execute(text("DROP TABLE IF EXISTS assign_out"))
-    await refresh_work_items(conn, settings, today)
+    await refresh_work_items(conn, settings, today, new_day=reason == "cob")
     report = AssignmentReport(
         considered=considered,
         moved=int(moved or 0),

@@ -34,6 +34,9 @@ from strategies.types import WORKED_KINDS
 WORKED = ", ".join(f"'{kind}'" for kind in sorted(WORKED_KINDS))
 
 RANKED = ("broken_promise", "promise_due_today", "score")
+# Ranks 0..ROUND-1 are accounts not worked since the last close of business; each time an
+# account is worked it moves up by ROUND, behind every account worked fewer times.
+ROUND = len(RANKED)
 
 
 def ranks(priority: Sequence[str]) -> dict[str, int]:
@@ -48,11 +51,13 @@ async def refresh_work_items(
     today: dt.date,
     scope: str = "1 = 1",
     params: dict[str, Any] | None = None,
+    new_day: bool = False,
 ) -> None:
     """Bring the work list in line with the loans (``scope``: a condition on loans ``l``).
 
     Rows of accounts that closed or left the worked queues go; others get their queue,
     collector, rank and score; a lease in progress is kept unless the collector changed.
+    The rounds of work done today are kept, unless ``new_day`` (the close of business).
     """
     params = dict(params or {})
     params["today"] = today
@@ -82,6 +87,8 @@ async def refresh_work_items(
     )
     if not postgres:
         await conn.execute(text("CREATE UNIQUE INDEX temp.ix_work_source ON work_source (loan_id)"))
+    # Integer division on both databases: how many rounds the account was worked today.
+    rounds = "s.rank" if new_day else f"s.rank + (work_items.rank / {ROUND}) * {ROUND}"
     await conn.execute(
         text(
             f"""DELETE FROM work_items WHERE loan_id IN (
@@ -92,8 +99,8 @@ async def refresh_work_items(
     )
     await conn.execute(
         text(
-            """UPDATE work_items SET queue_id = s.queue_id, collector_id = s.collector_id,
-                   rank = s.rank, score = s.score,
+            f"""UPDATE work_items SET queue_id = s.queue_id, collector_id = s.collector_id,
+                   rank = {rounds}, score = s.score,
                    lease_holder_id = CASE WHEN work_items.collector_id IS DISTINCT FROM
                                                s.collector_id THEN NULL
                                           ELSE work_items.lease_holder_id END,
@@ -104,7 +111,7 @@ async def refresh_work_items(
                WHERE work_items.loan_id = s.loan_id
                  AND (work_items.queue_id IS DISTINCT FROM s.queue_id
                       OR work_items.collector_id IS DISTINCT FROM s.collector_id
-                      OR work_items.rank <> s.rank OR work_items.score <> s.score)"""
+                      OR work_items.rank <> {rounds} OR work_items.score <> s.score)"""
         )
     )
     await conn.execute(
@@ -133,12 +140,18 @@ class NextAccount:
         return dataclasses.asdict(self)
 
 
-async def release(conn: AsyncConnection, user_id: int) -> int:
-    """Let go of every account this user holds."""
+async def release(conn: AsyncConnection, user_id: int, worked: bool = False) -> int:
+    """Let go of every account this user holds.
+
+    ``worked``: the collector is done with them for now, so they go behind every account
+    worked fewer times today (their rank moves up by one full round); the next close of
+    business puts them back in place. A plain release keeps their place.
+    """
+    values: dict[str, Any] = {"lease_holder_id": None, "lease_expires_at": None}
+    if worked:
+        values["rank"] = WorkItem.rank + ROUND
     result = await conn.execute(
-        update(WorkItem)
-        .where(WorkItem.lease_holder_id == user_id)
-        .values(lease_holder_id=None, lease_expires_at=None)
+        update(WorkItem).where(WorkItem.lease_holder_id == user_id).values(**values)
     )
     return int(result.rowcount or 0)
 
@@ -169,7 +182,8 @@ def _phases(priority: Sequence[str]) -> list[tuple[str, int, int]]:
     if before:
         phases.append(("rank", min(before), max(before) + 1))
     phases.append(("callback_due", 0, 0))
-    phases.append(("rank", len(before), len(stored)))
+    phases.append(("rank", len(before), ROUND))
+    phases.append(("rank", ROUND, 2**31 - 1))  # then round again, over the worked ones
     return phases
 
 
@@ -180,7 +194,7 @@ async def next_account(
 
     Whatever they held before is released: asking for the next account means done with it.
     """
-    await release(conn, user.id)
+    await release(conn, user.id, worked=True)
     await release_expired(conn, now)
     until = now + dt.timedelta(minutes=settings.lease_minutes)
     queue_ids = list(
@@ -229,6 +243,16 @@ async def next_account(
             taken = await _lease(conn, pick, lease)
             if taken is not None:
                 reason = "callback_due"
+                # Handed out once: the call it asks for is logged as an attempt, not re-served.
+                await conn.execute(
+                    update(Callback)
+                    .where(
+                        Callback.loan_id == taken,
+                        Callback.status == CallbackStatus.scheduled,
+                        Callback.due_at <= now,
+                    )
+                    .values(status=CallbackStatus.done)
+                )
                 break
             continue
         # One queue at a time, in the queues' order: each pop reads one index range in order.
@@ -274,7 +298,7 @@ async def next_account(
     ).one()
     if not reason:
         stored = [p for p in settings.next_account_priority if p != "callback_due"]
-        reason = stored[row[4]]
+        reason = stored[row[4] % ROUND]
     return NextAccount(
         loan_ref=row[0],
         borrower_ref=row[1],

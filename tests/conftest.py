@@ -11,7 +11,9 @@ import asyncio
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Coroutine, Iterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -163,3 +165,46 @@ async def table_rows(engine: AsyncEngine, table: str, order: str = "id") -> list
             tuple(row)
             for row in (await conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))).all()
         ]
+
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each outside package built and installed into a directory of its own."""
+    sites = {}
+    for name in ("region_strategy", "duplicate_strategy"):
+        source = tmp_path_factory.mktemp("src") / name
+        shutil.copytree(PLUGINS / name, source)
+        site = tmp_path_factory.mktemp(f"site-{name}")
+        subprocess.run(  # noqa: S603  # our own interpreter installing our own test package
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(site),
+                str(source),
+            ],
+            check=True,
+        )
+        sites[name] = site
+    return sites
+
+
+@pytest.fixture
+def installed(
+    plugin_site: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], None]:
+    """Put an installed outside package on the path for one test (removed afterwards)."""
+
+    def install(name: str) -> None:
+        monkeypatch.syspath_prepend(str(plugin_site[name]))
+
+    return install
