@@ -13,12 +13,13 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
-from service.db import utcnow
+from service.db import UTCDateTime, asyncpg_sql, utcnow
 from service.errors import Conflict, InputError, NotFound
 from service.models import Role, Session, User
 
@@ -168,23 +169,27 @@ async def login(
     return token, CurrentUser(row.id, row.username, row.display_name, Role(row.role))
 
 
+# The session lookup every request makes: one statement, shared by both paths below.
+SESSION_USER = """
+    SELECT u.id, u.username, u.display_name, u.role FROM users u
+    JOIN sessions s ON s.user_id = u.id
+    WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now
+      AND u.active"""
+_SESSION_USER = text(SESSION_USER).bindparams(bindparam("now", type_=UTCDateTime))
+_SESSION_USER_RAW = asyncpg_sql(SESSION_USER, ("token_hash", "now"))
+
+
 async def user_for_token(conn: AsyncConnection, token: str) -> CurrentUser | None:
-    now = utcnow()
     row = (
-        await conn.execute(
-            select(User.id, User.username, User.display_name, User.role)
-            .join(Session, Session.user_id == User.id)
-            .where(
-                Session.token_hash == _token_hash(token),
-                Session.revoked_at.is_(None),
-                Session.expires_at > now,
-                User.active.is_(True),
-            )
-        )
+        await conn.execute(_SESSION_USER, {"token_hash": _token_hash(token), "now": utcnow()})
     ).one_or_none()
-    if row is None:
-        return None
-    return CurrentUser(row.id, row.username, row.display_name, Role(row.role))
+    return None if row is None else CurrentUser(row[0], row[1], row[2], Role(row[3]))
+
+
+async def user_for_token_raw(pool: Any, token: str) -> CurrentUser | None:
+    """The same lookup on a raw asyncpg pool (PostgreSQL): no SQLAlchemy on every request."""
+    row = await pool.fetchrow(_SESSION_USER_RAW, _token_hash(token), utcnow())
+    return None if row is None else CurrentUser(row[0], row[1], row[2], Role(row[3]))
 
 
 async def logout(conn: AsyncConnection, token: str) -> None:

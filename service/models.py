@@ -423,6 +423,7 @@ class WorkItem(Base):
             "queue_id",
             "rank",
             "score",
+            "loan_id",
             postgresql_where=text("lease_holder_id IS NULL"),
             sqlite_where=text("lease_holder_id IS NULL"),
         ),
@@ -502,11 +503,20 @@ class Callback(Base):
     """A call back the debtor asked for, due at a time, owned by a collector (or the queue)."""
 
     __tablename__ = "callbacks"
+    __table_args__ = (
+        # "Next account" asks on every call whether any callback is due: a tiny index.
+        Index(
+            "ix_callbacks_scheduled_due_at",
+            "due_at",
+            postgresql_where=text("status = 'scheduled'"),
+            sqlite_where=text("status = 'scheduled'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    due_at: Mapped[dt.datetime] = mapped_column(index=True)
+    due_at: Mapped[dt.datetime]
     status: Mapped[CallbackStatus] = mapped_column(_enum(CallbackStatus, "callback_status"))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

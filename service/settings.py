@@ -57,6 +57,7 @@ class Settings:
     session_ttl_hours: int = 12
     cookie_secure: bool = False
     import_chunk_rows: int = 20_000
+    db_pool_size: int = 30  # PostgreSQL connections each process keeps open
     var_dir: Path = DEFAULT_VAR_DIR
     # Delinquency (see docs/delinquency.md); validated together by cob_config().
     classification_profile: str = "cn_bank_2023"
@@ -121,6 +122,8 @@ class Settings:
             problems.append("ARREARS_IMPORT_CHUNK_ROWS must be positive")
         if self.snapshot_retention_days < 1:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
+        if self.db_pool_size < 1:
+            problems.append("ARREARS_DB_POOL_SIZE must be positive")
         if self.lease_minutes < 1:
             problems.append("ARREARS_LEASE_MINUTES must be positive")
         if sorted(self.next_account_priority) != sorted(PRIORITIES) or (
@@ -203,6 +206,7 @@ class Settings:
             ("ARREARS_IMPORT_CHUNK_ROWS", "import_chunk_rows"),
             ("ARREARS_SNAPSHOT_RETENTION_DAYS", "snapshot_retention_days"),
             ("ARREARS_LEASE_MINUTES", "lease_minutes"),
+            ("ARREARS_DB_POOL_SIZE", "db_pool_size"),
         ):
             raw = env.get(name, "").strip()
             if raw:

@@ -16,14 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.auth import CurrentUser
+from service.db import Money, asyncpg_sql
 from service.models import (
-    Borrower,
     Callback,
     CallbackStatus,
-    Loan,
     Queue,
     QueueMember,
     WorkItem,
@@ -116,9 +115,10 @@ async def refresh_work_items(
     )
     await conn.execute(
         text(
+            # Not NOT EXISTS: PostgreSQL plans that as a scan of the growing table per row.
             """INSERT INTO work_items (loan_id, queue_id, collector_id, rank, score)
                SELECT s.loan_id, s.queue_id, s.collector_id, s.rank, s.score FROM work_source s
-               WHERE NOT EXISTS (SELECT 1 FROM work_items w WHERE w.loan_id = s.loan_id)"""
+               WHERE true ON CONFLICT (loan_id) DO NOTHING"""
         )
     )
     await conn.execute(text("DROP TABLE IF EXISTS work_source"))
@@ -137,7 +137,8 @@ class NextAccount:
     lease_expires_at: dt.datetime
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Not dataclasses.asdict: it deep-copies, and this runs on every "next account".
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
 
 async def release(conn: AsyncConnection, user_id: int, worked: bool = False) -> int:
@@ -158,12 +159,21 @@ async def release(conn: AsyncConnection, user_id: int, worked: bool = False) -> 
 
 async def release_expired(conn: AsyncConnection, now: dt.datetime) -> int:
     """Return to the list the accounts whose lease ran out."""
-    expired = (
-        select(WorkItem.loan_id)
-        .where(WorkItem.lease_expires_at < now)
-        .limit(500)
-        .with_for_update(skip_locked=True)
+    # Two short statements: the partial index finds the (usually zero) expired rows; an
+    # UPDATE ... WHERE loan_id IN (subquery) would be planned as a scan of the whole list.
+    expired = list(
+        (
+            await conn.execute(
+                select(WorkItem.loan_id)
+                .where(WorkItem.lease_expires_at < now)
+                .order_by(WorkItem.lease_expires_at)  # the index's order: never a table scan
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
     )
+    if not expired:
+        return 0
     result = await conn.execute(
         update(WorkItem)
         .where(WorkItem.loan_id.in_(expired))
@@ -187,16 +197,117 @@ def _phases(priority: Sequence[str]) -> list[tuple[str, int, int]]:
     return phases
 
 
+async def next_account_now(
+    engine: AsyncEngine,
+    user: CurrentUser,
+    settings: Settings,
+    now: dt.datetime,
+    pool: Any = None,
+) -> NextAccount | None:
+    """:func:`next_account` in its own transaction.
+
+    On PostgreSQL it is one function call (``arrears_next_account``, migration 0003), without
+    BEGIN/COMMIT round trips; given ``pool`` (a raw asyncpg pool, the web app's hot path) it
+    skips SQLAlchemy too. On SQLite the steps run from Python in an explicit transaction.
+    """
+    if pool is not None:
+        until = now + dt.timedelta(minutes=settings.lease_minutes)
+        found = await pool.fetchrow(_PG_NEXT_RAW, user.id, now, until, _pg_phases(settings), ROUND)
+        return None if found is None else _assemble(tuple(found), until, settings)
+    if engine.dialect.name == "postgresql":
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit.connect() as conn:
+            return await next_account(conn, user, settings, now)
+    async with engine.begin() as conn:
+        return await next_account(conn, user, settings, now)
+
+
 async def next_account(
     conn: AsyncConnection, user: CurrentUser, settings: Settings, now: dt.datetime
 ) -> NextAccount | None:
     """Lease the collector the most urgent free account of their queues (None: nothing left).
 
     Whatever they held before is released: asking for the next account means done with it.
+    On PostgreSQL the steps run server-side in one call (``arrears_next_account``, migration
+    0003): this is the floor's hot path. SQLite runs the same steps from here.
     """
+    until = now + dt.timedelta(minutes=settings.lease_minutes)
+    row: tuple[Any, ...] | None = None
+    if conn.dialect.name == "postgresql":
+        found = (
+            await conn.execute(
+                _PG_NEXT,
+                {
+                    "user": user.id,
+                    "now": now,
+                    "until": until,
+                    "phases": _pg_phases(settings),
+                    "round": ROUND,
+                },
+            )
+        ).one_or_none()
+        row = tuple(found) if found is not None else None
+    else:
+        phases = _phases(settings.next_account_priority)
+        taken = await _next_steps(conn, user, phases, now, until)
+        if taken is not None:
+            details = (await conn.execute(_DETAILS, {"loan": taken[0]})).one()
+            row = (*taken, *details)
+    return None if row is None else _assemble(row, until, settings)
+
+
+def _pg_phases(settings: Settings) -> list[int]:
+    """The phases as the server-side function takes them: flat pairs, (-1, -1) for callbacks."""
+    return [
+        bound
+        for kind, low, high in _phases(settings.next_account_priority)
+        for bound in ((-1, -1) if kind == "callback_due" else (low, high))
+    ]
+
+
+def _assemble(row: tuple[Any, ...], until: dt.datetime, settings: Settings) -> NextAccount:
+    _loan, rank, by_callback, *details = row
+    stored = [p for p in settings.next_account_priority if p != "callback_due"]
+    return NextAccount(
+        loan_ref=details[0],
+        borrower_ref=details[1],
+        borrower_name=details[2],
+        queue=details[3],
+        reason="callback_due" if by_callback else stored[rank % ROUND],
+        days_past_due=details[4],
+        bucket=details[5],
+        outstanding=details[6],
+        lease_expires_at=until,
+    )
+
+
+_DETAIL_COLUMNS = (
+    "l.loan_ref, b.borrower_ref, b.name, q.name, l.days_past_due, l.bucket, l.outstanding"
+)
+_DETAILS = text(
+    f"""SELECT {_DETAIL_COLUMNS} FROM loans l JOIN borrowers b ON b.id = l.borrower_id
+        JOIN work_items w ON w.loan_id = l.id JOIN queues q ON q.id = w.queue_id
+        WHERE l.id = :loan"""
+).columns(outstanding=Money)
+_PG_NEXT_SQL = f"""
+    SELECT n.picked_loan, n.picked_rank, n.by_callback, {_DETAIL_COLUMNS}
+    FROM arrears_next_account(:user, :now, :until, CAST(:phases AS integer[]), :round) n
+    JOIN loans l ON l.id = n.picked_loan JOIN borrowers b ON b.id = l.borrower_id
+    JOIN queues q ON q.id = (SELECT queue_id FROM work_items WHERE loan_id = n.picked_loan)"""
+_PG_NEXT = text(_PG_NEXT_SQL).columns(outstanding=Money)
+_PG_NEXT_RAW = asyncpg_sql(_PG_NEXT_SQL, ("user", "now", "until", "phases", "round"))
+
+
+async def _next_steps(
+    conn: AsyncConnection,
+    user: CurrentUser,
+    phases: list[tuple[str, int, int]],
+    now: dt.datetime,
+    until: dt.datetime,
+) -> tuple[int, int, bool] | None:
+    """The steps of "next account", statement by statement (SQLite): (loan, rank, callback)."""
     await release(conn, user.id, worked=True)
     await release_expired(conn, now)
-    until = now + dt.timedelta(minutes=settings.lease_minutes)
     queue_ids = list(
         (
             await conn.execute(
@@ -217,7 +328,7 @@ async def next_account(
     lease = {"lease_holder_id": user.id, "lease_expires_at": until}
     taken: int | None = None
     reason = ""
-    for kind, low, high in _phases(settings.next_account_priority):
+    for kind, low, high in phases:
         if kind == "callback_due":
             pick = (
                 select(WorkItem.loan_id)
@@ -278,38 +389,8 @@ async def next_account(
             break
     if taken is None:
         return None
-    row = (
-        await conn.execute(
-            select(
-                Loan.loan_ref,
-                Borrower.borrower_ref,
-                Borrower.name,
-                Queue.name,
-                WorkItem.rank,
-                Loan.days_past_due,
-                Loan.bucket,
-                Loan.outstanding,
-            )
-            .join(Borrower, Borrower.id == Loan.borrower_id)
-            .join(WorkItem, WorkItem.loan_id == Loan.id)
-            .join(Queue, Queue.id == WorkItem.queue_id)
-            .where(Loan.id == taken)
-        )
-    ).one()
-    if not reason:
-        stored = [p for p in settings.next_account_priority if p != "callback_due"]
-        reason = stored[row[4] % ROUND]
-    return NextAccount(
-        loan_ref=row[0],
-        borrower_ref=row[1],
-        borrower_name=row[2],
-        queue=row[3],
-        reason=reason,
-        days_past_due=row[5],
-        bucket=row[6],
-        outstanding=row[7],
-        lease_expires_at=until,
-    )
+    rank = await conn.scalar(select(WorkItem.rank).where(WorkItem.loan_id == taken))
+    return taken, int(rank or 0), reason == "callback_due"
 
 
 async def _lease(conn: AsyncConnection, pick: Any, lease: dict[str, Any]) -> int | None:

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import asyncpg
 import jinja2
 import structlog
 from aiohttp import web
@@ -30,6 +31,7 @@ from service.web import api, pages, queues
 from service.web.jsonio import error_body, json_response
 from service.web.keys import (
     ENGINE,
+    HOT_POOL,
     REDIS,
     REQUEST_ID,
     SESSION_COOKIE,
@@ -117,8 +119,12 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     if header.startswith("Bearer "):
         token = header.removeprefix("Bearer ").strip()
     if token:
-        async with request.app[ENGINE].connect() as conn:
-            user = await auth.user_for_token(conn, token)
+        pool = request.app.get(HOT_POOL)
+        if pool is not None:
+            user = await auth.user_for_token_raw(pool, token)
+        else:
+            async with request.app[ENGINE].connect() as conn:
+                user = await auth.user_for_token(conn, token)
         if user is not None:
             request[USER] = user
             request[SESSION_TOKEN] = token
@@ -139,6 +145,8 @@ def create_app(settings: Settings) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
     app.cleanup_ctx.append(_database)
+    if not settings.is_sqlite:
+        app.cleanup_ctx.append(_hot_pool)
     if settings.redis_url:
         app.cleanup_ctx.append(_redis)
     api.setup_routes(app)
@@ -152,6 +160,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     yield
     await engine.dispose()
+
+
+async def _hot_pool(app: web.Application) -> AsyncIterator[None]:
+    dsn = app[SETTINGS].database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=20)
+    app[HOT_POOL] = pool
+    yield
+    await pool.close()
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import jinja2
 from aiohttp import web
 from redis.asyncio import Redis
@@ -15,7 +16,10 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 STRATEGIES = web.AppKey("strategies", Assignment)
-REDIS = web.AppKey("redis", Redis)  # present only when REDIS_URL is configured
+REDIS = web.AppKey("redis", Redis)
+# PostgreSQL only: a small raw asyncpg pool for the statements every click runs (session
+# lookup, next account), which skip SQLAlchemy's per-statement overhead.
+HOT_POOL = web.AppKey("hot_pool", asyncpg.Pool)  # present only when REDIS_URL is configured
 
 USER = web.RequestKey("user", CurrentUser)
 SESSION_TOKEN = web.RequestKey("session_token", str)

@@ -18,7 +18,7 @@ from service.models import Role
 from service.portfolio import visible_loan
 from service.web.api import STAFF, _date_param, require
 from service.web.jsonio import json_response, read_json_object
-from service.web.keys import ENGINE, SETTINGS, STRATEGIES
+from service.web.keys import ENGINE, HOT_POOL, SETTINGS, STRATEGIES
 
 
 def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
@@ -33,8 +33,9 @@ def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
 async def next_account(request: web.Request) -> web.Response:
     """Lease the caller the most urgent free account of their queues."""
     user = require(request, Role.collector)
-    async with request.app[ENGINE].begin() as conn:
-        account = await worklist.next_account(conn, user, request.app[SETTINGS], utcnow())
+    account = await worklist.next_account_now(
+        request.app[ENGINE], user, request.app[SETTINGS], utcnow(), request.app.get(HOT_POOL)
+    )
     return json_response({"account": account.as_dict() if account else None})
 
 

@@ -21,6 +21,77 @@ depends_on: str | Sequence[str] | None = None
 MONEY = sa.Numeric(18, 2)
 QUEUE_KINDS = "'collector', 'field', 'legal', 'agency', 'automated'"
 
+# "Next account" on PostgreSQL in one round trip: the same steps as service.worklist's Python
+# (which SQLite runs), checked against each other by the tests that run on both databases.
+# p_phases: pairs of (lowest rank, highest rank + 1), (-1, -1) standing for "callback due".
+NEXT_ACCOUNT = """
+CREATE FUNCTION arrears_next_account(p_user integer, p_now timestamptz, p_until timestamptz,
+                                     p_phases integer[], p_round integer)
+RETURNS TABLE (picked_loan integer, picked_rank integer, by_callback boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+  i integer;
+  q integer;
+  found_loan integer;
+  found_rank integer;
+BEGIN
+  -- Done with what they held: it goes behind the accounts worked fewer times today.
+  UPDATE work_items SET lease_holder_id = NULL, lease_expires_at = NULL,
+                        rank = work_items.rank + p_round
+  WHERE work_items.lease_holder_id = p_user;
+  -- Each step is gated by a min() over a partial index: plpgsql's cached generic plans would
+  -- otherwise scan the whole list on every call.
+  IF (SELECT min(e.lease_expires_at) FROM work_items e) < p_now THEN
+    UPDATE work_items SET lease_holder_id = NULL, lease_expires_at = NULL
+    WHERE work_items.loan_id IN (
+      SELECT e.loan_id FROM work_items e WHERE e.lease_expires_at < p_now
+      ORDER BY e.lease_expires_at LIMIT 500 FOR UPDATE SKIP LOCKED);
+  END IF;
+  FOR i IN 1 .. array_length(p_phases, 1) / 2 LOOP
+    IF p_phases[2 * i - 1] < 0 THEN
+      CONTINUE WHEN (SELECT min(c.due_at) FROM callbacks c WHERE c.status = 'scheduled')
+                    > p_now IS NOT FALSE;
+      SELECT w.loan_id, w.rank INTO found_loan, found_rank
+      FROM work_items w JOIN callbacks c ON c.loan_id = w.loan_id
+      WHERE c.status = 'scheduled' AND c.due_at <= p_now AND w.lease_holder_id IS NULL
+        AND (c.user_id = p_user OR (c.user_id IS NULL
+             AND (w.collector_id = p_user OR w.collector_id IS NULL)
+             AND w.queue_id IN (
+               SELECT m.queue_id FROM queue_members m JOIN queues qq ON qq.id = m.queue_id
+               WHERE m.user_id = p_user AND qq.active
+                 AND qq.kind IN ('collector', 'field', 'legal'))))
+      ORDER BY c.due_at, c.id LIMIT 1 FOR UPDATE OF w SKIP LOCKED;
+      IF found_loan IS NOT NULL THEN
+        UPDATE work_items SET lease_holder_id = p_user, lease_expires_at = p_until
+        WHERE work_items.loan_id = found_loan;
+        UPDATE callbacks SET status = 'done'
+        WHERE callbacks.loan_id = found_loan AND callbacks.status = 'scheduled'
+          AND callbacks.due_at <= p_now;
+        RETURN QUERY SELECT found_loan, found_rank, true;
+        RETURN;
+      END IF;
+    ELSE
+      FOR q IN SELECT m.queue_id FROM queue_members m JOIN queues qq ON qq.id = m.queue_id
+               WHERE m.user_id = p_user AND qq.active
+                 AND qq.kind IN ('collector', 'field', 'legal')
+               ORDER BY qq.position, qq.id LOOP
+        SELECT w.loan_id, w.rank INTO found_loan, found_rank FROM work_items w
+        WHERE w.queue_id = q AND w.lease_holder_id IS NULL
+          AND w.rank >= p_phases[2 * i - 1] AND w.rank < p_phases[2 * i]
+          AND (w.collector_id = p_user OR w.collector_id IS NULL)
+        ORDER BY w.rank, w.score, w.loan_id LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF found_loan IS NOT NULL THEN
+          UPDATE work_items SET lease_holder_id = p_user, lease_expires_at = p_until
+          WHERE work_items.loan_id = found_loan;
+          RETURN QUERY SELECT found_loan, found_rank, false;
+          RETURN;
+        END IF;
+      END LOOP;
+    END IF;
+  END LOOP;
+END $$
+"""
+
 
 def upgrade() -> None:
     op.create_table(
@@ -101,7 +172,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_callbacks")),
     )
     with op.batch_alter_table("callbacks", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_callbacks_due_at"), ["due_at"], unique=False)
+        batch_op.create_index(
+            "ix_callbacks_scheduled_due_at",
+            ["due_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'scheduled'"),
+            sqlite_where=sa.text("status = 'scheduled'"),
+        )
         batch_op.create_index(batch_op.f("ix_callbacks_loan_id"), ["loan_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_callbacks_user_id"), ["user_id"], unique=False)
 
@@ -173,7 +250,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_work_items_free",
-            ["queue_id", "rank", "score"],
+            ["queue_id", "rank", "score", "loan_id"],
             unique=False,
             postgresql_where=sa.text("lease_holder_id IS NULL"),
             sqlite_where=sa.text("lease_holder_id IS NULL"),
@@ -221,8 +298,16 @@ def upgrade() -> None:
             batch_op.f("fk_users_team_id_teams"), "teams", ["team_id"], ["id"]
         )
 
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(NEXT_ACCOUNT)
+
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "DROP FUNCTION arrears_next_account(integer, timestamptz, timestamptz, integer[], "
+            "integer)"
+        )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_users_team_id_teams"), type_="foreignkey")
         batch_op.drop_column("capacity")
@@ -265,7 +350,7 @@ def downgrade() -> None:
     with op.batch_alter_table("callbacks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_callbacks_user_id"))
         batch_op.drop_index(batch_op.f("ix_callbacks_loan_id"))
-        batch_op.drop_index(batch_op.f("ix_callbacks_due_at"))
+        batch_op.drop_index("ix_callbacks_scheduled_due_at")
 
     op.drop_table("callbacks")
     with op.batch_alter_table("assignment_history", schema=None) as batch_op:
