@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import getpass
 import json
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import auth
 from service.clock import lender_today
@@ -385,88 +387,73 @@ async def cmd_assign(settings: Settings, args: argparse.Namespace) -> int:
     from service.assignment import assign, strategies_for
 
     strategies = strategies_for(settings)
-    engine = create_engine(settings)
-    try:
-        await upgrade(engine)
-        async with engine.begin() as conn:
-            report = await assign(
-                conn,
-                strategies.registry,
-                settings,
-                lender_today(settings.lender_timezone),
-                everything=args.all,
-                actor=_actor(),
-            )
-        arms = ", ".join(f"{k} {v}" for k, v in sorted(report.arms.items())) or "none"
-        print(
-            f"assigned: {report.considered} considered, {report.moved} moved, "
-            f"{report.unrouted} fit no queue, in {report.seconds:.1f} s; arms: {arms}"
+    async with _migrated(settings) as engine, engine.begin() as conn:
+        report = await assign(
+            conn,
+            strategies.registry,
+            settings,
+            lender_today(settings.lender_timezone),
+            everything=args.all,
+            actor=_actor(),
         )
-    finally:
-        await engine.dispose()
+    arms = ", ".join(f"{k} {v}" for k, v in sorted(report.arms.items())) or "none"
+    print(
+        f"assigned: {report.considered} considered, {report.moved} moved, "
+        f"{report.unrouted} fit no queue, in {report.seconds:.1f} s; arms: {arms}"
+    )
     return 0
 
 
 async def cmd_handover(settings: Settings, args: argparse.Namespace) -> int:
     from service.assignment import handover
 
-    engine = create_engine(settings)
-    try:
-        await upgrade(engine)
-        async with engine.begin() as conn:
-            result = await handover(
-                conn,
-                settings,
-                _actor(),
-                from_user=args.from_user,
-                to_user=args.to_user,
-                to_queue=args.to_queue,
-                today=lender_today(settings.lender_timezone),
-            )
-        target = result["to"] or f"queue {result['to_queue']!r}"
-        print(
-            f"handed over from {result['from']} to {target}: {result['accounts']} accounts, "
-            f"{result['promises']} promises, {result['callbacks']} callbacks; "
-            f"{result['from']} deactivated"
+    async with _migrated(settings) as engine, engine.begin() as conn:
+        result = await handover(
+            conn,
+            settings,
+            _actor(),
+            from_user=args.from_user,
+            to_user=args.to_user,
+            to_queue=args.to_queue,
+            today=lender_today(settings.lender_timezone),
         )
-    finally:
-        await engine.dispose()
+    target = result["to"] or f"queue {result['to_queue']!r}"
+    print(
+        f"handed over from {result['from']} to {target}: {result['accounts']} accounts, "
+        f"{result['promises']} promises, {result['callbacks']} callbacks; "
+        f"{result['from']} deactivated"
+    )
     return 0
 
 
 async def cmd_queues(settings: Settings, args: argparse.Namespace) -> int:
     from service import assignment
 
-    engine = create_engine(settings)
-    try:
-        await upgrade(engine)
-        async with engine.begin() as conn:
-            if args.action == "defaults":
-                created = await assignment.install_default_queues(conn)
-                print(f"created {len(created)} queue(s): {', '.join(created) or 'none needed'}")
-            elif args.action == "add":
-                await assignment.create_queue(
-                    conn,
-                    assignment.strategies_for(settings).registry,
-                    name=args.name,
-                    kind=args.kind,
-                    routing=_json_object(args.routing, "--routing"),
-                    position=args.position,
-                    collector_strategy=args.strategy,
+    async with _migrated(settings) as engine, engine.begin() as conn:
+        if args.action == "defaults":
+            created = await assignment.install_default_queues(conn)
+            print(f"created {len(created)} queue(s): {', '.join(created) or 'none needed'}")
+        elif args.action == "add":
+            await assignment.create_queue(
+                conn,
+                assignment.strategies_for(settings).registry,
+                name=args.name,
+                kind=args.kind,
+                routing=_json_object(args.routing, "--routing"),
+                position=args.position,
+                collector_strategy=args.strategy,
+            )
+            print(f"queue {args.name} created")
+        elif args.action == "member":
+            await assignment.add_member(conn, args.queue, args.username)
+            print(f"{args.username} works {args.queue}")
+        else:
+            for row in await assignment.queue_overview(conn):
+                print(
+                    f"{row['position']:>4} {row['name']:<22} {row['kind']:<9} "
+                    f"{row['collector_strategy']:<15} members {row['members']:>3}  "
+                    f"accounts {row['accounts']:>8}  {json.dumps(row['routing'])}"
                 )
-                print(f"queue {args.name} created")
-            elif args.action == "member":
-                await assignment.add_member(conn, args.queue, args.username)
-                print(f"{args.username} works {args.queue}")
-            else:
-                for row in await assignment.queue_overview(conn):
-                    print(
-                        f"{row['position']:>4} {row['name']:<22} {row['kind']:<9} "
-                        f"{row['collector_strategy']:<15} members {row['members']:>3}  "
-                        f"accounts {row['accounts']:>8}  {json.dumps(row['routing'])}"
-                    )
-    finally:
-        await engine.dispose()
     return 0
 
 
@@ -475,39 +462,34 @@ async def cmd_experiments(settings: Settings, args: argparse.Namespace) -> int:
 
     from service import assignment
 
-    engine = create_engine(settings)
-    try:
-        await upgrade(engine)
-        async with engine.begin() as conn:
-            if args.action == "start":
-                try:
-                    share = Decimal(args.share)
-                except InvalidOperation:
-                    raise ArrearsError("--share must be a fraction, e.g. 0.2") from None
-                await assignment.create_experiment(
-                    conn,
-                    assignment.strategies_for(settings).registry,
-                    key=args.key,
-                    segment=_json_object(args.segment, "--segment"),
-                    challenger=args.challenger,
-                    share=share,
-                    actor=_actor(),
-                )
-                print(f"experiment {args.key} started; it applies from the next assignment run")
-            elif args.action == "results":
-                rows = await assignment.experiment_results(
-                    conn,
-                    args.key,
-                    dt.date.fromisoformat(args.date_from),
-                    dt.date.fromisoformat(args.date_to),
-                    settings.cob_config().buckets.labels,
-                )
-                print(json.dumps(rows, default=str, indent=2))
-            else:
-                for row in await assignment.experiment_overview(conn):
-                    print(json.dumps(row, default=str))
-    finally:
-        await engine.dispose()
+    async with _migrated(settings) as engine, engine.begin() as conn:
+        if args.action == "start":
+            try:
+                share = Decimal(args.share)
+            except InvalidOperation:
+                raise ArrearsError("--share must be a fraction, e.g. 0.2") from None
+            await assignment.create_experiment(
+                conn,
+                assignment.strategies_for(settings).registry,
+                key=args.key,
+                segment=_json_object(args.segment, "--segment"),
+                challenger=args.challenger,
+                share=share,
+                actor=_actor(),
+            )
+            print(f"experiment {args.key} started; it applies from the next assignment run")
+        elif args.action == "results":
+            rows = await assignment.experiment_results(
+                conn,
+                args.key,
+                dt.date.fromisoformat(args.date_from),
+                dt.date.fromisoformat(args.date_to),
+                settings.cob_config().buckets.labels,
+            )
+            print(json.dumps(rows, default=str, indent=2))
+        else:
+            for row in await assignment.experiment_overview(conn):
+                print(json.dumps(row, default=str))
     return 0
 
 
@@ -519,6 +501,17 @@ def cmd_strategies(settings: Settings, args: argparse.Namespace) -> int:
         for name in registry.names(kind):
             print(f"{kind:<10} {name:<18} {registry.source(name)}")
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _migrated(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database brought to the latest schema, disposed of afterwards."""
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 def _actor() -> str:

@@ -84,3 +84,52 @@ def test_cob_then_export_accounts_in_the_contract_columns(
     assert any(int(row["dpd"]) > 90 for row in rows)
     assert main(["export", "accounts", "--as-of", "2020-01-01"]) == 2
     assert "no close of business for 2020-01-01" in capsys.readouterr().err
+
+
+def test_the_demo_floor_is_staffed_and_a_collector_hands_over_from_the_command_line(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--borrowers", "300", "--as-of", "2026-11-24"]) == 0
+    capsys.readouterr()
+    assert main(["queues", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "M1 early" in listing
+    assert "Automated reminders" in listing
+    assert (
+        main(
+            [
+                "experiments",
+                "start",
+                "m1",
+                "--segment",
+                '{"buckets": ["M1"]}',
+                "--challenger",
+                "round_robin",
+                "--share",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+    assert main(["assign", "--all"]) == 0
+    assert "m1:challenger" in capsys.readouterr().out
+
+    assert main(["handover", "--from", "collector1", "--to", "collector2"]) == 0
+    out = capsys.readouterr().out
+    assert "handed over from collector1 to collector2" in out
+    assert "collector1 deactivated" in out
+    assert main(["users", "list"]) == 0
+    users = capsys.readouterr().out.splitlines()
+    leaver = next(line for line in users if line.startswith("collector1"))
+    assert leaver.split()[2] == "inactive"
+    # Handing over from someone already gone is refused, with the reason.
+    assert main(["handover", "--from", "collector1", "--to-queue", "M2-M3"]) == 2
+    assert "already inactive" in capsys.readouterr().err
+
+
+def test_a_bad_strategy_setting_stops_the_command_with_the_reason(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARREARS_ASSIGNMENT_STRATEGY", "no_such_strategy")
+    assert main(["assign"]) == 2
+    assert "no strategy named 'no_such_strategy'" in capsys.readouterr().err
