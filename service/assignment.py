@@ -19,14 +19,23 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
 from service.auth import CurrentUser
 from service.db import UTCDateTime, raw_asyncpg, utcnow
 from service.errors import ConfigurationError, NotFound, ValidationFailed
-from service.models import Experiment, Loan, Queue, QueueKind, QueueMember, Role, User
+from service.models import (
+    Experiment,
+    Loan,
+    Queue,
+    QueueKind,
+    QueueMember,
+    Role,
+    Team,
+    User,
+)
 from service.settings import Settings
 from service.worklist import WORKED, refresh_work_items
 from strategies import (
@@ -576,6 +585,54 @@ async def add_member(conn: AsyncConnection, queue_name: str, username: str) -> N
     )
     if exists.first() is None:
         await conn.execute(insert(QueueMember).values(queue_id=queue.id, user_id=user.id))
+
+
+async def update_user(
+    conn: AsyncConnection,
+    username: str,
+    actor: str,
+    *,
+    capacity: int | None = None,
+    no_capacity: bool = False,
+    languages: str | None = None,
+    team: str | None = None,
+) -> dict[str, Any]:
+    """Change what assignment knows of a user: capacity, languages, team (created if new)."""
+    user = await user_by_name(conn, username)
+    values: dict[str, Any] = {}
+    if no_capacity:
+        values["capacity"] = None
+    elif capacity is not None:
+        if capacity < 0:
+            raise ValidationFailed("capacity must not be negative")
+        values["capacity"] = capacity
+    if languages is not None:
+        codes = [code.strip() for code in languages.split(",") if code.strip()]
+        if not codes:
+            raise ValidationFailed("languages: at least one locale, e.g. zh-CN,en")
+        values["languages"] = ",".join(codes)
+    if team is not None:
+        team_id = await conn.scalar(select(Team.id).where(Team.name == team))
+        if team_id is None:
+            team_id = (
+                await conn.execute(insert(Team).values(name=team, active=True, created_at=utcnow()))
+            ).inserted_primary_key[0]  # type: ignore[index]  # one-column key
+        values["team_id"] = team_id
+    if not values:
+        raise ValidationFailed("nothing to change")
+    await conn.execute(update(User).where(User.id == user.id).values(**values))
+    details = {k: v for k, v in values.items() if k != "team_id"} | (
+        {"team": team} if team is not None else {}
+    )
+    await audit.record(
+        conn,
+        actor=actor,
+        action="user.updated",
+        entity_type="user",
+        entity_ref=username,
+        details=details,
+    )
+    return details
 
 
 # --- moves by hand -------------------------------------------------------------------------------

@@ -288,6 +288,20 @@ async def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
                     capacity=args.capacity,
                 )
             print(f"user {args.username} created ({args.role})")
+        elif args.action == "set":
+            from service.assignment import update_user
+
+            async with engine.begin() as conn:
+                changed = await update_user(
+                    conn,
+                    args.username,
+                    _actor(),
+                    capacity=args.capacity,
+                    no_capacity=args.no_capacity,
+                    languages=args.languages,
+                    team=args.team,
+                )
+            print(f"user {args.username}: {json.dumps(changed, default=str)}")
         elif args.action == "set-password":
             password = _read_password("ARREARS_NEW_PASSWORD")
             async with engine.begin() as conn:
@@ -298,7 +312,11 @@ async def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
                 rows = (await conn.execute(select(User).order_by(User.username))).all()
             for row in rows:
                 state = "active" if row.active else "inactive"
-                print(f"{row.username:<16} {row.role.value:<11} {state:<9} {row.display_name}")
+                capacity = "-" if row.capacity is None else str(row.capacity)
+                print(
+                    f"{row.username:<16} {row.role.value:<11} {state:<9} "
+                    f"{row.languages:<12} {capacity:>6}  {row.display_name}"
+                )
         return 0
     finally:
         await engine.dispose()
@@ -593,6 +611,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name")
     add.add_argument("--languages", default="zh-CN")
     add.add_argument("--capacity", type=int, help="most open accounts at once (collectors)")
+    change = users_verbs.add_parser("set", help="capacity, languages, team")
+    change.add_argument("username")
+    limit = change.add_mutually_exclusive_group()
+    limit.add_argument("--capacity", type=int, help="most open accounts at once")
+    limit.add_argument("--no-capacity", action="store_true", help="no limit")
+    change.add_argument("--languages", help="comma-separated locales, e.g. zh-CN,en")
+    change.add_argument("--team", help="team name (created if new)")
     passwd = users_verbs.add_parser("set-password")
     passwd.add_argument("username")
     users_verbs.add_parser("list")

@@ -111,8 +111,14 @@ def test_the_demo_floor_is_staffed_and_a_collector_hands_over_from_the_command_l
         )
         == 0
     )
+    assert main(["users", "set", "collector3", "--capacity", "5", "--team", "North"]) == 0
     assert main(["assign", "--all"]) == 0
     assert "m1:challenger" in capsys.readouterr().out
+    assert main(["users", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert next(line for line in listed if line.startswith("collector3")).split()[4] == "5"
+    assert main(["users", "set", "collector3", "--capacity", "-1"]) == 2
+    assert "capacity must not be negative" in capsys.readouterr().err
 
     assert main(["handover", "--from", "collector1", "--to", "collector2"]) == 0
     out = capsys.readouterr().out

@@ -397,6 +397,8 @@ async def reset_leases(url: str) -> int:
             "rank = rank % 3 WHERE lease_holder_id IS NOT NULL OR rank >= 3"
         )
         await raw.execute("VACUUM ANALYZE work_items")
+        # The next run starts without a checkpoint of the last one's writes pending.
+        await raw.execute("CHECKPOINT")
         return doubles
     finally:
         await raw.close()
@@ -459,26 +461,27 @@ def main() -> None:
 
         bare_queue = asyncio.run(queue_id(url, "M1 early"))
         doubles: dict[str, int] = {}
+        asyncio.run(reset_leases(url))
+        bare_script = wrk_script(workdir, "/pop", tokens)
+        ours_script = wrk_script(workdir, "/api/work/next", tokens)
+        # Each server is warmed up (pools filled, statements prepared) before it is measured.
         server = bare_server(url, 8093, bare_queue)
         try:
-            bare = wrk(
-                "http://127.0.0.1:8093/pop", wrk_script(workdir, "/pop", tokens), args.seconds
-            )
+            wrk("http://127.0.0.1:8093/pop", bare_script, 3)
+            doubles["bare pop (warm-up)"] = asyncio.run(reset_leases(url))
+            bare = wrk("http://127.0.0.1:8093/pop", bare_script, args.seconds)
         finally:
             server.stop()
         doubles["bare pop (wrk)"] = asyncio.run(reset_leases(url))
         server = arrears_server(url, 8092, workdir)
         try:
-            ours_http = wrk(
-                "http://127.0.0.1:8092/api/work/next",
-                wrk_script(workdir, "/api/work/next", tokens),
-                args.seconds,
-            )
-            doubles["next account (wrk)"] = asyncio.run(reset_leases(url))
-            steady = asyncio.run(
-                open_loop("http://127.0.0.1:8092", tokens, args.rate, args.seconds)
-            )
+            base = "http://127.0.0.1:8092"
+            wrk(f"{base}/api/work/next", ours_script, 3)
+            doubles["next account (warm-up)"] = asyncio.run(reset_leases(url))
+            steady = asyncio.run(open_loop(base, tokens, args.rate, args.seconds))
             doubles["next account (open loop)"] = asyncio.run(reset_leases(url))
+            ours_http = wrk(f"{base}/api/work/next", ours_script, args.seconds)
+            doubles["next account (wrk)"] = asyncio.run(reset_leases(url))
         finally:
             server.stop()
         results["http"] = {
