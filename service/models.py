@@ -417,9 +417,11 @@ class WorkItem(Base):
 
     __tablename__ = "work_items"
     __table_args__ = (
-        # The pop reads this index in priority order; leased rows are not in it.
+        # "Next account" reads two ranges of this index in priority order: the collector's own
+        # accounts of a queue, and the queue's pool (collector NULL). Leased rows are not in it.
         Index(
             "ix_work_items_free",
+            "collector_id",
             "queue_id",
             "rank",
             "score",
@@ -439,7 +441,7 @@ class WorkItem(Base):
         ForeignKey("loans.id", ondelete="CASCADE"), primary_key=True
     )
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
-    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Position in the configured priority order (0 first); score orders within a rank (negated
     # DPD × balance, so that ascending order is the most urgent first).
     rank: Mapped[int] = mapped_column(Integer)

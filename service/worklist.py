@@ -366,23 +366,31 @@ async def _next_steps(
                 )
                 break
             continue
-        # One queue at a time, in the queues' order: each pop reads one index range in order.
+        # One queue at a time, in the queues' order; in each, the head of the collector's own
+        # accounts and the head of the pool (two ranges of one index), the more urgent taken.
+        # The transaction holds SQLite's write lock since its first UPDATE: nobody else picks
+        # between this read and the lease, which checks the row is still free all the same.
         for queue_id in queue_ids:
-            pick = (
-                select(WorkItem.loan_id)
-                .where(
-                    WorkItem.queue_id == queue_id,
-                    WorkItem.lease_holder_id.is_(None),
-                    WorkItem.rank >= low,
-                    WorkItem.rank < high,
-                    mine_or_pool,
-                )
-                .order_by(WorkItem.rank, WorkItem.score, WorkItem.loan_id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
-            taken = await _lease(conn, pick, lease)
+            heads = []
+            for owner in (WorkItem.collector_id == user.id, WorkItem.collector_id.is_(None)):
+                head = (
+                    await conn.execute(
+                        select(WorkItem.rank, WorkItem.score, WorkItem.loan_id)
+                        .where(
+                            owner,
+                            WorkItem.queue_id == queue_id,
+                            WorkItem.lease_holder_id.is_(None),
+                            WorkItem.rank >= low,
+                            WorkItem.rank < high,
+                        )
+                        .order_by(WorkItem.rank, WorkItem.score, WorkItem.loan_id)
+                        .limit(1)
+                    )
+                ).first()
+                if head is not None:
+                    heads.append(tuple(head))
+            if heads:
+                taken = await _lease(conn, min(heads)[2], lease)
             if taken is not None:
                 break
         if taken is not None:
@@ -394,7 +402,7 @@ async def _next_steps(
 
 
 async def _lease(conn: AsyncConnection, pick: Any, lease: dict[str, Any]) -> int | None:
-    # The lease condition is repeated: on SQLite the pick and the update are one statement.
+    """Lease the picked row (an id, or a subquery picking one) if it is still free."""
     result = await conn.execute(
         update(WorkItem)
         .where(WorkItem.loan_id == pick, WorkItem.lease_holder_id.is_(None))

@@ -632,3 +632,36 @@ async def test_a_supervisor_reassigns_by_hand_with_a_reason(
     # The nightly run leaves a hand-made move alone while the account's segment is unchanged.
     await run(engine, settings)
     assert (await placement(engine))["L0"] == ("M2-M3", "cai")
+
+
+async def test_the_pool_and_the_collector_s_own_accounts_are_served_in_one_order(
+    client: Client, engine: AsyncEngine, settings: Settings
+) -> None:
+    await accounts(
+        engine,
+        [
+            {"ref": "L-OWN-LOW", "dpd": 2, "outstanding": "100"},
+            {"ref": "L-POOL-HIGH", "dpd": 25, "outstanding": "9000"},
+            {"ref": "L-OWN-MID", "dpd": 10, "outstanding": "3000"},
+            {"ref": "L-POOL-LOW", "dpd": 1, "outstanding": "50"},
+        ],
+    )
+    await queues_with(engine, {"M1 early": ["ann"]})
+    async with engine.begin() as conn:
+        queue = await conn.scalar(select(Queue.id).where(Queue.name == "M1 early"))
+        ann = await conn.scalar(select(User.id).where(User.username == "ann"))
+        await conn.execute(update(Loan).values(queue_id=queue, collector_id=ann))
+        await conn.execute(
+            update(Loan).where(Loan.loan_ref.like("L-POOL%")).values(collector_id=None)
+        )
+        from service.worklist import refresh_work_items
+
+        await refresh_work_items(conn, settings, TODAY)
+    token = await login(client, "ann")
+
+    served = []
+    for _ in range(4):
+        body = await (await client.post("/api/work/next", headers=_bearer(token))).json()
+        served.append(body["account"]["loan_ref"])
+
+    assert served == ["L-POOL-HIGH", "L-OWN-MID", "L-OWN-LOW", "L-POOL-LOW"]

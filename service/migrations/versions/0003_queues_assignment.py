@@ -34,6 +34,10 @@ DECLARE
   q integer;
   found_loan integer;
   found_rank integer;
+  found_score numeric;
+  pool_loan integer;
+  pool_rank integer;
+  pool_score numeric;
 BEGIN
   -- A lease is worth nothing after a crash (it would expire anyway): this transaction need not
   -- wait for its WAL to reach the disk.
@@ -78,11 +82,23 @@ BEGIN
                WHERE m.user_id = p_user AND qq.active
                  AND qq.kind IN ('collector', 'field', 'legal')
                ORDER BY qq.position, qq.id LOOP
-        SELECT w.loan_id, w.rank INTO found_loan, found_rank FROM work_items w
-        WHERE w.queue_id = q AND w.lease_holder_id IS NULL
+        -- The collector's own accounts and the queue's pool are two ranges of one index:
+        -- take the head of each (both locked for the moment) and lease the more urgent.
+        SELECT w.loan_id, w.rank, w.score INTO found_loan, found_rank, found_score
+        FROM work_items w
+        WHERE w.collector_id = p_user AND w.queue_id = q AND w.lease_holder_id IS NULL
           AND w.rank >= p_phases[2 * i - 1] AND w.rank < p_phases[2 * i]
-          AND (w.collector_id = p_user OR w.collector_id IS NULL)
         ORDER BY w.rank, w.score, w.loan_id LIMIT 1 FOR UPDATE SKIP LOCKED;
+        SELECT w.loan_id, w.rank, w.score INTO pool_loan, pool_rank, pool_score
+        FROM work_items w
+        WHERE w.collector_id IS NULL AND w.queue_id = q AND w.lease_holder_id IS NULL
+          AND w.rank >= p_phases[2 * i - 1] AND w.rank < p_phases[2 * i]
+        ORDER BY w.rank, w.score, w.loan_id LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF pool_loan IS NOT NULL AND (found_loan IS NULL
+            OR (pool_rank, pool_score, pool_loan) < (found_rank, found_score, found_loan)) THEN
+          found_loan := pool_loan;
+          found_rank := pool_rank;
+        END IF;
         IF found_loan IS NOT NULL THEN
           UPDATE work_items SET lease_holder_id = p_user, lease_expires_at = p_until
           WHERE work_items.loan_id = found_loan;
@@ -249,11 +265,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("work_items", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_work_items_collector_id"), ["collector_id"], unique=False
-        )
-        batch_op.create_index(
             "ix_work_items_free",
-            ["queue_id", "rank", "score", "loan_id"],
+            ["collector_id", "queue_id", "rank", "score", "loan_id"],
             unique=False,
             postgresql_where=sa.text("lease_holder_id IS NULL"),
             sqlite_where=sa.text("lease_holder_id IS NULL"),
@@ -342,7 +355,6 @@ def downgrade() -> None:
             postgresql_where=sa.text("lease_holder_id IS NULL"),
             sqlite_where=sa.text("lease_holder_id IS NULL"),
         )
-        batch_op.drop_index(batch_op.f("ix_work_items_collector_id"))
 
     op.drop_table("work_items")
     with op.batch_alter_table("promises", schema=None) as batch_op:
