@@ -1,0 +1,440 @@
+"""The compliance guard: may this contact go out now? Pure rules over plain facts.
+
+Every outbound attempt passes :func:`guard`, at planning and again right before sending. It
+answers allow / block / defer (with the next instant it would be allowed) / review, with reason
+codes, and never raises on odd facts: when it cannot decide (an unknown zone where the profile
+forbids guessing, missing consent) it blocks and says why. Profiles are data
+(``profiles.toml``); docs/compliance.md gives each rule's source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+CALL, SMS = "call", "sms"
+# Days a defer looks ahead for an open window in every candidate zone.
+SEARCH_DAYS = 60
+
+
+class Verdict(enum.StrEnum):
+    allow = "allow"
+    block = "block"
+    defer = "defer"
+    review = "review"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reasons: tuple[str, ...] = ()
+    next_allowed_at: dt.datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.value,
+            "reasons": list(self.reasons),
+            "next_allowed_at": self.next_allowed_at.isoformat() if self.next_allowed_at else None,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    call_window: tuple[dt.time, dt.time]
+    sms_window: tuple[dt.time, dt.time]
+    unknown_zone: str  # "lender": use the lender's zone; "block"
+    third_party: str  # which third-party rule set: cn, us, uk
+    sms_footer: str
+    opt_out_keywords: tuple[str, ...] = ()
+    opt_in_keywords: tuple[str, ...] = ()
+    blocking_holds: frozenset[str] = frozenset()
+    conversations_per_day: int | None = None
+    unanswered_per_day_per_number: int | None = None
+    calls_per_day: int | None = None
+    calls_per_7_days: int | None = None
+    quiet_days_after_conversation: int | None = None
+    sms_per_day: int | None = None
+    sms_per_7_days: int | None = None
+    voicemail: str | None = None  # "limited": only the limited-content message
+    # Results that do not count toward calls_per_7_days (the call never reached the number).
+    uncounted_call_results: frozenset[str] = frozenset()
+
+    def window(self, channel: str) -> tuple[dt.time, dt.time]:
+        return self.call_window if channel == CALL else self.sms_window
+
+
+PROFILE_NAMES = ("cn", "us", "uk")
+
+
+@cache
+def _profiles_data() -> dict[str, Any]:
+    text = resources.files("service.domain").joinpath("profiles.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def load_profile(name: str, region: str | None = None) -> Profile:
+    """A profile, with its regional overrides for ``region`` (e.g. a US state) applied."""
+    data = _profiles_data()
+    if name not in data:
+        raise ValueError(f"unknown compliance profile {name!r}; known: {', '.join(data)}")
+    values = {k: v for k, v in data[name].items() if k != "regions"}
+    values.update(data[name].get("regions", {}).get(region or "", {}))
+    return _profile(name, values)
+
+
+def _profile(name: str, values: Mapping[str, Any]) -> Profile:
+    def window(pair: Sequence[str]) -> tuple[dt.time, dt.time]:
+        return dt.time.fromisoformat(pair[0]), dt.time.fromisoformat(pair[1])
+
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    unknown = set(values) - fields
+    if unknown:
+        raise ValueError(f"profile {name}: unknown keys {sorted(unknown)}")
+    converted: dict[str, Any] = dict(values)
+    converted["call_window"] = window(values["call_window"])
+    converted["sms_window"] = window(values["sms_window"])
+    for key in ("opt_out_keywords", "opt_in_keywords"):
+        converted[key] = tuple(values.get(key, ()))
+    for key in ("blocking_holds", "uncounted_call_results"):
+        converted[key] = frozenset(values.get(key, ()))
+    return Profile(name=name, **converted)
+
+
+# --- the facts -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PastAttempt:
+    """One earlier attempt on this debt (any party), as the contact log has it."""
+
+    at: dt.datetime
+    channel: str  # call | sms
+    direction: str  # outbound | inbound
+    party: str  # "debtor" or a contact_ref
+    phone: str
+    result: str  # busy, not_in_service, no_answer, voicemail, conversation, wrong_number, ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Party:
+    """Whom the contact is for: the debtor, or a third party and what they are to the debt."""
+
+    ref: str  # "debtor" or a contact_ref
+    kind: str  # debtor | guarantor (debt-related) | emergency (not debt-related) | unrelated
+    refused: bool = False  # a third party who asked never to be contacted again
+
+    @property
+    def is_debtor(self) -> bool:
+        return self.kind == "debtor"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything the guard decides from, loaded by the caller (see service.compliance)."""
+
+    profile: Profile
+    lender_zone: str
+    debtor_zones: tuple[str, ...]  # () unknown; one: known; several: ambiguous
+    party: Party
+    phone: str | None
+    history: tuple[PastAttempt, ...] = ()
+    sms_consent: bool = False
+    opted_out: frozenset[tuple[str, str]] = frozenset()  # (phone, channel)
+    holds: frozenset[str] = frozenset()
+    promise_until: dt.date | None = None  # a pending promise's date plus grace
+    # The debtor's state, for third-party rules: reachable | unreachable | deceased |
+    # incapacitated.
+    debtor_state: str = "reachable"
+    location_contacts_with_party: int = 0  # earlier location-only contacts with this person
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Request:
+    channel: str  # call | sms
+    at: dt.datetime  # aware
+    automated: bool = True
+    purpose: str = "collection"  # collection | location (third parties: where is the debtor)
+    text: str | None = None  # the rendered SMS, when there is one to check
+    voicemail: str | None = None  # limited | full: what a call may leave on a machine
+
+
+# --- the guard -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _Outcome:
+    blocks: list[str] = dataclasses.field(default_factory=list)
+    reviews: list[str] = dataclasses.field(default_factory=list)
+    defers: list[tuple[str, dt.datetime]] = dataclasses.field(default_factory=list)
+
+    def decision(self) -> Decision:
+        if self.blocks:
+            return Decision(Verdict.block, tuple(self.blocks + self.reviews))
+        if self.reviews:
+            return Decision(Verdict.review, tuple(self.reviews))
+        if self.defers:
+            reasons = tuple(reason for reason, _ in self.defers)
+            return Decision(Verdict.defer, reasons, max(at for _, at in self.defers))
+        return Decision(Verdict.allow)
+
+
+def guard(request: Request, facts: Facts) -> Decision:
+    """The verdict on one contact, with every reason that applies (deterministic)."""
+    if request.at.tzinfo is None:
+        raise ValueError("the contact's time must be aware")
+    outcome = _Outcome()
+    zones = _zones(facts, outcome)
+    _parties(request, facts, outcome)
+    _permissions(request, facts, outcome)
+    if zones:
+        try:
+            _timed_rules(request, facts, zones, outcome)
+        except _NoCommonWindow:
+            outcome.blocks.append("no_common_window")
+    _content(request, facts, outcome)
+    return outcome.decision()
+
+
+def _timed_rules(
+    request: Request, facts: Facts, zones: Sequence[ZoneInfo], outcome: _Outcome
+) -> None:
+    """Window, pending promise and frequency caps: everything that can say "later"."""
+    profile = facts.profile
+    day_zone = zones[0]  # days are counted in one zone: the first candidate
+    _window(request, profile, zones, outcome)
+    promise = facts.promise_until
+    if promise is not None and request.automated and _local_date(request.at, day_zone) <= promise:
+        resume = promise + dt.timedelta(days=1)
+        outcome.defers.append(
+            ("promise_pending", _window_start(resume, profile, request.channel, zones))
+        )
+    if request.channel == CALL:
+        _call_caps(request, facts, zones, day_zone, outcome)
+    else:
+        _sms_caps(request, facts, zones, day_zone, outcome)
+
+
+def _zones(facts: Facts, outcome: _Outcome) -> tuple[ZoneInfo, ...]:
+    zones = []
+    for name in facts.debtor_zones:
+        try:
+            zones.append(ZoneInfo(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            outcome.blocks.append("zone_invalid")
+            return ()
+    if zones:
+        return tuple(zones)
+    if facts.profile.unknown_zone == "lender":
+        return (ZoneInfo(facts.lender_zone),)
+    outcome.blocks.append("zone_unknown")
+    return ()
+
+
+def _parties(request: Request, facts: Facts, outcome: _Outcome) -> None:
+    party, rules = facts.party, facts.profile.third_party
+    holds = facts.holds & facts.profile.blocking_holds
+    if not party.is_debtor:
+        # A debtor's death is what lets some third parties be asked to help; it does not
+        # stop that contact.
+        holds -= {"deceased"}
+    outcome.blocks.extend(f"hold_{hold}" for hold in sorted(holds))
+    if party.is_debtor:
+        return
+    if party.refused:
+        outcome.blocks.append("third_party_refused")
+    if party.kind == "unrelated":
+        outcome.blocks.append("third_party_unrelated")
+        return
+    if rules == "cn":
+        if party.kind == "emergency":
+            if facts.debtor_state == "reachable":
+                outcome.blocks.append("third_party_debtor_reachable")
+            if request.purpose != "location":
+                outcome.blocks.append("third_party_no_disclosure")
+    elif rules == "us":
+        # A guarantor is a consumer on the debt; anyone else: location information only, once.
+        if party.kind != "guarantor":
+            if request.purpose != "location":
+                outcome.blocks.append("third_party_location_only")
+            if facts.location_contacts_with_party >= 1:
+                outcome.blocks.append("third_party_once")
+    elif party.kind != "guarantor" and request.purpose != "location":
+        outcome.reviews.append("third_party_identity_unverified")
+
+
+def _permissions(request: Request, facts: Facts, outcome: _Outcome) -> None:
+    if facts.phone is None:
+        outcome.blocks.append("no_number")
+        return
+    if (facts.phone, request.channel) in facts.opted_out:
+        outcome.blocks.append("opted_out")
+    if request.channel == SMS and not facts.sms_consent:
+        outcome.blocks.append("sms_consent_missing")
+
+
+def _content(request: Request, facts: Facts, outcome: _Outcome) -> None:
+    profile = facts.profile
+    if (
+        request.channel == SMS
+        and request.text is not None
+        and (profile.sms_footer not in request.text)
+    ):
+        outcome.blocks.append("sms_footer_missing")
+    if request.channel == CALL and profile.voicemail == "limited" and request.voicemail == "full":
+        outcome.blocks.append("voicemail_not_limited")
+
+
+# --- time ---------------------------------------------------------------------------------------
+
+
+class _NoCommonWindow(Exception):
+    pass
+
+
+def _local_date(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
+    return moment.astimezone(zone).date()
+
+
+def _inside(moment: dt.datetime, window: tuple[dt.time, dt.time], zone: ZoneInfo) -> bool:
+    local = moment.astimezone(zone).time()
+    return window[0] <= local < window[1]
+
+
+def _window(
+    request: Request, profile: Profile, zones: Sequence[ZoneInfo], outcome: _Outcome
+) -> None:
+    window = profile.window(request.channel)
+    if all(_inside(request.at, window, zone) for zone in zones):
+        return
+    reason = "outside_window" if len(zones) == 1 else "outside_window_in_some_zone"
+    outcome.defers.append((reason, _next_open(request.at, window, zones)))
+
+
+def _next_open(
+    moment: dt.datetime, window: tuple[dt.time, dt.time], zones: Sequence[ZoneInfo]
+) -> dt.datetime:
+    """The first instant at or after ``moment`` inside the window in every zone."""
+    # Candidates: each zone's window openings from the day before onwards; the answer is one
+    # of them (or ``moment`` itself), whichever is first inside every zone's window.
+    candidates = sorted(
+        {
+            dt.datetime.combine(day, window[0], zone).astimezone(dt.UTC)
+            for zone in zones
+            for offset in range(-1, SEARCH_DAYS)
+            for day in [_local_date(moment, zone) + dt.timedelta(days=offset)]
+        }
+    )
+    for candidate in candidates:
+        if candidate >= moment and all(_inside(candidate, window, zone) for zone in zones):
+            return candidate
+    # The candidate zones' windows never overlap (zones half a world apart): no hour is safe.
+    raise _NoCommonWindow
+
+
+def _window_start(
+    day: dt.date, profile: Profile, channel: str, zones: Sequence[ZoneInfo]
+) -> dt.datetime:
+    """The first allowed instant of ``day`` (in the first zone) or after it."""
+    start = dt.datetime.combine(day, profile.window(channel)[0], zones[0])
+    return _next_open(start.astimezone(dt.UTC), profile.window(channel), zones)
+
+
+# --- frequency ----------------------------------------------------------------------------------
+
+
+def _days(attempts: Iterable[PastAttempt], zone: ZoneInfo) -> list[dt.date]:
+    return sorted(_local_date(a.at, zone) for a in attempts)
+
+
+def _call_caps(
+    request: Request,
+    facts: Facts,
+    zones: Sequence[ZoneInfo],
+    zone: ZoneInfo,
+    outcome: _Outcome,
+) -> None:
+    profile, party = facts.profile, facts.party
+    today = _local_date(request.at, zone)
+    before = [a for a in facts.history if a.channel == CALL and a.at <= request.at]
+    person = [a for a in before if a.party == party.ref]
+
+    def tomorrow() -> dt.datetime:
+        return _window_start(today + dt.timedelta(days=1), profile, CALL, zones)
+
+    if profile.conversations_per_day is not None and party.is_debtor:
+        talks = [a for a in person if a.result == "conversation"]
+        if _days(talks, zone).count(today) >= profile.conversations_per_day:
+            outcome.defers.append(("conversations_per_day", tomorrow()))
+    if profile.unanswered_per_day_per_number is not None:
+        dials = [
+            a
+            for a in before
+            if a.direction == "outbound" and a.phone == facts.phone and a.result != "conversation"
+        ]
+        if _days(dials, zone).count(today) >= profile.unanswered_per_day_per_number:
+            outcome.defers.append(("unanswered_per_number", tomorrow()))
+    outbound = [a for a in person if a.direction == "outbound"]
+    daily = profile.calls_per_day
+    if daily is not None and _days(outbound, zone).count(today) >= daily:
+        outcome.defers.append(("calls_per_day", tomorrow()))
+    if profile.quiet_days_after_conversation is not None:
+        # Inbound conversations count too; the conversation's own day is day 1.
+        talked = _days((a for a in person if a.result == "conversation"), zone)
+        if talked and (today - talked[-1]).days < profile.quiet_days_after_conversation:
+            resume = talked[-1] + dt.timedelta(days=profile.quiet_days_after_conversation)
+            outcome.defers.append(
+                ("conversation_in_last_7_days", _window_start(resume, profile, CALL, zones))
+            )
+    if profile.calls_per_7_days is not None:
+        counted = [a for a in outbound if a.result not in profile.uncounted_call_results]
+        days = _days(counted, zone)
+        limit = profile.calls_per_7_days
+        if _in_7_days(days, today) >= limit:
+            later = today + dt.timedelta(days=1)
+            while _in_7_days(days, later) >= limit:
+                later += dt.timedelta(days=1)
+            outcome.defers.append(("calls_in_7_days", _window_start(later, profile, CALL, zones)))
+
+
+def _sms_caps(
+    request: Request,
+    facts: Facts,
+    zones: Sequence[ZoneInfo],
+    zone: ZoneInfo,
+    outcome: _Outcome,
+) -> None:
+    profile = facts.profile
+    today = _local_date(request.at, zone)
+    sent = _days(
+        (
+            a
+            for a in facts.history
+            if a.channel == SMS
+            and a.direction == "outbound"
+            and a.party == facts.party.ref
+            and a.at <= request.at
+        ),
+        zone,
+    )
+    if profile.sms_per_day is not None and sent.count(today) >= profile.sms_per_day:
+        tomorrow = today + dt.timedelta(days=1)
+        outcome.defers.append(("sms_per_day", _window_start(tomorrow, profile, SMS, zones)))
+    if profile.sms_per_7_days is not None and _in_7_days(sent, today) >= profile.sms_per_7_days:
+        later = today + dt.timedelta(days=1)
+        while _in_7_days(sent, later) >= profile.sms_per_7_days:
+            later += dt.timedelta(days=1)
+        outcome.defers.append(("sms_in_7_days", _window_start(later, profile, SMS, zones)))
+
+
+def _in_7_days(days: Sequence[dt.date], last: dt.date) -> int:
+    """How many of ``days`` fall in the seven consecutive days ending ``last``."""
+    first = last - dt.timedelta(days=6)
+    return sum(1 for day in days if first <= day <= last)

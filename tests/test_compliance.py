@@ -1,0 +1,370 @@
+"""The compliance guard's rules, one worked example each, and properties over random histories."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.domain.compliance import (
+    Decision,
+    Facts,
+    Party,
+    PastAttempt,
+    Request,
+    Verdict,
+    guard,
+    load_profile,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NEW_YORK = ZoneInfo("America/New_York")
+PHONE_CN = "+8613800138000"
+PHONE_US = "+12125550100"
+DEBTOR = Party("debtor", "debtor")
+
+
+def at(zone: ZoneInfo, day: int, hour: int, minute: int = 0, month: int = 11) -> dt.datetime:
+    return dt.datetime(2026, month, day, hour, minute, tzinfo=zone)
+
+
+def cn_facts(**changes: object) -> Facts:
+    facts = Facts(
+        profile=load_profile("cn"),
+        lender_zone="Asia/Shanghai",
+        debtor_zones=("Asia/Shanghai",),
+        party=DEBTOR,
+        phone=PHONE_CN,
+        sms_consent=True,
+    )
+    return dataclasses.replace(facts, **changes)  # type: ignore[arg-type]
+
+
+def us_facts(**changes: object) -> Facts:
+    facts = Facts(
+        profile=load_profile("us"),
+        lender_zone="America/New_York",
+        debtor_zones=("America/New_York",),
+        party=DEBTOR,
+        phone=PHONE_US,
+        sms_consent=True,
+    )
+    return dataclasses.replace(facts, **changes)  # type: ignore[arg-type]
+
+
+def call(
+    when: dt.datetime,
+    result: str,
+    party: str = "debtor",
+    phone: str = PHONE_US,
+    direction: str = "outbound",
+) -> PastAttempt:
+    return PastAttempt(when, "call", direction, party, phone, result)
+
+
+# --- windows ------------------------------------------------------------------------------------
+
+
+def test_cn_a_call_at_22_05_is_deferred_to_08_00_next_morning() -> None:
+    decision = guard(Request("call", at(SHANGHAI, 24, 22, 5)), cn_facts())
+    assert decision == Decision(Verdict.defer, ("outside_window",), at(SHANGHAI, 25, 8))
+
+
+def test_cn_inside_the_window_is_allowed() -> None:
+    assert guard(Request("call", at(SHANGHAI, 24, 21, 59)), cn_facts()).verdict is Verdict.allow
+
+
+def test_an_ambiguous_zone_allows_only_hours_open_in_every_candidate() -> None:
+    # 08:30 in New York is 05:30 in Los Angeles: wait for 08:00 there (11:00 in New York).
+    facts = us_facts(debtor_zones=("America/Los_Angeles", "America/New_York"))
+    decision = guard(Request("call", at(NEW_YORK, 24, 8, 30)), facts)
+    assert decision.verdict is Verdict.defer
+    assert decision.reasons == ("outside_window_in_some_zone",)
+    assert decision.next_allowed_at == at(NEW_YORK, 24, 11)
+
+
+def test_an_unknown_zone_uses_the_lender_s_in_cn_and_blocks_in_us() -> None:
+    assert guard(Request("call", at(SHANGHAI, 24, 10)), cn_facts(debtor_zones=())).verdict is (
+        Verdict.allow
+    )
+    decision = guard(Request("call", at(NEW_YORK, 24, 10)), us_facts(debtor_zones=()))
+    assert decision == Decision(Verdict.block, ("zone_unknown",))
+
+
+# --- US frequency ---------------------------------------------------------------------------------
+
+
+def test_us_seven_calls_on_seven_days_allow_one_on_the_eighth_day_but_not_a_second() -> None:
+    history = tuple(call(at(NEW_YORK, day, 10), "no_answer") for day in range(1, 8))
+    eighth = at(NEW_YORK, 8, 10)
+    assert guard(Request("call", eighth), us_facts(history=history)).verdict is Verdict.allow
+
+    history += (call(eighth, "no_answer"),)
+    decision = guard(Request("call", at(NEW_YORK, 8, 15)), us_facts(history=history))
+    assert decision.verdict is Verdict.defer
+    assert decision.reasons == ("calls_in_7_days",)
+    assert decision.next_allowed_at == at(NEW_YORK, 9, 8)
+
+
+def test_us_a_busy_signal_does_not_count_toward_the_seven() -> None:
+    history = (
+        *(call(at(NEW_YORK, 10, 9 + n), "no_answer") for n in range(6)),
+        call(at(NEW_YORK, 10, 16), "busy"),
+        call(at(NEW_YORK, 10, 17), "not_in_service"),
+    )
+    decision = guard(Request("call", at(NEW_YORK, 10, 18)), us_facts(history=history))
+    assert decision.verdict is Verdict.allow
+
+
+def test_us_no_call_for_seven_days_after_a_conversation_its_day_being_day_one() -> None:
+    history = (call(at(NEW_YORK, 10, 11), "conversation", direction="inbound"),)
+    facts = us_facts(history=history)
+    for day in range(10, 17):
+        decision = guard(Request("call", at(NEW_YORK, day, 12)), facts)
+        assert decision.reasons == ("conversation_in_last_7_days",), day
+        assert decision.next_allowed_at == at(NEW_YORK, 17, 8)
+    assert guard(Request("call", at(NEW_YORK, 17, 8)), facts).verdict is Verdict.allow
+
+
+def test_a_state_override_allows_fewer_calls() -> None:
+    facts = us_facts(
+        profile=load_profile("us", "MA"),
+        history=(
+            call(at(NEW_YORK, 10, 10), "no_answer"),
+            call(at(NEW_YORK, 11, 10), "busy"),
+            call(at(NEW_YORK, 12, 10), "voicemail"),
+        ),
+    )
+    assert guard(Request("call", at(NEW_YORK, 12, 15)), facts).reasons == ("calls_in_7_days",)
+
+
+# --- CN frequency --------------------------------------------------------------------------------
+
+
+def test_cn_a_fourth_effective_conversation_in_a_day_is_not_allowed() -> None:
+    history = tuple(call(at(SHANGHAI, 24, 9 + n), "conversation", phone=PHONE_CN) for n in range(3))
+    decision = guard(Request("call", at(SHANGHAI, 24, 15)), cn_facts(history=history))
+    assert decision == Decision(Verdict.defer, ("conversations_per_day",), at(SHANGHAI, 25, 8))
+
+
+def test_cn_six_unanswered_dials_to_a_number_stop_that_number_for_the_day() -> None:
+    history = tuple(
+        call(at(SHANGHAI, 24, 9, 10 * n), "no_answer", phone=PHONE_CN) for n in range(6)
+    )
+    assert guard(Request("call", at(SHANGHAI, 24, 14)), cn_facts(history=history)).reasons == (
+        "unanswered_per_number",
+    )
+    other = cn_facts(history=history, phone="+8613900139000")
+    assert guard(Request("call", at(SHANGHAI, 24, 14)), other).verdict is Verdict.allow
+
+
+def test_sms_caps_per_profile() -> None:
+    def sms(when: dt.datetime) -> PastAttempt:
+        return PastAttempt(when, "sms", "outbound", "debtor", PHONE_CN, "delivered")
+
+    two = (sms(at(SHANGHAI, 24, 9)), sms(at(SHANGHAI, 24, 10)))
+    assert guard(Request("sms", at(SHANGHAI, 24, 11)), cn_facts(history=two)).reasons == (
+        "sms_per_day",
+    )
+    week = tuple(
+        PastAttempt(at(NEW_YORK, day, 9), "sms", "outbound", "debtor", PHONE_US, "delivered")
+        for day in (20, 21, 22)
+    )
+    decision = guard(Request("sms", at(NEW_YORK, 24, 11)), us_facts(history=week))
+    assert decision.reasons == ("sms_in_7_days",)
+    assert decision.next_allowed_at == at(NEW_YORK, 27, 8)
+
+
+# --- permissions, holds, third parties, content ------------------------------------------------
+
+
+def test_opt_out_hold_and_missing_consent_block_with_their_reasons() -> None:
+    facts = cn_facts(
+        opted_out=frozenset({(PHONE_CN, "sms")}), holds=frozenset({"dispute"}), sms_consent=False
+    )
+    decision = guard(Request("sms", at(SHANGHAI, 24, 10)), facts)
+    assert decision == Decision(Verdict.block, ("hold_dispute", "opted_out", "sms_consent_missing"))
+    # The call channel is not opted out; the hold still stops it.
+    assert guard(Request("call", at(SHANGHAI, 24, 10)), facts).reasons == ("hold_dispute",)
+
+
+def test_a_pending_promise_suspends_automated_dunning_until_its_date_plus_grace() -> None:
+    facts = cn_facts(promise_until=dt.date(2026, 11, 27))
+    decision = guard(Request("sms", at(SHANGHAI, 24, 10)), facts)
+    assert decision == Decision(Verdict.defer, ("promise_pending",), at(SHANGHAI, 28, 8))
+    collector = Request("call", at(SHANGHAI, 24, 10), automated=False)
+    assert guard(collector, facts).verdict is Verdict.allow
+
+
+def test_cn_an_emergency_contact_is_blocked_while_the_debtor_is_reachable() -> None:
+    emergency = Party("C1", "emergency")
+    request = Request("call", at(SHANGHAI, 24, 10), automated=False, purpose="location")
+    assert guard(request, cn_facts(party=emergency)).reasons == ("third_party_debtor_reachable",)
+    assert guard(request, cn_facts(party=emergency, debtor_state="unreachable")).verdict is (
+        Verdict.allow
+    )
+    collection = dataclasses.replace(request, purpose="collection")
+    assert guard(collection, cn_facts(party=emergency, debtor_state="unreachable")).reasons == (
+        "third_party_no_disclosure",
+    )
+
+
+def test_cn_a_refusal_blocks_that_person_forever_and_strangers_never_get_called() -> None:
+    request = Request("call", at(SHANGHAI, 24, 10), purpose="location")
+    refused = cn_facts(party=Party("C1", "emergency", refused=True), debtor_state="unreachable")
+    assert guard(request, refused).reasons == ("third_party_refused",)
+    stranger = cn_facts(party=Party("X", "unrelated"), debtor_state="deceased")
+    assert guard(request, stranger).reasons == ("third_party_unrelated",)
+
+
+def test_cn_a_guarantor_may_be_asked_to_pay() -> None:
+    facts = cn_facts(party=Party("G1", "guarantor"))
+    assert guard(Request("call", at(SHANGHAI, 24, 10)), facts).verdict is Verdict.allow
+
+
+def test_us_third_parties_get_one_location_call() -> None:
+    neighbour = Party("C2", "emergency")
+    request = Request("call", at(NEW_YORK, 24, 10), purpose="location")
+    assert guard(request, us_facts(party=neighbour)).verdict is Verdict.allow
+    assert guard(request, us_facts(party=neighbour, location_contacts_with_party=1)).reasons == (
+        "third_party_once",
+    )
+    debt_talk = dataclasses.replace(request, purpose="collection")
+    assert guard(debt_talk, us_facts(party=neighbour)).reasons == ("third_party_location_only",)
+
+
+def test_the_sms_footer_is_checked_after_rendering() -> None:
+    good = Request("sms", at(SHANGHAI, 24, 10), text="您的账单已逾期，请尽快还款。回复TD退订")
+    bad = Request("sms", at(SHANGHAI, 24, 10), text="您的账单已逾期，请尽快还款。")
+    assert guard(good, cn_facts()).verdict is Verdict.allow
+    assert guard(bad, cn_facts()).reasons == ("sms_footer_missing",)
+
+
+def test_us_voicemail_only_in_its_limited_form() -> None:
+    full = Request("call", at(NEW_YORK, 24, 10), voicemail="full")
+    assert guard(full, us_facts()).reasons == ("voicemail_not_limited",)
+    limited = dataclasses.replace(full, voicemail="limited")
+    assert guard(limited, us_facts()).verdict is Verdict.allow
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+ZONES = [
+    "Asia/Shanghai",
+    "America/New_York",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Europe/London",
+    "Pacific/Honolulu",
+]
+RESULTS = ["busy", "not_in_service", "no_answer", "voicemail", "conversation", "delivered"]
+START = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+@st.composite
+def situations(draw: st.DrawFn) -> tuple[Request, Facts]:
+    profile = draw(st.sampled_from(["cn", "us", "uk"]))
+    zones = tuple(draw(st.lists(st.sampled_from(ZONES), min_size=0, max_size=3, unique=True)))
+    minutes = st.integers(0, 60 * 24 * 30)
+    history = tuple(
+        PastAttempt(
+            START + dt.timedelta(minutes=draw(minutes)),
+            channel,
+            draw(st.sampled_from(["outbound", "outbound", "inbound"])),
+            draw(st.sampled_from(["debtor", "C1"])),
+            draw(st.sampled_from([PHONE_CN, PHONE_US])),
+            draw(st.sampled_from(RESULTS)),
+        )
+        for channel in draw(st.lists(st.sampled_from(["call", "sms"]), max_size=25))
+    )
+    facts = Facts(
+        profile=load_profile(profile),
+        lender_zone="Asia/Shanghai",
+        debtor_zones=zones,
+        party=DEBTOR,
+        phone=draw(st.sampled_from([PHONE_CN, PHONE_US])),
+        history=history,
+        sms_consent=True,
+    )
+    request = Request(
+        draw(st.sampled_from(["call", "sms"])),
+        START + dt.timedelta(minutes=draw(minutes)),
+    )
+    return request, facts
+
+
+@settings(max_examples=300, deadline=None)
+@given(situations())
+def test_the_guard_never_allows_outside_the_window_or_above_a_cap(
+    situation: tuple[Request, Facts],
+) -> None:
+    request, facts = situation
+    decision = guard(request, facts)
+    assert decision == guard(request, facts)  # deterministic
+    if decision.verdict is not Verdict.allow:
+        if decision.verdict is Verdict.defer:
+            assert decision.next_allowed_at is not None
+            assert decision.next_allowed_at > request.at
+        return
+    profile = facts.profile
+    zones = [ZoneInfo(z) for z in facts.debtor_zones] or [ZoneInfo(facts.lender_zone)]
+    start, end = profile.window(request.channel)
+    for zone in zones:
+        assert start <= request.at.astimezone(zone).time() < end
+    # With the allowed contact added, the day's and the week's counts stay within the caps.
+    zone = zones[0]
+    today = request.at.astimezone(zone).date()
+    mine = [
+        a
+        for a in facts.history
+        if a.party == "debtor"
+        and a.at <= request.at
+        and a.channel == request.channel
+        and a.direction == "outbound"
+    ]
+    on = [a.at.astimezone(zone).date() for a in mine]
+    week = [d for d in on if today - dt.timedelta(days=6) <= d <= today]
+    if request.channel == "sms":
+        if profile.sms_per_day is not None:
+            assert on.count(today) + 1 <= profile.sms_per_day
+        if profile.sms_per_7_days is not None:
+            assert len(week) + 1 <= profile.sms_per_7_days
+    else:
+        if profile.calls_per_day is not None:
+            assert on.count(today) + 1 <= profile.calls_per_day
+        if profile.calls_per_7_days is not None:
+            counted = [
+                a.at.astimezone(zone).date()
+                for a in mine
+                if a.result not in profile.uncounted_call_results
+            ]
+            in_week = [d for d in counted if today - dt.timedelta(days=6) <= d <= today]
+            assert len(in_week) + 1 <= profile.calls_per_7_days
+
+
+@settings(max_examples=200, deadline=None)
+@given(situations())
+def test_a_deferred_contact_is_inside_the_window_at_its_next_allowed_time(
+    situation: tuple[Request, Facts],
+) -> None:
+    request, facts = situation
+    decision = guard(request, facts)
+    if decision.verdict is not Verdict.defer:
+        return
+    assert decision.next_allowed_at is not None
+    later = dataclasses.replace(request, at=decision.next_allowed_at)
+    zones = [ZoneInfo(z) for z in facts.debtor_zones] or [ZoneInfo(facts.lender_zone)]
+    start, end = facts.profile.window(request.channel)
+    for zone in zones:
+        assert start <= later.at.astimezone(zone).time() < end
+
+
+def test_every_profile_loads_and_unknown_ones_are_refused() -> None:
+    for name in ("cn", "us", "uk"):
+        assert load_profile(name).name == name
+    with pytest.raises(ValueError, match="unknown compliance profile"):
+        load_profile("fr")
