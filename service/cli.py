@@ -511,6 +511,27 @@ async def cmd_experiments(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_check_contact(settings: Settings, args: argparse.Namespace) -> int:
+    from service.compliance import check_contact
+
+    try:
+        at = dt.datetime.fromisoformat(args.at)
+    except ValueError:
+        raise ArrearsError(f"--at {args.at!r} is not an ISO 8601 time") from None
+    async with _migrated(settings) as engine, engine.connect() as conn:
+        decision = await check_contact(
+            conn,
+            settings,
+            loan_ref=args.loan,
+            party_ref=args.party,
+            channel=args.channel,
+            at=at,
+            profile=args.profile,
+        )
+    print(json.dumps(decision.as_dict(), ensure_ascii=False))
+    return 0
+
+
 def cmd_strategies(settings: Settings, args: argparse.Namespace) -> int:
     from service.assignment import strategies_for
 
@@ -672,6 +693,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("strategies", help="list the registered strategies and where they come from")
 
+    check = verbs.add_parser("check-contact", help="the compliance guard's verdict on a contact")
+    check.add_argument("--loan", required=True, metavar="REF")
+    check.add_argument("--channel", required=True, choices=("call", "sms"))
+    check.add_argument("--party", required=True, metavar="debtor|CONTACT_REF")
+    check.add_argument("--at", required=True, metavar="ISO8601", help="with its offset")
+    check.add_argument("--profile", choices=("cn", "us", "uk"))
+
     worker = verbs.add_parser("worker", help="run an arq worker (needs REDIS_URL)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     return parser
@@ -689,6 +717,7 @@ ASYNC_VERBS = {
     "handover": cmd_handover,
     "queues": cmd_queues,
     "experiments": cmd_experiments,
+    "check-contact": cmd_check_contact,
 }
 SYNC_VERBS = {
     "run": cmd_serve,

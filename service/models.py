@@ -270,6 +270,8 @@ class Contact(Base):
     relation: Mapped[str] = mapped_column(String(64), default="")
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     debt_related: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The contact asked never to be contacted again (a refusal blocks them for good).
+    refused_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -523,6 +525,41 @@ class Callback(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
+
+
+class OptOut(Base):
+    """A number that opted out of a medium (an SMS keyword, a collector's note, the provider)."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("phone", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    opted_out_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(24))  # sms_reply, collector, provider, import
+    keyword: Mapped[str | None] = mapped_column(String(32))
+
+
+class Hold(Base):
+    """Something that stops contact: a dispute, a death, a bankruptcy, breathing space ...
+
+    On one loan, or (loan_id NULL) on every loan of the borrower; from a date, maybe to one.
+    """
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(
+        ForeignKey("borrowers.id", ondelete="CASCADE"), index=True
+    )
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class BucketEvent(Base):

@@ -79,6 +79,8 @@ class Settings:
     # account taken with "next account", and the order "next account" serves them in.
     assignment_strategy: str = "routing_table"
     lease_minutes: int = 15
+    # Days after a promise's date before it counts as broken (and automated dunning resumes).
+    promise_grace_days: int = 3
     next_account_priority: tuple[str, ...] = PRIORITIES
 
     def __post_init__(self) -> None:
@@ -122,6 +124,8 @@ class Settings:
             problems.append("ARREARS_IMPORT_CHUNK_ROWS must be positive")
         if self.snapshot_retention_days < 1:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
+        if self.promise_grace_days < 0:
+            problems.append("ARREARS_PROMISE_GRACE_DAYS must not be negative")
         if self.db_pool_size < 1:
             problems.append("ARREARS_DB_POOL_SIZE must be positive")
         if self.lease_minutes < 1:
@@ -207,6 +211,7 @@ class Settings:
             ("ARREARS_SNAPSHOT_RETENTION_DAYS", "snapshot_retention_days"),
             ("ARREARS_LEASE_MINUTES", "lease_minutes"),
             ("ARREARS_DB_POOL_SIZE", "db_pool_size"),
+            ("ARREARS_PROMISE_GRACE_DAYS", "promise_grace_days"),
         ):
             raw = env.get(name, "").strip()
             if raw:

@@ -27,7 +27,7 @@ from service.errors import (
     ValidationFailed,
 )
 from service.settings import Settings
-from service.web import api, pages, queues
+from service.web import api, contact, pages, queues
 from service.web.jsonio import error_body, json_response
 from service.web.keys import (
     ENGINE,
@@ -151,6 +151,7 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(_redis)
     api.setup_routes(app)
     queues.setup_routes(app)
+    contact.setup_routes(app)
     pages.setup_routes(app)
     return app
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from service.errors import InputError
+from service.errors import InputError, ValidationFailed
 
 
 def _default(value: Any) -> Any:
@@ -47,3 +47,12 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InputError("request body must be a JSON object")
     return body
+
+
+def text_field(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed(f"{name} is required (a string)", details=[{"field": name}])
+    return value.strip()

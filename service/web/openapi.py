@@ -595,6 +595,7 @@ def document() -> dict[str, Any]:
         },
     }
     doc["paths"].update(_assignment_paths())
+    doc["paths"].update(_contact_paths())
     return doc
 
 
@@ -803,6 +804,43 @@ def _assignment_paths() -> dict[str, Any]:
                         },
                         "the arms",
                     ),
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                    **NOT_FOUND,
+                },
+            }
+        },
+    }
+
+
+def _contact_paths() -> dict[str, Any]:
+    decision = {
+        "type": "object",
+        "properties": {
+            "verdict": {"type": "string", "enum": ["allow", "block", "defer", "review"]},
+            "reasons": {"type": "array", "items": STRING},
+            "next_allowed_at": {**DATETIME, "nullable": True},
+        },
+    }
+    return {
+        "/api/compliance/check": {
+            "post": {
+                "summary": "The compliance guard's verdict on one contact (arrears check-contact)",
+                "description": "Decided from the contact log, opt-outs, holds, pending promises "
+                "and the debtor's zone as stored. A collector may ask only about accounts of "
+                "their queues.",
+                "requestBody": _body(
+                    {
+                        "loan_ref": STRING,
+                        "channel": {"type": "string", "enum": ["call", "sms"]},
+                        "party": {**STRING, "description": "debtor or a contact_ref"},
+                        "at": {**DATETIME, "description": "with its offset"},
+                        "profile": {"type": "string", "enum": ["cn", "us", "uk"]},
+                    },
+                    ["loan_ref", "channel", "party", "at"],
+                ),
+                "responses": {
+                    "200": _json(decision, "the verdict"),
                     **UNPROCESSABLE,
                     **ERRORS,
                     **NOT_FOUND,

@@ -6,7 +6,6 @@ Every route here is described in :mod:`service.web.openapi`.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from aiohttp import web
 
@@ -17,17 +16,8 @@ from service.errors import NotFound, ValidationFailed
 from service.models import Role
 from service.portfolio import visible_loan
 from service.web.api import STAFF, _date_param, require
-from service.web.jsonio import json_response, read_json_object
+from service.web.jsonio import json_response, read_json_object, text_field
 from service.web.keys import ENGINE, HOT_POOL, SETTINGS, STRATEGIES
-
-
-def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationFailed(f"{name} is required (a string)", details=[{"field": name}])
-    return value.strip()
 
 
 async def next_account(request: web.Request) -> web.Response:
@@ -86,9 +76,9 @@ async def reassign_loan(request: web.Request) -> web.Response:
             settings,
             user,
             request.match_info["ref"],
-            queue_name=_text(body, "queue") or "",
-            collector=_text(body, "collector", required=False),
-            reason=_text(body, "reason") or "",
+            queue_name=text_field(body, "queue") or "",
+            collector=text_field(body, "collector", required=False),
+            reason=text_field(body, "reason") or "",
             today=lender_today(settings.lender_timezone),
         )
     return json_response(result, status=201)
@@ -112,9 +102,9 @@ async def create_handover(request: web.Request) -> web.Response:
             conn,
             settings,
             user.username,
-            from_user=_text(body, "from") or "",
-            to_user=_text(body, "to", required=False),
-            to_queue=_text(body, "to_queue", required=False),
+            from_user=text_field(body, "from") or "",
+            to_user=text_field(body, "to", required=False),
+            to_queue=text_field(body, "to_queue", required=False),
             today=lender_today(settings.lender_timezone),
             actor_id=user.id,
         )
@@ -149,9 +139,9 @@ async def create_experiment(request: web.Request) -> web.Response:
         await assignment.create_experiment(
             conn,
             request.app[STRATEGIES].registry,
-            key=_text(body, "key") or "",
+            key=text_field(body, "key") or "",
             segment=segment,
-            challenger=_text(body, "challenger") or "",
+            challenger=text_field(body, "challenger") or "",
             share=share,
             actor=user.username,
         )
