@@ -130,7 +130,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 chunk_rows=settings.import_chunk_rows,
                 source="cli",
                 actor=os.environ.get("USER", "cli"),
-                refresh_as_of=lender_today(settings.lender_timezone),
+                refresh_as_of=args.as_of or lender_today(settings.lender_timezone),
                 cob=settings.cob_config(),
             ),
             TqdmProgress(),
@@ -396,6 +396,12 @@ async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
                 f"COB {day.isoformat()}: {report.loans} loans ({report.resumed} resumed) "
                 f"in {report.seconds:.1f} s ({buckets})"
             )
+            if report.plan is not None:
+                planned = ", ".join(
+                    f"{channel} {status} {n}"
+                    for (channel, status), n in sorted(report.plan.contacts.items())
+                )
+                print(f"  planned: {planned or 'nothing'}")
     finally:
         await engine.dispose()
     return 0
@@ -532,6 +538,109 @@ async def cmd_check_contact(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
+async def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    from service.assignment import strategies_for
+    from service.cob import dry_run_plan
+
+    if not args.dry_run:
+        raise ArrearsError(
+            "plans are written by close of business (arrears cob --as-of DATE); "
+            "add --dry-run to see a day's plan without writing it"
+        )
+    try:
+        day = dt.date.fromisoformat(args.day)
+    except ValueError:
+        raise ArrearsError(f"--for {args.day!r} is not a date (YYYY-MM-DD)") from None
+    strategies = strategies_for(settings)
+    async with _migrated(settings) as engine:
+        report = await dry_run_plan(engine, day, settings.cob_config(), strategies)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+        return 0
+    print(render_plan(report))
+    return 0
+
+
+def render_plan(report: Any) -> str:
+    """The dry run as a person reads it: totals by channel, reasons, steps and tasks."""
+    statuses = ("pending", "deferred", "blocked", "review")
+    lines = [
+        f"Plan for {report.day.isoformat()} (dry run: nothing written); "
+        f"plans {', '.join(report.plans)}",
+        f"accounts considered {report.accounts}"
+        + (f"; {report.without_plan} without a plan" if report.without_plan else ""),
+        "",
+        f"{'channel':<10}" + "".join(f"{name:>10}" for name in ("send", *statuses[1:])),
+    ]
+    for channel in ("sms", "call", "letter"):
+        counts = [report.contacts.get((channel, status), 0) for status in statuses]
+        lines.append(f"{channel:<10}" + "".join(f"{n:>10}" for n in counts))
+    if report.already_sent:
+        lines.append(f"already sent or on their way: {report.already_sent}")
+    if report.expired:
+        lines.append(f"earlier days' calls and texts never sent, cancelled: {report.expired}")
+    lines += ["", "not sent today, by reason:"]
+    if not report.reasons:
+        lines.append("  none")
+    for (status, reason), n in sorted(report.reasons.items(), key=lambda i: (i[0][0], -i[1])):
+        if status != "pending":
+            lines.append(f"  {status:<9} {reason:<34} {n:>7}")
+    later = [(r, n) for (s, r), n in report.reasons.items() if s == "pending"]
+    if later:
+        lines += ["", "sent later the same day, by reason:"]
+        lines += [f"  {reason:<44} {n:>7}" for reason, n in sorted(later, key=lambda i: -i[1])]
+    lines += ["", "by step:"]
+    for (step, channel, status), n in sorted(report.steps.items()):
+        lines.append(f"  {step:<22} {channel:<7} {status:<9} {n:>7}")
+    lines += ["", "tasks for people:"]
+    if not report.tasks:
+        lines.append("  none")
+    kinds = sorted({kind for kind, _ in report.tasks})
+    for kind in kinds:
+        new, old = report.tasks.get((kind, "new"), 0), report.tasks.get((kind, "existing"), 0)
+        lines.append(f"  {kind:<22} {new:>5} new  {old:>5} already open or done")
+    return "\n".join(lines)
+
+
+async def cmd_plans(settings: Settings, args: argparse.Namespace) -> int:
+    from service.assignment import strategies_for
+    from service.treatment import install_default_plan, list_plans, load_plan_file
+
+    async with _migrated(settings) as engine:
+        if args.plans_verb == "load":
+            strategies = strategies_for(settings)
+            async with engine.begin() as conn:
+                stored = await load_plan_file(conn, Path(args.file), strategies.registry, _actor())
+            print(f"stored plan {stored.spec.name} version {stored.version}")
+            return 0
+        async with engine.begin() as conn:
+            await install_default_plan(conn, _actor())
+            plans = await list_plans(conn)
+    for plan in plans:
+        mark = "*" if plan["active"] else " "
+        print(
+            f"{mark} {plan['name']}@{plan['version']:<3} portfolio={plan['portfolio'] or '(all)'} "
+            f"strategy={plan['strategy']} steps={','.join(plan['steps'])}"
+        )
+    return 0
+
+
+async def cmd_letter(settings: Settings, args: argparse.Namespace) -> int:
+    from service.letters import letter_for
+
+    async with _migrated(settings) as engine, engine.connect() as conn:
+        html, pdf = await letter_for(conn, settings, args.loan, args.kind, args.as_of, args.format)
+    data = pdf if pdf is not None else html.encode()
+    if args.out:
+        await asyncio.to_thread(Path(args.out).write_bytes, data)
+        print(f"wrote {args.out} ({len(data)} bytes)")
+    elif args.format == "pdf":
+        sys.stdout.buffer.write(data)
+    else:
+        print(html)
+    return 0
+
+
 def cmd_strategies(settings: Settings, args: argparse.Namespace) -> int:
     from service.assignment import strategies_for
 
@@ -608,6 +717,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = verbs.add_parser("import", help="import a directory of contract CSV files")
     imp.add_argument("directory")
+    imp.add_argument(
+        "--as-of",
+        type=dt.date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="the lender's date the changed loans' positions are brought to (default today)",
+    )
 
     imports = verbs.add_parser("imports", help="read stored import reports")
     imports_verbs = imports.add_subparsers(dest="action", required=True)
@@ -700,6 +815,24 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--at", required=True, metavar="ISO8601", help="with its offset")
     check.add_argument("--profile", choices=("cn", "us", "uk"))
 
+    plan = verbs.add_parser("plan", help="a day's treatment plan: what would be sent and why not")
+    plan.add_argument("--for", dest="day", required=True, metavar="YYYY-MM-DD")
+    plan.add_argument("--dry-run", action="store_true", help="write nothing (required)")
+    plan.add_argument("--json", action="store_true", help="the counts as JSON")
+
+    plans = verbs.add_parser("plans", help="treatment plans: list, load a new version")
+    plans_verbs = plans.add_subparsers(dest="plans_verb", required=True)
+    plans_verbs.add_parser("list", help="every version; * marks the ones in use")
+    plans_load = plans_verbs.add_parser("load", help="store a plan file (TOML) as a new version")
+    plans_load.add_argument("file")
+
+    letter = verbs.add_parser("letter", help="render a loan's due or overdue notice")
+    letter.add_argument("--loan", required=True, metavar="REF")
+    letter.add_argument("--kind", required=True, choices=("due_notice", "overdue_notice"))
+    letter.add_argument("--format", choices=("html", "pdf"), default="html")
+    letter.add_argument("--as-of", type=dt.date.fromisoformat, metavar="YYYY-MM-DD")
+    letter.add_argument("--out", metavar="FILE")
+
     worker = verbs.add_parser("worker", help="run an arq worker (needs REDIS_URL)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     return parser
@@ -718,6 +851,9 @@ ASYNC_VERBS = {
     "queues": cmd_queues,
     "experiments": cmd_experiments,
     "check-contact": cmd_check_contact,
+    "plan": cmd_plan,
+    "plans": cmd_plans,
+    "letter": cmd_letter,
 }
 SYNC_VERBS = {
     "run": cmd_serve,

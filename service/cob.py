@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service import audit
+from service import audit, treatment
 from service.assignment import Assignment, assign
 from service.db import sqlite_timestamp, utcnow
 from service.domain.delinquency import (
@@ -35,6 +35,7 @@ from service.domain.delinquency import (
     RiskClass,
     TierScheme,
 )
+from service.treatment import PlanReport
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,7 @@ class CobReport:
     seconds: float
     buckets: dict[str, int]
     resumed: int = 0  # loans continued from their stored settlement rather than replayed
+    plan: PlanReport | None = None  # the day's treatment plan, when COB planned it
 
 
 class _Sql:
@@ -142,71 +144,102 @@ async def run_cob(
     """Close of business for ``as_of``, in one transaction.
 
     ``retention_days`` drops snapshots and bucket changes older than that many days before
-    ``as_of`` (kept forever when None). With ``assignment``, the accounts whose segment changed
-    are re-assigned (when ``as_of`` is the latest date run) before the snapshot is taken.
+    ``as_of`` (kept forever when None). With ``assignment`` (the strategies and settings), when
+    ``as_of`` is the latest date run: lost contact is marked, the accounts whose segment changed
+    are re-assigned before the snapshot, and the day's treatment is planned into the outbox.
     """
-    config = config or CobConfig()
     started = time.perf_counter()
     async with engine.begin() as conn:
-        sql = _Sql(conn.dialect.name)
-        if sql.postgres:
-            # One COB at a time, whichever worker or command starts it.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('arrears.cob'))"))
-            await conn.execute(text("SET LOCAL work_mem = '256MB'"))
-            # Many statements over temporary tables: compiling each costs more than it saves.
-            await conn.execute(text("SET LOCAL jit = off"))
-        loans, steps = await _settle(conn, sql, as_of, config)
-        resumed = (
-            await conn.execute(text("SELECT count(*) FROM cob_loans WHERE resume = 1"))
-        ).scalar_one()
-        await _derive_positions(conn, sql, as_of, config)
-        latest = await conn.scalar(text("SELECT MAX(as_of) FROM cob_runs"))
-        if assignment is not None and (latest is None or str(latest) <= as_of.isoformat()):
-            await assign(
-                conn, assignment.registry, assignment.settings, as_of, reason="cob", actor=actor
-            )
-        buckets = await _snapshot(conn, sql, as_of)
-        if retention_days is not None:
-            horizon = sql.date(as_of - dt.timedelta(days=retention_days))
-            await _execute(conn, f"DELETE FROM loan_snapshots WHERE as_of < {horizon}")
-            await _execute(conn, f"DELETE FROM bucket_events WHERE as_of < {horizon}")
-        await conn.execute(
-            text(
-                "INSERT INTO cob_runs (as_of, started_at, finished_at, loans, actor, config) "
-                "VALUES (:as_of, :now, :now, :loans, :actor, :config)"
-            ),
-            {
-                "as_of": as_of,
-                "now": utcnow(),
-                "loans": loans,
-                "actor": actor,
-                "config": fingerprint(config),
-            },
+        report = await close_of_business(
+            conn, as_of, config, actor, retention_days, assignment, plan=None
         )
-        await audit.record(
-            conn,
-            actor=actor,
-            action="cob.completed",
-            entity_type="cob",
-            entity_ref=as_of.isoformat(),
-            details={"loans": loans, "buckets": buckets},
-        )
-    seconds = time.perf_counter() - started
+    report = dataclasses.replace(report, seconds=time.perf_counter() - started)
     log.info(
         "cob.completed",
         as_of=as_of.isoformat(),
-        loans=loans,
-        resumed=resumed,
-        steps=steps,
-        seconds=round(seconds, 2),
+        loans=report.loans,
+        resumed=report.resumed,
+        steps=report.steps,
+        seconds=round(report.seconds, 2),
+    )
+    return report
+
+
+async def close_of_business(
+    conn: AsyncConnection,
+    as_of: dt.date,
+    config: CobConfig | None,
+    actor: str,
+    retention_days: int | None,
+    assignment: Assignment | None,
+    plan: bool | None,
+) -> CobReport:
+    """COB's work in the caller's transaction (``run_cob`` commits it; a dry run rolls it back).
+
+    ``plan``: None plans (and assigns) only when ``as_of`` is the latest date run.
+    """
+    config = config or CobConfig()
+    sql = _Sql(conn.dialect.name)
+    if sql.postgres:
+        # One COB at a time, whichever worker or command starts it.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('arrears.cob'))"))
+        await conn.execute(text("SET LOCAL work_mem = '256MB'"))
+        # Many statements over temporary tables: compiling each costs more than it saves.
+        await conn.execute(text("SET LOCAL jit = off"))
+    loans, steps = await _settle(conn, sql, as_of, config)
+    resumed = (
+        await conn.execute(text("SELECT count(*) FROM cob_loans WHERE resume = 1"))
+    ).scalar_one()
+    await _derive_positions(conn, sql, as_of, config)
+    latest = await conn.scalar(text("SELECT MAX(as_of) FROM cob_runs"))
+    if plan is None:
+        plan = latest is None or str(latest) <= as_of.isoformat()
+    planning = assignment is not None and plan
+    if assignment is not None and planning:
+        await treatment.mark_lost_contact(conn, as_of, assignment.settings.lender_timezone)
+        await assign(
+            conn, assignment.registry, assignment.settings, as_of, reason="cob", actor=actor
+        )
+    buckets = await _snapshot(conn, sql, as_of)
+    planned = None
+    if assignment is not None and planning:
+        planned = await treatment.plan_day(conn, assignment, as_of)
+    if retention_days is not None:
+        horizon = sql.date(as_of - dt.timedelta(days=retention_days))
+        await _execute(conn, f"DELETE FROM loan_snapshots WHERE as_of < {horizon}")
+        await _execute(conn, f"DELETE FROM bucket_events WHERE as_of < {horizon}")
+    await conn.execute(
+        text(
+            "INSERT INTO cob_runs (as_of, started_at, finished_at, loans, actor, config) "
+            "VALUES (:as_of, :now, :now, :loans, :actor, :config)"
+        ),
+        {
+            "as_of": as_of,
+            "now": utcnow(),
+            "loans": loans,
+            "actor": actor,
+            "config": fingerprint(config),
+        },
+    )
+    details: dict[str, Any] = {"loans": loans, "buckets": buckets}
+    if planned is not None:
+        details["planned"] = {f"{c}:{s}": n for (c, s), n in sorted(planned.contacts.items())}
+    await audit.record(
+        conn,
+        actor=actor,
+        action="cob.completed",
+        entity_type="cob",
+        entity_ref=as_of.isoformat(),
+        details=details,
     )
     return CobReport(
         as_of=as_of,
         loans=loans,
         steps=steps,
-        seconds=seconds,
+        seconds=0.0,
         buckets=buckets,
         resumed=int(resumed),
+        plan=planned,
     )
 
 
@@ -558,3 +591,29 @@ async def _snapshot(conn: AsyncConnection, sql: _Sql, as_of: dt.date) -> dict[st
         )
     ).all()
     return {str(bucket): int(count) for bucket, count in rows}
+
+
+async def dry_run_plan(
+    engine: AsyncEngine,
+    day: dt.date,
+    config: CobConfig | None,
+    assignment: Assignment,
+) -> PlanReport:
+    """What ``day``'s plan would send, call and block, written nowhere.
+
+    When ``day`` is not the date COB last ran, COB for ``day`` runs first (positions, lost
+    contact, assignment), in the same transaction, which is rolled back with the plan.
+    """
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            latest = await conn.scalar(text("SELECT MAX(as_of) FROM cob_runs"))
+            if latest is not None and str(latest) == day.isoformat():
+                return await treatment.plan_day(conn, assignment, day)
+            report = await close_of_business(
+                conn, day, config, "dry-run", None, assignment, plan=True
+            )
+            assert report.plan is not None
+            return report.plan
+        finally:
+            await transaction.rollback()

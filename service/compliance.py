@@ -1,18 +1,20 @@
-"""Loading the facts the compliance guard decides from, and asking it about one contact.
+"""Loading the facts the compliance guard decides from, and asking it about contacts.
 
 The rules are pure (:mod:`service.domain.compliance`); this module reads the contact log,
-opt-outs, holds, promises and the borrower's zone for one loan and party, in the caller's
-transaction, and is what ``arrears check-contact``, the API and (next) the planner and the
-dispatcher call.
+opt-outs, holds, promises and the borrower's zone, for one loan (``arrears check-contact``, the
+API) or for many at once (the planner), in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.domain.compliance import (
@@ -21,6 +23,7 @@ from service.domain.compliance import (
     Facts,
     Party,
     PastAttempt,
+    Profile,
     Request,
     guard,
     load_profile,
@@ -45,6 +48,189 @@ from service.settings import Settings
 HISTORY_DAYS = 14
 # Holds that change the debtor's state for third-party rules rather than only blocking.
 STATE_HOLDS = ("deceased", "incapacitated")
+# Loans per round trip when loading facts in bulk.
+CHUNK = 1000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoanFacts:
+    """What the guard needs about one loan and its borrower, whoever is contacted."""
+
+    loan_id: int
+    borrower_id: int
+    zones: tuple[str, ...]  # () unknown; one known; several ambiguous
+    region: str
+    sms_consent: bool
+    debtor_phone: str | None
+    holds: frozenset[str]
+    promise_until: dt.date | None
+    lost_contact: bool
+    history: tuple[PastAttempt, ...]
+
+    @property
+    def debtor_state(self) -> str:
+        state = next((hold for hold in STATE_HOLDS if hold in self.holds), None)
+        return state or ("unreachable" if self.lost_contact else "reachable")
+
+
+@cache
+def profile_for(name: str, region: str) -> Profile:
+    return load_profile(name, region or None)
+
+
+def check_profile(name: str) -> None:
+    if name not in PROFILE_NAMES:
+        raise ValidationFailed(
+            f"profile must be one of {', '.join(PROFILE_NAMES)}", details=[{"field": "profile"}]
+        )
+
+
+async def load_loan_facts(
+    conn: AsyncConnection, settings: Settings, loan_ids: Sequence[int], at: dt.datetime
+) -> dict[int, LoanFacts]:
+    """The facts of many loans at ``at``: a few set-based queries per chunk of loans."""
+    found: dict[int, LoanFacts] = {}
+    for start in range(0, len(loan_ids), CHUNK):
+        found.update(await _load_chunk(conn, settings, loan_ids[start : start + CHUNK], at))
+    return found
+
+
+async def _load_chunk(
+    conn: AsyncConnection, settings: Settings, loan_ids: Sequence[int], at: dt.datetime
+) -> dict[int, LoanFacts]:
+    day = at.date()
+    loans = (
+        await conn.execute(
+            select(
+                Loan.id,
+                Loan.borrower_id,
+                Loan.lost_contact_on,
+                Borrower.region,
+                Borrower.timezone,
+                Borrower.timezone_candidates,
+                Borrower.sms_consent,
+            )
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Loan.id.in_(loan_ids))
+        )
+    ).all()
+    borrowers = sorted({row.borrower_id for row in loans})
+    phones: dict[int, str] = {}
+    for borrower_id, e164 in await conn.execute(
+        select(PhoneNumber.borrower_id, PhoneNumber.e164)
+        .where(
+            PhoneNumber.borrower_id.in_(borrowers),
+            PhoneNumber.status == PhoneStatus.active,
+            PhoneNumber.kind != PhoneKind.former,
+        )
+        .order_by(PhoneNumber.borrower_id, PhoneNumber.kind != PhoneKind.primary, PhoneNumber.id)
+    ):
+        phones.setdefault(borrower_id, e164)
+    holds: dict[tuple[int, int | None], set[str]] = defaultdict(set)
+    for borrower_id, loan_id, code in await conn.execute(
+        select(Hold.borrower_id, Hold.loan_id, Hold.code).where(
+            Hold.borrower_id.in_(borrowers),
+            Hold.started_on <= day,
+            or_(Hold.ends_on.is_(None), Hold.ends_on >= day),
+        )
+    ):
+        holds[(borrower_id, loan_id)].add(code)
+    promised: dict[int, dt.date] = {
+        loan_id: day_promised
+        for loan_id, day_promised in await conn.execute(
+            select(Promise.loan_id, func.max(Promise.promised_on))
+            .where(Promise.loan_id.in_(loan_ids), Promise.status == PromiseStatus.pending)
+            .group_by(Promise.loan_id)
+        )
+    }
+    history: dict[int, list[PastAttempt]] = defaultdict(list)
+    for loan_id, when, channel, direction, ref, phone, outcome in await conn.execute(
+        select(
+            Attempt.loan_id,
+            Attempt.occurred_at,
+            Attempt.channel,
+            Attempt.direction,
+            Contact.contact_ref,
+            Attempt.phone,
+            Attempt.result,
+        )
+        .outerjoin(Contact, Contact.id == Attempt.contact_id)
+        .where(
+            Attempt.loan_id.in_(loan_ids),
+            Attempt.occurred_at <= at,
+            Attempt.occurred_at > at - dt.timedelta(days=HISTORY_DAYS),
+        )
+        .order_by(Attempt.loan_id, Attempt.occurred_at, Attempt.id)
+    ):
+        history[loan_id].append(
+            PastAttempt(when, str(channel), str(direction), ref or "debtor", phone, str(outcome))
+        )
+    grace = dt.timedelta(days=settings.promise_grace_days)
+    result: dict[int, LoanFacts] = {}
+    for row in loans:
+        promise = promised.get(row.id)
+        result[row.id] = LoanFacts(
+            loan_id=row.id,
+            borrower_id=row.borrower_id,
+            zones=(
+                (row.timezone,)
+                if row.timezone
+                else tuple(z for z in row.timezone_candidates.split(";") if z)
+            ),
+            region=row.region or "",
+            sms_consent=bool(row.sms_consent),
+            debtor_phone=phones.get(row.borrower_id),
+            holds=frozenset(holds[(row.borrower_id, None)] | holds[(row.borrower_id, row.id)]),
+            promise_until=promise + grace if promise else None,
+            lost_contact=row.lost_contact_on is not None,
+            history=tuple(history[row.id]),
+        )
+    return result
+
+
+async def opted_out(
+    conn: AsyncConnection, phones: Iterable[str | None]
+) -> frozenset[tuple[str, str]]:
+    """(phone, channel) pairs that opted out, among ``phones``."""
+    wanted = sorted({p for p in phones if p})
+    pairs: set[tuple[str, str]] = set()
+    for start in range(0, len(wanted), CHUNK):
+        rows = await conn.execute(
+            select(OptOut.phone, OptOut.channel).where(
+                OptOut.phone.in_(wanted[start : start + CHUNK])
+            )
+        )
+        pairs.update((phone, str(channel)) for phone, channel in rows)
+    return frozenset(pairs)
+
+
+def facts_for(
+    loan: LoanFacts,
+    profile: Profile,
+    settings: Settings,
+    opted: frozenset[tuple[str, str]],
+    party: Party | None = None,
+    phone: str | None = None,
+    consent: bool | None = None,
+    located: int = 0,
+) -> Facts:
+    """The guard's facts for contacting the debtor (default) or a third party about a loan."""
+    debtor = party is None
+    number = loan.debtor_phone if debtor else phone
+    return Facts(
+        profile=profile,
+        lender_zone=settings.lender_timezone,
+        debtor_zones=loan.zones,
+        party=Party("debtor", "debtor") if party is None else party,
+        phone=number,
+        history=loan.history,
+        sms_consent=loan.sms_consent if consent is None else consent,
+        opted_out=frozenset(pair for pair in opted if pair[0] == number),
+        holds=loan.holds,
+        promise_until=loan.promise_until,
+        debtor_state=loan.debtor_state,
+        location_contacts_with_party=located,
+    )
 
 
 async def load_facts(
@@ -61,55 +247,15 @@ async def load_facts(
     if channel not in ("call", "sms"):
         raise ValidationFailed("channel must be call or sms", details=[{"field": "channel"}])
     name = profile or settings.compliance_profile
-    if name not in PROFILE_NAMES:
-        raise ValidationFailed(
-            f"profile must be one of {', '.join(PROFILE_NAMES)}", details=[{"field": "profile"}]
-        )
-    loan = (
-        await conn.execute(
-            select(
-                Loan.id,
-                Loan.lost_contact_on,
-                Borrower.id.label("borrower_id"),
-                Borrower.region,
-                Borrower.timezone,
-                Borrower.timezone_candidates,
-                Borrower.sms_consent,
-            )
-            .join(Borrower, Borrower.id == Loan.borrower_id)
-            .where(Loan.loan_ref == loan_ref)
-        )
-    ).one_or_none()
-    if loan is None:
+    check_profile(name)
+    loan_id = await conn.scalar(select(Loan.id).where(Loan.loan_ref == loan_ref))
+    if loan_id is None:
         raise NotFound(f"loan {loan_ref!r} not found")
-    party, phone, consent, contact_id = await _party(conn, loan, party_ref)
-    day = at.date()
-    holds = set(
-        (
-            await conn.execute(
-                select(Hold.code).where(
-                    Hold.borrower_id == loan.borrower_id,
-                    or_(Hold.loan_id.is_(None), Hold.loan_id == loan.id),
-                    Hold.started_on <= day,
-                    or_(Hold.ends_on.is_(None), Hold.ends_on >= day),
-                )
-            )
-        ).scalars()
-    )
-    state = next((hold for hold in STATE_HOLDS if hold in holds), None)
-    if state is None:
-        state = "unreachable" if loan.lost_contact_on is not None else "reachable"
-    promised = await conn.scalar(
-        select(func.max(Promise.promised_on)).where(
-            Promise.loan_id == loan.id, Promise.status == PromiseStatus.pending
-        )
-    )
-    opted = (
-        await conn.execute(select(OptOut.phone, OptOut.channel).where(OptOut.phone == phone))
-        if phone
-        else None
-    )
-    history = await _history(conn, loan.id, at)
+    loan = (await load_loan_facts(conn, settings, [loan_id], at))[loan_id]
+    chosen = profile_for(name, loan.region)
+    if party_ref == "debtor":
+        return facts_for(loan, chosen, settings, await opted_out(conn, [loan.debtor_phone]))
+    party, phone, contact_id = await _third_party(conn, loan, party_ref)
     located = 0
     if contact_id is not None:
         located = int(
@@ -117,7 +263,7 @@ async def load_facts(
                 select(func.count())
                 .select_from(Attempt)
                 .where(
-                    Attempt.loan_id == loan.id,
+                    Attempt.loan_id == loan.loan_id,
                     Attempt.contact_id == contact_id,
                     Attempt.direction == "outbound",
                     Attempt.occurred_at <= at,
@@ -125,45 +271,14 @@ async def load_facts(
             )
             or 0
         )
-    zones = (
-        (loan.timezone,)
-        if loan.timezone
-        else tuple(z for z in loan.timezone_candidates.split(";") if z)
-    )
-    return Facts(
-        profile=load_profile(name, loan.region or None),
-        lender_zone=settings.lender_timezone,
-        debtor_zones=zones,
-        party=party,
-        phone=phone,
-        history=history,
-        sms_consent=consent,
-        opted_out=frozenset((p, str(c)) for p, c in opted) if opted is not None else frozenset(),
-        holds=frozenset(holds),
-        promise_until=(
-            promised + dt.timedelta(days=settings.promise_grace_days) if promised else None
-        ),
-        debtor_state=state,
-        location_contacts_with_party=located,
-    )
+    opted = await opted_out(conn, [phone])
+    # A third party never gave SMS consent here: texts to them are blocked (fail closed).
+    return facts_for(loan, chosen, settings, opted, party, phone, False, located)
 
 
-async def _party(
-    conn: AsyncConnection, loan: Any, party_ref: str
-) -> tuple[Party, str | None, bool, int | None]:
-    """(party, number to contact, SMS consent, contact id) for "debtor" or a contact_ref."""
-    if party_ref == "debtor":
-        phone = await conn.scalar(
-            select(PhoneNumber.e164)
-            .where(
-                PhoneNumber.borrower_id == loan.borrower_id,
-                PhoneNumber.status == PhoneStatus.active,
-                PhoneNumber.kind != PhoneKind.former,
-            )
-            .order_by(PhoneNumber.kind != PhoneKind.primary, PhoneNumber.id)
-            .limit(1)
-        )
-        return Party("debtor", "debtor"), phone, bool(loan.sms_consent), None
+async def _third_party(
+    conn: AsyncConnection, loan: LoanFacts, party_ref: str
+) -> tuple[Party, str | None, int | None]:
     contact = (
         await conn.execute(
             select(Contact.id, Contact.phone, Contact.debt_related, Contact.refused_at).where(
@@ -173,36 +288,9 @@ async def _party(
     ).one_or_none()
     if contact is None:
         # Not this borrower's contact: to the guard, an unrelated third party.
-        return Party(party_ref, "unrelated"), None, False, None
+        return Party(party_ref, "unrelated"), None, None
     kind = "guarantor" if contact.debt_related else "emergency"
-    # A third party never gave SMS consent here: texts to them are blocked (fail closed).
-    return Party(party_ref, kind, contact.refused_at is not None), contact.phone, False, contact.id
-
-
-async def _history(conn: AsyncConnection, loan_id: int, at: dt.datetime) -> tuple[PastAttempt, ...]:
-    rows = await conn.execute(
-        select(
-            Attempt.occurred_at,
-            Attempt.channel,
-            Attempt.direction,
-            Contact.contact_ref,
-            Attempt.phone,
-            Attempt.result,
-        )
-        .outerjoin(Contact, Contact.id == Attempt.contact_id)
-        .where(
-            and_(
-                Attempt.loan_id == loan_id,
-                Attempt.occurred_at <= at,
-                Attempt.occurred_at > at - dt.timedelta(days=HISTORY_DAYS),
-            )
-        )
-        .order_by(Attempt.occurred_at)
-    )
-    return tuple(
-        PastAttempt(when, str(channel), str(direction), ref or "debtor", phone, str(result))
-        for when, channel, direction, ref, phone, result in rows
-    )
+    return Party(party_ref, kind, contact.refused_at is not None), contact.phone, contact.id
 
 
 async def check_contact(
@@ -241,3 +329,30 @@ async def check_contact(
         later = decision.next_allowed_at.astimezone(at.tzinfo)
         decision = dataclasses.replace(decision, next_allowed_at=later)
     return decision
+
+
+def facts_as_inputs(request: Request, facts: Facts) -> dict[str, Any]:
+    """What a stored decision keeps of its inputs: enough to decide it again."""
+    return {
+        "request": {
+            "channel": request.channel,
+            "at": request.at.isoformat(),
+            "automated": request.automated,
+            "purpose": request.purpose,
+            "text": request.text,
+        },
+        "profile": facts.profile.name,
+        "lender_zone": facts.lender_zone,
+        "debtor_zones": list(facts.debtor_zones),
+        "party": dataclasses.asdict(facts.party),
+        "phone": facts.phone,
+        "sms_consent": facts.sms_consent,
+        "opted_out": sorted(facts.opted_out),
+        "holds": sorted(facts.holds),
+        "promise_until": facts.promise_until.isoformat() if facts.promise_until else None,
+        "debtor_state": facts.debtor_state,
+        "history": [
+            [a.at.isoformat(), a.channel, a.direction, a.party, a.phone, a.result]
+            for a in facts.history
+        ],
+    }

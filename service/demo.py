@@ -22,7 +22,15 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.clock import add_months
-from service.models import Callback, CallbackStatus, Promise, PromiseStatus
+from service.models import (
+    Callback,
+    CallbackStatus,
+    Channel,
+    Hold,
+    OptOut,
+    Promise,
+    PromiseStatus,
+)
 
 CENT = Decimal("0.01")
 
@@ -509,5 +517,67 @@ async def seed_demo_day(conn: AsyncConnection, as_of: dt.date) -> None:
                 note="asked to be called back",
                 created_at=now,
                 created_by="demo",
+            )
+        )
+    await _seed_compliance(conn, as_of, now)
+
+
+# Holds a demo lender has on its books, by how many accounts carry each.
+DEMO_HOLDS = (("dispute", 4), ("complaint", 3), ("deceased", 1), ("bankruptcy", 1))
+
+
+async def _seed_compliance(conn: AsyncConnection, as_of: dt.date, now: dt.datetime) -> None:
+    """Holds on a few overdue borrowers and SMS opt-outs (TD replies) from a few numbers, so a
+    day's plan shows the guard blocking and why."""
+    borrowers = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT DISTINCT l.borrower_id FROM loans l WHERE l.status = 'open' "
+                    "AND l.days_past_due BETWEEN 1 AND 30 ORDER BY l.borrower_id DESC"
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    picked = iter(borrowers)
+    for code, count in DEMO_HOLDS:
+        for borrower_id in [next(picked, None) for _ in range(count)]:
+            if borrower_id is None:
+                return
+            await conn.execute(
+                insert(Hold).values(
+                    borrower_id=borrower_id,
+                    loan_id=None,
+                    code=code,
+                    started_on=as_of - dt.timedelta(days=2),
+                    ends_on=None,
+                    note="demo",
+                    created_by="demo",
+                    created_at=now,
+                )
+            )
+    # Borrowers the next day's plan texts (T-3 and due day): every other one replied TD.
+    phones = (
+        await conn.execute(
+            text(
+                "SELECT DISTINCT p.e164 FROM phone_numbers p "
+                "JOIN borrowers b ON b.id = p.borrower_id JOIN loans l ON l.borrower_id = b.id "
+                "JOIN installments i ON i.loan_id = l.id "
+                "WHERE p.kind = 'primary' AND b.sms_consent AND i.settled_on IS NULL "
+                "AND l.days_past_due = 0 AND i.due_on IN (:first, :last) ORDER BY p.e164"
+            ),
+            {"first": as_of + dt.timedelta(days=1), "last": as_of + dt.timedelta(days=4)},
+        )
+    ).all()
+    for (phone,) in phones[::2]:
+        await conn.execute(
+            insert(OptOut).values(
+                phone=phone,
+                channel=Channel.sms,
+                opted_out_at=now,
+                source="sms_reply",
+                keyword="TD",
             )
         )

@@ -626,3 +626,116 @@ class ImportError_(Base):
     line: Mapped[int] = mapped_column(Integer)
     column_name: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
+
+
+# --- treatment plans, the outbox, tasks and the guard's decisions (issue 5) ----------------------
+
+
+class OutboxStatus(enum.StrEnum):
+    pending = "pending"  # allowed: waiting for its time and a worker
+    queued = "queued"  # handed to a worker
+    sent = "sent"
+    failed = "failed"
+    blocked = "blocked"  # the guard said no: kept with the reasons, never sent
+    deferred = "deferred"  # not today (promise, caps, window): the next plan decides again
+    review = "review"  # a person must look before it goes
+    cancelled = "cancelled"
+
+
+class TaskStatus(enum.StrEnum):
+    open = "open"
+    done = "done"
+    failed = "failed"  # e.g. a field visit that found nobody
+    cancelled = "cancelled"
+
+
+class TreatmentPlan(Base):
+    """One version of a treatment plan: steps per segment, for one portfolio (product) or all.
+
+    A new version is a new row; the newest active version of a portfolio is the one planned with,
+    and every outbox row names the version that planned it.
+    """
+
+    __tablename__ = "treatment_plans"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    portfolio: Mapped[str] = mapped_column(String(64), default="")  # a loan product; "" = all
+    strategy: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[str] = mapped_column(Text)  # JSON: the validated plan
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A planned contact, written in the transaction that decided it (the transactional outbox).
+
+    ``idempotency_key`` is loan:step:day (loan:step for one-off steps): planning the same day
+    again, or a second worker, never makes a second row.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("treatment_plans.id"))
+    step: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))  # sms | call | letter
+    party: Mapped[str] = mapped_column(String(64), default="debtor")
+    phone: Mapped[str | None] = mapped_column(String(20))
+    template: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16))
+    planned_for: Mapped[dt.date] = mapped_column(Date)
+    not_before: Mapped[dt.datetime]
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"))
+    reasons: Mapped[str] = mapped_column(String(400), default="")
+    next_allowed_at: Mapped[dt.datetime | None]
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Task(Base):
+    """Work for people outside the dialer: a field visit, an agency placement, a legal review,
+    a write-off proposal. One open task per loan and kind; one-off kinds once per loan."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("treatment_plans.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus, "task_status"))
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    result: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[dt.datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class GuardDecision(Base):
+    """Every verdict that led to (or stopped) a contact, with the inputs it was decided from."""
+
+    __tablename__ = "guard_decisions"
+    __table_args__ = (Index("ix_guard_decisions_loan_decided", "loan_id", "decided_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), index=True)
+    stage: Mapped[str] = mapped_column(String(16))  # plan | dispatch
+    party: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    contact_at: Mapped[dt.datetime]
+    verdict: Mapped[str] = mapped_column(String(8))
+    reasons: Mapped[str] = mapped_column(String(400), default="")
+    next_allowed_at: Mapped[dt.datetime | None]
+    inputs: Mapped[str] = mapped_column(Text)  # JSON: the facts and the request
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

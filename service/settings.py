@@ -42,6 +42,7 @@ class Settings:
     dispatch: str = "inprocess"
     channel: str = "console"
     lender_timezone: str = "Asia/Shanghai"
+    lender_name: str = "Arrears Demo Lender"  # signs SMS, calls and letters
     compliance_profile: str = "cn"
     default_currency: str = "CNY"
     default_phone_region: str = "CN"
@@ -192,6 +193,7 @@ class Settings:
         text("ARREARS_DISPATCH", "dispatch")
         text("ARREARS_CHANNEL", "channel")
         text("ARREARS_LENDER_TIMEZONE", "lender_timezone")
+        text("ARREARS_LENDER_NAME", "lender_name")
         text("ARREARS_COMPLIANCE_PROFILE", "compliance_profile")
         text("ARREARS_DEFAULT_CURRENCY", "default_currency")
         text("ARREARS_DEFAULT_PHONE_REGION", "default_phone_region")

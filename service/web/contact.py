@@ -1,4 +1,5 @@
-"""JSON API for outbound contact: the compliance guard's verdict on one contact.
+"""JSON API for outbound contact: the guard's verdict on one contact, treatment plans and their
+dry run, and letters.
 
 Every route here is described in :mod:`service.web.openapi`.
 """
@@ -9,12 +10,15 @@ import datetime as dt
 
 from aiohttp import web
 
+from service import treatment
+from service.cob import dry_run_plan
 from service.compliance import check_contact
 from service.errors import ValidationFailed
+from service.letters import letter_for
 from service.portfolio import visible_loan
-from service.web.api import require
+from service.web.api import STAFF, _date_param, require
 from service.web.jsonio import json_response, read_json_object, text_field
-from service.web.keys import ENGINE, SETTINGS
+from service.web.keys import ENGINE, SETTINGS, STRATEGIES
 
 
 async def check(request: web.Request) -> web.Response:
@@ -43,5 +47,62 @@ async def check(request: web.Request) -> web.Response:
     return json_response(decision.as_dict())
 
 
+async def list_plans(request: web.Request) -> web.Response:
+    require(request, *STAFF)
+    async with request.app[ENGINE].begin() as conn:
+        await treatment.install_default_plan(conn)
+        plans = await treatment.list_plans(conn)
+    return json_response({"items": plans})
+
+
+async def store_plan(request: web.Request) -> web.Response:
+    """A new version of a plan, from its JSON form (the TOML file's keys): supervisors, admins."""
+    user = require(request, *STAFF)
+    body = await read_json_object(request)
+    async with request.app[ENGINE].begin() as conn:
+        stored = await treatment.store_plan(
+            conn, body, request.app[STRATEGIES].registry, user.username
+        )
+    return json_response(
+        {"name": stored.spec.name, "version": stored.version, **stored.spec.as_dict()},
+        status=201,
+    )
+
+
+async def dry_run(request: web.Request) -> web.Response:
+    """``arrears plan --dry-run --for DATE``: the day's plan, counted, written nowhere."""
+    require(request, *STAFF)
+    day = _date_param(request, "for")
+    if day is None:
+        raise ValidationFailed("for is required (YYYY-MM-DD)", details=[{"field": "for"}])
+    settings = request.app[SETTINGS]
+    report = await dry_run_plan(
+        request.app[ENGINE], day, settings.cob_config(), request.app[STRATEGIES]
+    )
+    return json_response(report.as_dict())
+
+
+async def letter(request: web.Request) -> web.Response:
+    """A loan's due or overdue notice as HTML or PDF; a collector only for their accounts."""
+    user = require(request)
+    fmt = request.query.get("format", "html")
+    if fmt not in ("html", "pdf"):
+        raise ValidationFailed("format must be html or pdf", details=[{"field": "format"}])
+    ref = request.match_info["ref"]
+    async with request.app[ENGINE].connect() as conn:
+        await visible_loan(conn, user, ref)
+        html, pdf = await letter_for(
+            conn, request.app[SETTINGS], ref, request.match_info["kind"], None, fmt
+        )
+    if pdf is not None:
+        return web.Response(body=pdf, content_type="application/pdf")
+    return web.Response(text=html, content_type="text/html")
+
+
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/compliance/check", check)
+    r = app.router
+    r.add_post("/api/compliance/check", check)
+    r.add_get("/api/plans", list_plans)
+    r.add_post("/api/plans", store_plan)
+    r.add_get("/api/plans/dry-run", dry_run)
+    r.add_get("/api/loans/{ref}/letters/{kind}", letter)

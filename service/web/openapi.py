@@ -847,4 +847,71 @@ def _contact_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/plans": {
+            "get": {
+                "summary": "Treatment plans, every version; the active ones are used",
+                "responses": {"200": _json({"type": "object"}, "the plans"), **ERRORS},
+            },
+            "post": {
+                "summary": "Store a new version of a treatment plan (supervisor, admin)",
+                "description": "The plan file's keys as JSON: name, portfolio, strategy, "
+                "lost_contact, steps. Checked before it is stored (docs/treatment.md).",
+                "requestBody": _body(
+                    {
+                        "name": STRING,
+                        "portfolio": STRING,
+                        "strategy": STRING,
+                        "lost_contact": {"type": "object"},
+                        "steps": {"type": "array", "items": {"type": "object"}},
+                    },
+                    ["name", "steps"],
+                ),
+                "responses": {
+                    "201": _json({"type": "object"}, "the stored version"),
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                },
+            },
+        },
+        "/api/plans/dry-run": {
+            "get": {
+                "summary": "What a day's plan would send, call and block, with counts by reason",
+                "description": "Runs close of business for the day first when it is not the "
+                "day last closed, plans, and rolls everything back (supervisor, admin).",
+                "parameters": [{"name": "for", "in": "query", "required": True, "schema": DATE}],
+                "responses": {
+                    "200": _json({"type": "object"}, "the counts"),
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/loans/{ref}/letters/{kind}": {
+            "get": {
+                "summary": "A loan's due notice or overdue notice, as HTML or PDF",
+                "parameters": [
+                    _path_ref("loan_ref"),
+                    {
+                        "name": "kind",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["due_notice", "overdue_notice"]},
+                    },
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["html", "pdf"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the letter",
+                        "content": {"text/html": {}, "application/pdf": {}},
+                    },
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                    **NOT_FOUND,
+                },
+            }
+        },
     }

@@ -1,0 +1,717 @@
+"""Treatment planning: the day's contacts, letters and tasks, decided and written to the outbox.
+
+Runs inside close of business (``service.cob``), in its transaction: the decision and the
+outbox row it makes commit together, so a crash plans nothing or everything. Each row has an
+idempotency key (loan:step:day, or loan:step for one-off steps), so planning a day again
+changes what has not been sent and duplicates nothing. Every contact passes the compliance
+guard at its planned time; its decision is stored with its inputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import tomllib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+import structlog
+from sqlalchemy import and_, func, insert, or_, select, text, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service import audit
+from service.assignment import Assignment
+from service.compliance import (
+    LoanFacts,
+    facts_as_inputs,
+    facts_for,
+    load_loan_facts,
+    opted_out,
+    profile_for,
+)
+from service.db import utcnow
+from service.domain.compliance import Decision, PastAttempt, Request, Verdict, guard
+from service.errors import ValidationFailed
+from service.models import (
+    Attempt,
+    AttemptResult,
+    Borrower,
+    Channel,
+    Direction,
+    GuardDecision,
+    Installment,
+    Loan,
+    LoanStatus,
+    OutboxMessage,
+    OutboxStatus,
+    PhoneKind,
+    PhoneNumber,
+    PhoneStatus,
+    Task,
+    TaskStatus,
+    TreatmentPlan,
+)
+from service.rendering import has_template, render_sms
+from strategies.registry import Registry, StrategyError
+from strategies.treatment import PlanSpec, Step, TreatmentAccount, builtin_plan, parse_plan
+
+log = structlog.get_logger(__name__)
+
+# Rows that planning may still change: nothing has left for them.
+UNSENT = (OutboxStatus.pending, OutboxStatus.blocked, OutboxStatus.deferred, OutboxStatus.review)
+CHUNK = 2000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredPlan:
+    id: int
+    version: int
+    spec: PlanSpec
+
+
+# --- plans ---------------------------------------------------------------------------------------
+
+
+async def install_default_plan(conn: AsyncConnection, actor: str = "system") -> None:
+    """Store the built-in plan as version 1 of "standard" when no plan exists yet."""
+    if await conn.scalar(select(func.count()).select_from(TreatmentPlan)):
+        return
+    await _insert_plan(conn, builtin_plan(), 1, actor)
+
+
+async def store_plan(
+    conn: AsyncConnection, data: dict[str, Any], registry: Registry, actor: str
+) -> StoredPlan:
+    """A new version of a plan (from its TOML/JSON form), checked before it is stored."""
+    try:
+        spec = parse_plan(data)
+        registry.get(spec.strategy, "treatment")
+    except (ValueError, StrategyError) as exc:
+        raise ValidationFailed(str(exc)) from None
+    missing = [
+        f"{kind}/{locale}/{step.template}"
+        for step in spec.steps
+        if step.channel != "task"
+        for kind in [{"sms": "sms", "call": "voice", "letter": "letters"}[step.channel]]
+        for locale in ("zh-CN", "en")
+        if not has_template(kind, step.template, locale)
+    ]
+    if missing:
+        raise ValidationFailed(f"plan {spec.name}: no template {', '.join(missing)}")
+    await install_default_plan(conn, actor)
+    latest = await conn.scalar(
+        select(func.max(TreatmentPlan.version)).where(TreatmentPlan.name == spec.name)
+    )
+    version = int(latest or 0) + 1
+    plan_id = await _insert_plan(conn, spec, version, actor)
+    await audit.record(
+        conn,
+        actor=actor,
+        action="plan.stored",
+        entity_type="treatment_plan",
+        entity_ref=f"{spec.name}@{version}",
+        details={"portfolio": spec.portfolio, "steps": len(spec.steps)},
+    )
+    return StoredPlan(plan_id, version, spec)
+
+
+async def load_plan_file(
+    conn: AsyncConnection, path: Path, registry: Registry, actor: str
+) -> StoredPlan:
+    try:
+        data = tomllib.loads(await asyncio.to_thread(path.read_text, "utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValidationFailed(f"{path}: {exc}") from None
+    return await store_plan(conn, data, registry, actor)
+
+
+async def _insert_plan(conn: AsyncConnection, spec: PlanSpec, version: int, actor: str) -> int:
+    # Earlier versions for the same portfolio stop being used.
+    await conn.execute(
+        update(TreatmentPlan)
+        .where(TreatmentPlan.portfolio == spec.portfolio, TreatmentPlan.active.is_(True))
+        .values(active=False)
+    )
+    result = await conn.execute(
+        insert(TreatmentPlan).values(
+            name=spec.name,
+            version=version,
+            portfolio=spec.portfolio,
+            strategy=spec.strategy,
+            definition=json.dumps(spec.as_dict(), ensure_ascii=False),
+            active=True,
+            created_by=actor,
+            created_at=utcnow(),
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def active_plans(conn: AsyncConnection) -> list[StoredPlan]:
+    rows = await conn.execute(
+        select(TreatmentPlan.id, TreatmentPlan.version, TreatmentPlan.definition)
+        .where(TreatmentPlan.active.is_(True))
+        .order_by(TreatmentPlan.portfolio)
+    )
+    return [StoredPlan(pid, version, parse_plan(json.loads(text_))) for pid, version, text_ in rows]
+
+
+async def list_plans(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(
+            TreatmentPlan.name,
+            TreatmentPlan.version,
+            TreatmentPlan.portfolio,
+            TreatmentPlan.strategy,
+            TreatmentPlan.active,
+            TreatmentPlan.created_by,
+            TreatmentPlan.created_at,
+            TreatmentPlan.definition,
+        ).order_by(TreatmentPlan.name, TreatmentPlan.version)
+    )
+    return [
+        {
+            "name": r.name,
+            "version": r.version,
+            "portfolio": r.portfolio,
+            "strategy": r.strategy,
+            "active": r.active,
+            "created_by": r.created_by,
+            "created_at": r.created_at,
+            "steps": [s["key"] for s in json.loads(r.definition)["steps"]],
+        }
+        for r in rows
+    ]
+
+
+def _plan_for(plans: dict[str, StoredPlan], product: str) -> StoredPlan | None:
+    return plans.get(product) or plans.get("")
+
+
+def _product_filter(plans: dict[str, StoredPlan], portfolio: str) -> Any:
+    """Loans that ``portfolio``'s plan treats: its product, or (for "") products without one."""
+    if portfolio:
+        return Loan.product == portfolio
+    others = [p for p in plans if p]
+    return Loan.product.not_in(others) if others else true()
+
+
+# --- lost contact (失联) -------------------------------------------------------------------------
+
+
+async def mark_lost_contact(
+    conn: AsyncConnection, day: dt.date, lender_zone: str
+) -> tuple[int, int]:
+    """Mark 失联 where the plan's days of calls never reached the debtor; clear it once they do.
+
+    Lost: overdue for at least calls_from_dpd + after_days, no conversation with the debtor in the
+    last after_days days, and either calls to the debtor in that time or no number left to call.
+    """
+    await install_default_plan(conn)
+    plans = {stored.spec.portfolio: stored for stored in await active_plans(conn)}
+    marked = cleared = 0
+    zone = ZoneInfo(lender_zone)
+    for portfolio, stored in plans.items():
+        spec = stored.spec
+        since = dt.datetime.combine(
+            day - dt.timedelta(days=spec.lost_contact_after_days - 1), dt.time(), zone
+        ).astimezone(dt.UTC)
+        own = (Attempt.loan_id == Loan.id, Attempt.contact_id.is_(None))
+        recent = Attempt.occurred_at >= since
+        talked = (
+            select(Attempt.id)
+            .where(*own, recent, Attempt.result == AttemptResult.conversation)
+            .exists()
+        )
+        called = (
+            select(Attempt.id)
+            .where(
+                *own,
+                recent,
+                Attempt.channel == Channel.call,
+                Attempt.direction == Direction.outbound,
+            )
+            .exists()
+        )
+        no_number = ~(
+            select(PhoneNumber.id)
+            .where(
+                PhoneNumber.borrower_id == Loan.borrower_id,
+                PhoneNumber.status == PhoneStatus.active,
+                PhoneNumber.kind != PhoneKind.former,
+            )
+            .exists()
+        )
+        products = _product_filter(plans, portfolio)
+        result = await conn.execute(
+            update(Loan)
+            .where(
+                Loan.status == LoanStatus.open,
+                Loan.lost_contact_on.is_(None),
+                Loan.days_past_due >= spec.calls_from_dpd + spec.lost_contact_after_days,
+                products,
+                ~talked,
+                or_(called, no_number),
+            )
+            .values(lost_contact_on=day)
+        )
+        marked += result.rowcount
+        result = await conn.execute(
+            update(Loan)
+            .where(
+                Loan.lost_contact_on.is_not(None),
+                products,
+                or_(Loan.status != LoanStatus.open, Loan.days_past_due == 0, talked),
+            )
+            .values(lost_contact_on=None)
+        )
+        cleared += result.rowcount
+    return marked, cleared
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class PlanReport:
+    day: dt.date
+    accounts: int = 0
+    without_plan: int = 0
+    contacts: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    steps: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)
+    reasons: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    tasks: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    already_sent: int = 0
+    expired: int = 0  # earlier days' reminders never sent: a day's reminder is that day's
+    plans: list[str] = dataclasses.field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "plans": self.plans,
+            "accounts": self.accounts,
+            "without_plan": self.without_plan,
+            "contacts": [
+                {"channel": c, "status": s, "count": n}
+                for (c, s), n in sorted(self.contacts.items())
+            ],
+            "steps": [
+                {"step": k, "channel": c, "status": s, "count": n}
+                for (k, c, s), n in sorted(self.steps.items())
+            ],
+            "reasons": [
+                {"status": s, "reason": r, "count": n}
+                for (s, r), n in sorted(self.reasons.items(), key=lambda i: (i[0][0], -i[1]))
+            ],
+            "tasks": [
+                {"kind": k, "state": s, "count": n} for (k, s), n in sorted(self.tasks.items())
+            ],
+            "already_sent": self.already_sent,
+            "expired": self.expired,
+        }
+
+
+@dataclasses.dataclass(slots=True)
+class _Row:
+    """One open loan on the planning day, with what the SMS text and the facts need."""
+
+    account: TreatmentAccount
+    name: str
+    locale: str
+    currency: str
+    overdue_amount: Decimal
+    due_on: dt.date | None
+    amount_due: Decimal | None
+
+
+async def plan_day(conn: AsyncConnection, strategies: Assignment, day: dt.date) -> PlanReport:
+    """Plan ``day`` from the positions COB computed for it, and write the outbox and tasks."""
+    await install_default_plan(conn)
+    stored = await active_plans(conn)
+    plans = {plan.spec.portfolio: plan for plan in stored}
+    report = PlanReport(day, plans=[f"{p.spec.name}@{p.version}" for p in stored])
+    rows = await _accounts(conn, day, plans)
+    report.accounts = len(rows)
+    contacts: list[tuple[_Row, StoredPlan, Step]] = []
+    tasks: list[dict[str, Any]] = []
+    created = utcnow()
+    for row in rows:
+        plan = _plan_for(plans, row.account.product)
+        if plan is None:
+            report.without_plan += 1
+            continue
+        strategy = strategies.registry.create(plan.spec.strategy, "treatment")
+        for step in strategy.plan(row.account, plan.spec, day):
+            if step.channel == "task":
+                tasks.append(_task(row.account, plan, step, day, created))
+            else:
+                contacts.append((row, plan, step))
+    await _write_tasks(conn, tasks, report)
+    report.expired = await _expire(conn, day)
+    await _plan_contacts(conn, strategies, day, contacts, report)
+    log.info(
+        "plan.done",
+        day=day.isoformat(),
+        accounts=report.accounts,
+        contacts=sum(report.contacts.values()),
+        tasks=sum(report.tasks.values()),
+    )
+    return report
+
+
+async def _accounts(
+    conn: AsyncConnection, day: dt.date, plans: dict[str, StoredPlan]
+) -> list[_Row]:
+    steps = [step for plan in plans.values() for step in plan.spec.steps]
+    horizon = max([int(s.when.get("days_before_due", 0)) for s in steps] or [0])
+    maturity_days = sorted(
+        {int(s.when["days_before_maturity"]) for s in steps if "days_before_maturity" in s.when}
+    )
+    due: dict[int, tuple[dt.date, Decimal]] = {}
+    unpaid = (
+        Installment.principal_due
+        + Installment.interest_due
+        - Installment.principal_paid
+        - Installment.interest_paid
+    )
+    for loan_id, due_on, amount in await conn.execute(
+        select(Installment.loan_id, Installment.due_on, func.sum(unpaid))
+        .where(
+            Installment.settled_on.is_(None),
+            Installment.due_on.between(day, day + dt.timedelta(days=horizon)),
+        )
+        .group_by(Installment.loan_id, Installment.due_on)
+    ):
+        if loan_id not in due or due_on < due[loan_id][0]:
+            due[loan_id] = (due_on, Decimal(amount))
+    failed = dict(
+        (
+            await conn.execute(
+                select(Task.loan_id, func.count())
+                .where(Task.kind == "field_visit", Task.status == TaskStatus.failed)
+                .group_by(Task.loan_id)
+            )
+        ).all()
+    )
+    wanted = or_(
+        Loan.days_past_due > 0,
+        Loan.lost_contact_on.is_not(None),
+        Loan.risk_class == "loss",
+        and_(Loan.maturity_on < day, Loan.outstanding > 0),
+        Loan.maturity_on.in_([day + dt.timedelta(days=n) for n in maturity_days]),
+    )
+    query = (
+        select(
+            Loan.id,
+            Loan.loan_ref,
+            Loan.product,
+            Loan.bucket,
+            Loan.amount_tier,
+            Loan.days_past_due,
+            Loan.outstanding,
+            Loan.risk_class,
+            Loan.lost_contact_on,
+            Loan.maturity_on,
+            Loan.currency,
+            Loan.overdue_amount,
+            Borrower.name,
+            Borrower.locale,
+        )
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        # Positions of another day are not this day's: such loans wait for their COB.
+        .where(Loan.status == LoanStatus.open, Loan.state_as_of == day)
+    )
+    rows: list[_Row] = []
+    soon = sorted(due)
+    seen: set[int] = set()
+    for where in [wanted] + [Loan.id.in_(soon[i : i + CHUNK]) for i in range(0, len(soon), CHUNK)]:
+        for r in await conn.execute(query.where(where).order_by(Loan.id)):
+            if r.id in seen:
+                continue
+            seen.add(r.id)
+            next_due = due.get(r.id)
+            account = TreatmentAccount(
+                loan_id=r.id,
+                loan_ref=r.loan_ref,
+                product=r.product,
+                bucket=r.bucket,
+                amount_tier=r.amount_tier,
+                days_past_due=r.days_past_due,
+                outstanding=r.outstanding,
+                risk_class=r.risk_class,
+                lost_contact=r.lost_contact_on is not None,
+                days_to_due=(next_due[0] - day).days if next_due else None,
+                days_to_maturity=(r.maturity_on - day).days,
+                failed_visits=int(failed.get(r.id, 0)),
+            )
+            rows.append(
+                _Row(
+                    account,
+                    r.name,
+                    r.locale,
+                    r.currency,
+                    r.overdue_amount,
+                    next_due[0] if next_due else None,
+                    next_due[1] if next_due else None,
+                )
+            )
+    rows.sort(key=lambda row: row.account.loan_id)
+    return rows
+
+
+def _key(loan_id: int, step: Step, day: dt.date, suffix: str | None = None) -> str:
+    if suffix is not None:
+        return f"{loan_id}:{step.key}:{suffix}"
+    return f"{loan_id}:{step.key}" if step.once else f"{loan_id}:{step.key}:{day.isoformat()}"
+
+
+def _task(
+    account: TreatmentAccount, plan: StoredPlan, step: Step, day: dt.date, now: dt.datetime
+) -> dict[str, Any]:
+    # A repeating task (a field visit) is keyed by how many failed before it: one open at a time.
+    suffix = None if step.once else f"visit{account.failed_visits + 1}"
+    return {
+        "idempotency_key": _key(account.loan_id, step, day, suffix),
+        "loan_id": account.loan_id,
+        "plan_id": plan.id,
+        "kind": step.template,
+        "status": TaskStatus.open,
+        "due_on": day,
+        "result": "",
+        "created_at": now,
+    }
+
+
+def _insert(conn: AsyncConnection, table: Any) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+async def _existing(
+    conn: AsyncConnection, column: Any, status: Any, keys: Sequence[str]
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), CHUNK):
+        rows = await conn.execute(
+            select(column, status).where(column.in_(keys[start : start + CHUNK]))
+        )
+        found.update((key, str(state)) for key, state in rows)
+    return found
+
+
+async def _write_tasks(
+    conn: AsyncConnection, tasks: list[dict[str, Any]], report: PlanReport
+) -> None:
+    existing = await _existing(
+        conn, Task.idempotency_key, Task.status, [t["idempotency_key"] for t in tasks]
+    )
+    new = [t for t in tasks if t["idempotency_key"] not in existing]
+    for task in tasks:
+        state = "existing" if task["idempotency_key"] in existing else "new"
+        report.tasks[(task["kind"], state)] += 1
+    if new:
+        statement = _insert(conn, Task).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        for start in range(0, len(new), CHUNK):
+            await conn.execute(statement, new[start : start + CHUNK])
+
+
+async def _plan_contacts(
+    conn: AsyncConnection,
+    strategies: Assignment,
+    day: dt.date,
+    contacts: list[tuple[_Row, StoredPlan, Step]],
+    report: PlanReport,
+) -> None:
+    settings = strategies.settings
+    lender = ZoneInfo(settings.lender_timezone)
+    # Everything in the contact log up to the end of the planning day counts.
+    until = dt.datetime.combine(day + dt.timedelta(days=2), dt.time(), lender)
+    loan_ids = sorted({row.account.loan_id for row, _, _ in contacts})
+    facts = await load_loan_facts(conn, settings, loan_ids, until)
+    opted = await opted_out(conn, (f.debtor_phone for f in facts.values()))
+    keys = [_key(row.account.loan_id, step, day) for row, _, step in contacts]
+    existing = await _existing(conn, OutboxMessage.idempotency_key, OutboxMessage.status, keys)
+    planned: dict[int, list[PastAttempt]] = defaultdict(list)
+    outbox: list[dict[str, Any]] = []
+    decisions: list[dict[str, Any]] = []
+    now = utcnow()
+    for (row, plan, step), key in zip(contacts, keys, strict=True):
+        if existing.get(key, OutboxStatus.pending) not in UNSENT:
+            report.already_sent += 1
+            continue
+        loan = facts[row.account.loan_id]
+        profile = profile_for(settings.compliance_profile, loan.region)
+        zone = _zone(loan.zones, lender)
+        at = dt.datetime.combine(day, step.at, zone)
+        base = facts_for(loan, profile, settings, opted)
+        if planned[loan.loan_id]:
+            # Contacts planned earlier in this run count toward today's caps.
+            history = tuple(sorted(base.history + tuple(planned[loan.loan_id]), key=_when))
+            base = dataclasses.replace(base, history=history)
+        if step.channel == "letter":
+            request = Request("letter", at, automated=True)
+            decision = _letter_decision(loan, profile.blocking_holds)
+        else:
+            try:
+                body = _sms_text(step, row, settings.lender_name, profile.sms_footer)
+            except jinja2.TemplateError as exc:
+                log.error("plan.template_error", step=step.key, error=str(exc))
+                request = Request(step.channel, at, automated=True)
+                decision = Decision(Verdict.block, ("template_error",))
+            else:
+                request = Request(step.channel, at, automated=True, text=body)
+                decision = guard(request, base)
+        status, not_before = _status(decision, at, zone, day)
+        if status is OutboxStatus.pending and step.channel in ("sms", "call"):
+            phone = base.phone or ""
+            planned[loan.loan_id].append(
+                PastAttempt(not_before, step.channel, "outbound", "debtor", phone, "planned")
+            )
+        report.contacts[(step.channel, status.value)] += 1
+        report.steps[(step.key, step.channel, status.value)] += 1
+        for reason in decision.reasons:
+            report.reasons[(status.value, reason)] += 1
+        outbox.append(
+            {
+                "idempotency_key": key,
+                "loan_id": loan.loan_id,
+                "plan_id": plan.id,
+                "step": step.key,
+                "channel": step.channel,
+                "party": "debtor",
+                "phone": base.phone if step.channel != "letter" else None,
+                "template": step.template,
+                "locale": row.locale,
+                "planned_for": day,
+                "not_before": not_before,
+                "status": status,
+                "reasons": ",".join(decision.reasons)[:400],
+                "next_allowed_at": decision.next_allowed_at,
+                "tries": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        decisions.append(
+            {
+                "loan_id": loan.loan_id,
+                "idempotency_key": key,
+                "stage": "plan",
+                "party": "debtor",
+                "channel": step.channel,
+                "contact_at": at,
+                "verdict": decision.verdict.value,
+                "reasons": ",".join(decision.reasons)[:400],
+                "next_allowed_at": decision.next_allowed_at,
+                "inputs": json.dumps(
+                    {"step": step.key, **facts_as_inputs(request, base)}, ensure_ascii=False
+                ),
+                "decided_at": now,
+            }
+        )
+    await _write_outbox(conn, outbox)
+    for start in range(0, len(decisions), CHUNK):
+        await conn.execute(insert(GuardDecision), decisions[start : start + CHUNK])
+
+
+async def _expire(conn: AsyncConnection, day: dt.date) -> int:
+    """Calls and texts of earlier days still waiting are cancelled; letters wait to be sent."""
+    result = await conn.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.planned_for < day,
+            OutboxMessage.channel.in_(("sms", "call")),
+            OutboxMessage.status.in_((OutboxStatus.pending, OutboxStatus.deferred)),
+        )
+        .values(status=OutboxStatus.cancelled, reasons="expired", updated_at=utcnow())
+    )
+    return int(result.rowcount)
+
+
+def _when(attempt: PastAttempt) -> dt.datetime:
+    return attempt.at
+
+
+def _zone(zones: Iterable[str], lender: ZoneInfo) -> ZoneInfo:
+    """The zone a step's local time is read in: the debtor's first candidate, else the lender's
+    (the guard still blocks an unknown zone where the profile says so)."""
+    for name in zones:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            break
+    return lender
+
+
+def _sms_text(step: Step, row: _Row, lender: str, footer: str) -> str | None:
+    if step.channel != "sms":
+        return None
+    return render_sms(
+        step.template,
+        row.locale,
+        {
+            "lender": lender,
+            "name": row.name,
+            "loan_tail": row.account.loan_ref[-4:],
+            "due_on": row.due_on.isoformat() if row.due_on else "",
+            "amount_due": f"{row.amount_due:.2f}" if row.amount_due is not None else "",
+            "currency": row.currency,
+            "dpd": row.account.days_past_due,
+            "overdue_amount": f"{row.overdue_amount:.2f}",
+            "footer": footer,
+        },
+    )
+
+
+def _letter_decision(loan: LoanFacts, blocking: frozenset[str]) -> Decision:
+    holds = sorted(loan.holds & blocking)
+    if holds:
+        return Decision(Verdict.block, tuple(f"hold_{hold}" for hold in holds))
+    return Decision(Verdict.allow)
+
+
+def _status(
+    decision: Decision, at: dt.datetime, zone: ZoneInfo, day: dt.date
+) -> tuple[OutboxStatus, dt.datetime]:
+    if decision.verdict is Verdict.allow:
+        return OutboxStatus.pending, at
+    if decision.verdict is Verdict.defer and decision.next_allowed_at is not None:
+        later = decision.next_allowed_at
+        if later.astimezone(zone).date() == day:
+            return OutboxStatus.pending, later  # later the same day: still today's contact
+        return OutboxStatus.deferred, later
+    if decision.verdict is Verdict.review:
+        return OutboxStatus.review, at
+    return OutboxStatus.blocked, at
+
+
+async def _write_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    statement = _insert(conn, OutboxMessage)
+    changed = (
+        "planned_for",
+        "not_before",
+        "status",
+        "reasons",
+        "next_allowed_at",
+        "phone",
+        "plan_id",
+        "locale",
+        "updated_at",
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["idempotency_key"],
+        set_={name: statement.excluded[name] for name in changed},
+        # Spelled out: an expanding IN cannot run with executemany.
+        where=text("outbox.status IN (" + ", ".join(f"'{s.value}'" for s in UNSENT) + ")"),
+    )
+    for start in range(0, len(rows), CHUNK):
+        await conn.execute(statement, rows[start : start + CHUNK])
