@@ -641,6 +641,25 @@ async def cmd_letter(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import true
+
+    from service.treatment import close_task, list_tasks
+
+    async with _migrated(settings) as engine, engine.begin() as conn:
+        if args.tasks_verb == "close":
+            closed = await close_task(conn, args.id, args.status, args.note, _actor(), true())
+            print(f"task {closed['id']} ({closed['kind']}, {closed['loan_ref']}): {args.status}")
+            return 0
+        tasks = await list_tasks(conn, true(), open_only=not args.all, limit=args.limit)
+    for task in tasks:
+        print(
+            f"{task['id']:>7}  {task['kind']:<20} {task['status']!s:<9} {task['loan_ref']:<14} "
+            f"DPD {task['days_past_due']:>4}  {task['outstanding']:>12}  due {task['due_on']}"
+        )
+    return 0
+
+
 def cmd_strategies(settings: Settings, args: argparse.Namespace) -> int:
     from service.assignment import strategies_for
 
@@ -826,6 +845,16 @@ def build_parser() -> argparse.ArgumentParser:
     plans_load = plans_verbs.add_parser("load", help="store a plan file (TOML) as a new version")
     plans_load.add_argument("file")
 
+    tasks = verbs.add_parser("tasks", help="field visits, agency placements, legal reviews ...")
+    tasks_verbs = tasks.add_subparsers(dest="tasks_verb", required=True)
+    tasks_list = tasks_verbs.add_parser("list", help="open tasks (--all: every task)")
+    tasks_list.add_argument("--all", action="store_true")
+    tasks_list.add_argument("--limit", type=int, default=200)
+    tasks_close = tasks_verbs.add_parser("close", help="record a task's outcome")
+    tasks_close.add_argument("id", type=int)
+    tasks_close.add_argument("--status", required=True, choices=("done", "failed", "cancelled"))
+    tasks_close.add_argument("--note", default="", help="what happened (e.g. nobody at home)")
+
     letter = verbs.add_parser("letter", help="render a loan's due or overdue notice")
     letter.add_argument("--loan", required=True, metavar="REF")
     letter.add_argument("--kind", required=True, choices=("due_notice", "overdue_notice"))
@@ -854,6 +883,7 @@ ASYNC_VERBS = {
     "plan": cmd_plan,
     "plans": cmd_plans,
     "letter": cmd_letter,
+    "tasks": cmd_tasks,
 }
 SYNC_VERBS = {
     "run": cmd_serve,

@@ -39,7 +39,7 @@ from service.compliance import (
 )
 from service.db import utcnow
 from service.domain.compliance import Decision, PastAttempt, Request, Verdict, guard
-from service.errors import ValidationFailed
+from service.errors import Conflict, NotFound, ValidationFailed
 from service.models import (
     Attempt,
     AttemptResult,
@@ -343,13 +343,15 @@ async def plan_day(conn: AsyncConnection, strategies: Assignment, day: dt.date) 
     contacts: list[tuple[_Row, StoredPlan, Step]] = []
     tasks: list[dict[str, Any]] = []
     created = utcnow()
+    treatments = {
+        plan.id: strategies.registry.create(plan.spec.strategy, "treatment") for plan in stored
+    }
     for row in rows:
         plan = _plan_for(plans, row.account.product)
         if plan is None:
             report.without_plan += 1
             continue
-        strategy = strategies.registry.create(plan.spec.strategy, "treatment")
-        for step in strategy.plan(row.account, plan.spec, day):
+        for step in treatments[plan.id].plan(row.account, plan.spec, day):
             if step.channel == "task":
                 tasks.append(_task(row.account, plan, step, day, created))
             else:
@@ -715,3 +717,71 @@ async def _write_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
     )
     for start in range(0, len(rows), CHUNK):
         await conn.execute(statement, rows[start : start + CHUNK])
+
+
+# --- tasks for people ----------------------------------------------------------------------------
+
+TASK_OUTCOMES = (TaskStatus.done, TaskStatus.failed, TaskStatus.cancelled)
+
+
+async def list_tasks(
+    conn: AsyncConnection, visible: Any, *, open_only: bool = True, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Tasks on the loans ``visible`` selects (a collector: their queues' accounts)."""
+    query = (
+        select(
+            Task.id,
+            Task.kind,
+            Task.status,
+            Task.due_on,
+            Task.result,
+            Task.closed_by,
+            Loan.loan_ref,
+            Loan.outstanding,
+            Loan.days_past_due,
+        )
+        .join(Loan, Loan.id == Task.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(visible)
+        .order_by(Task.due_on, Task.id)
+        .limit(limit)
+    )
+    if open_only:
+        query = query.where(Task.status == TaskStatus.open)
+    return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def close_task(
+    conn: AsyncConnection, task_id: int, status: str, result: str, actor: str, visible: Any
+) -> dict[str, Any]:
+    """Record a task's outcome: a failed field visit counts toward the agency placement."""
+    if status not in TASK_OUTCOMES:
+        raise ValidationFailed(
+            f"status must be one of {', '.join(TASK_OUTCOMES)}", details=[{"field": "status"}]
+        )
+    row = (
+        await conn.execute(
+            select(Task.id, Task.status, Task.kind, Loan.loan_ref)
+            .join(Loan, Loan.id == Task.loan_id)
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Task.id == task_id, visible)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    if row.status != TaskStatus.open:
+        raise Conflict(f"task {task_id} is already {row.status}")
+    await conn.execute(
+        update(Task)
+        .where(Task.id == task_id)
+        .values(status=TaskStatus(status), result=result, closed_at=utcnow(), closed_by=actor)
+    )
+    await audit.record(
+        conn,
+        actor=actor,
+        action="task.closed",
+        entity_type="loan",
+        entity_ref=row.loan_ref,
+        details={"task": task_id, "kind": row.kind, "status": status, "result": result},
+    )
+    return {"id": task_id, "kind": row.kind, "loan_ref": row.loan_ref, "status": status}

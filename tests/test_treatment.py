@@ -417,3 +417,63 @@ async def test_the_api_lists_stores_and_dry_runs_plans_and_serves_letters(
     # A collector reaches only their queues' accounts.
     response = await client.get("/api/loans/L-MAT/letters/due_notice", headers=collector)
     assert response.status == 404
+
+
+def test_two_failed_field_visits_send_the_account_to_an_agency(
+    portfolio: Path, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def open_tasks() -> list[tuple[Any, ...]]:
+        return db.rows(
+            "SELECT t.id, t.kind, t.idempotency_key FROM tasks t "
+            "WHERE t.status = 'open' ORDER BY t.id"
+        )
+
+    assert main(["cob", "--as-of", DAY.isoformat()]) == 0
+    ((first, kind, key),) = open_tasks()
+    assert (kind, key.rsplit(":", 1)[1]) == ("field_visit", "visit1")
+    capsys.readouterr()
+    assert main(["tasks", "list"]) == 0
+    assert "field_visit" in capsys.readouterr().out
+    assert main(["tasks", "close", str(first), "--status", "failed", "--note", "nobody home"]) == 0
+    assert main(["tasks", "close", str(first), "--status", "done"]) == 2
+    assert "already failed" in capsys.readouterr().err
+
+    assert main(["cob", "--as-of", "2026-11-26"]) == 0
+    ((second, kind, key),) = open_tasks()
+    assert (kind, key.rsplit(":", 1)[1]) == ("field_visit", "visit2")
+    assert main(["tasks", "close", str(second), "--status", "failed"]) == 0
+
+    assert main(["cob", "--as-of", "2026-11-27"]) == 0
+    assert [row[1] for row in open_tasks()] == ["agency_placement"]
+    audit = db.rows("SELECT count(*) FROM audit_log WHERE action = 'task.closed'")
+    assert audit == [(2,)]
+
+
+async def test_collectors_see_and_close_only_the_tasks_of_their_accounts(
+    portfolio: Path, client: Any, engine: AsyncEngine, settings: Settings
+) -> None:
+    from service.cob import run_cob
+    from service.models import Role
+    from tests.conftest import login, make_user
+
+    await run_cob(
+        engine, DAY, settings.cob_config(), assignment=Assignment(load_registry(), settings)
+    )
+    await make_user(engine, "sup", Role.supervisor)
+    await make_user(engine, "col", Role.collector)
+    staff = {"Authorization": f"Bearer {await login(client, 'sup')}"}
+    collector = {"Authorization": f"Bearer {await login(client, 'col')}"}
+
+    items = (await (await client.get("/api/tasks", headers=staff)).json())["items"]
+    assert [(t["kind"], t["loan_ref"]) for t in items] == [("field_visit", "L-LOST")]
+    assert (await (await client.get("/api/tasks", headers=collector)).json())["items"] == []
+
+    url = f"/api/tasks/{items[0]['id']}/close"
+    response = await client.post(url, json={"status": "failed"}, headers=collector)
+    assert response.status == 404
+    response = await client.post(url, json={"status": "lost"}, headers=staff)
+    assert response.status == 422
+    response = await client.post(url, json={"status": "failed", "note": "moved"}, headers=staff)
+    assert response.status == 200
+    assert (await response.json())["status"] == "failed"
+    assert (await client.post(url, json={"status": "done"}, headers=staff)).status == 409

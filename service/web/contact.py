@@ -15,7 +15,7 @@ from service.cob import dry_run_plan
 from service.compliance import check_contact
 from service.errors import ValidationFailed
 from service.letters import letter_for
-from service.portfolio import visible_loan
+from service.portfolio import loan_visible, visible_loan
 from service.web.api import STAFF, _date_param, require
 from service.web.jsonio import json_response, read_json_object, text_field
 from service.web.keys import ENGINE, SETTINGS, STRATEGIES
@@ -99,6 +99,39 @@ async def letter(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
+async def tasks(request: web.Request) -> web.Response:
+    """Open tasks (``?all=true``: every task) on the accounts the caller may see."""
+    user = require(request)
+    async with request.app[ENGINE].connect() as conn:
+        items = await treatment.list_tasks(
+            conn, loan_visible(user), open_only=request.query.get("all") != "true"
+        )
+    return json_response({"items": items})
+
+
+async def close_task(request: web.Request) -> web.Response:
+    """A task's outcome (done, failed, cancelled) with a note; a failed visit counts."""
+    user = require(request)
+    body = await read_json_object(request)
+    try:
+        task_id = int(request.match_info["id"])
+    except ValueError:
+        raise ValidationFailed("the task id is a number") from None
+    note = body.get("note", "")
+    if not isinstance(note, str):
+        raise ValidationFailed("note must be a string", details=[{"field": "note"}])
+    async with request.app[ENGINE].begin() as conn:
+        closed = await treatment.close_task(
+            conn,
+            task_id,
+            text_field(body, "status") or "",
+            note,
+            user.username,
+            loan_visible(user),
+        )
+    return json_response(closed)
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/compliance/check", check)
@@ -106,3 +139,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/plans", store_plan)
     r.add_get("/api/plans/dry-run", dry_run)
     r.add_get("/api/loans/{ref}/letters/{kind}", letter)
+    r.add_get("/api/tasks", tasks)
+    r.add_post("/api/tasks/{id}/close", close_task)

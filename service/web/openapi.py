@@ -886,6 +886,36 @@ def _contact_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/tasks": {
+            "get": {
+                "summary": "Open tasks (field visits, agency placements, legal reviews, "
+                "write-off proposals) on the accounts the caller may see",
+                "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}}],
+                "responses": {"200": _json({"type": "object"}, "the tasks"), **ERRORS},
+            }
+        },
+        "/api/tasks/{id}/close": {
+            "post": {
+                "summary": "Record a task's outcome; failed field visits lead to an agency",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "requestBody": _body(
+                    {
+                        "status": {"type": "string", "enum": ["done", "failed", "cancelled"]},
+                        "note": STRING,
+                    },
+                    ["status"],
+                ),
+                "responses": {
+                    "200": _json({"type": "object"}, "the closed task"),
+                    "409": {"description": "the task is already closed"},
+                    **UNPROCESSABLE,
+                    **ERRORS,
+                    **NOT_FOUND,
+                },
+            }
+        },
         "/api/loans/{ref}/letters/{kind}": {
             "get": {
                 "summary": "A loan's due notice or overdue notice, as HTML or PDF",
