@@ -5,6 +5,7 @@ ensure_venv "[dev]"
 export LOG_LEVEL=WARNING
 "$VENV/bin/python" bench/import --loans "${BENCH_LOANS:-1000000}" --write-docs
 "$VENV/bin/python" bench/cob --loans "${BENCH_COB_LOANS:-100000}" --write-docs
+"$VENV/bin/python" bench/plan --loans "${BENCH_PLAN_LOANS:-100000}" --write-docs
 if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing wrk (the HTTP load generator bench/assign drives)"

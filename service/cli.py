@@ -604,7 +604,7 @@ def render_plan(report: Any) -> str:
 
 async def cmd_plans(settings: Settings, args: argparse.Namespace) -> int:
     from service.assignment import strategies_for
-    from service.treatment import install_default_plan, list_plans, load_plan_file
+    from service.plans import install_default_plan, list_plans, load_plan_file
 
     async with _migrated(settings) as engine:
         if args.plans_verb == "load":

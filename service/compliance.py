@@ -42,6 +42,7 @@ from service.models import (
     Promise,
     PromiseStatus,
 )
+from service.plans import plan_for, plans_by_portfolio
 from service.settings import Settings
 
 # The guard looks this far back in the contact log: the longest rule spans 7 days.
@@ -58,6 +59,7 @@ class LoanFacts:
 
     loan_id: int
     borrower_id: int
+    product: str
     zones: tuple[str, ...]  # () unknown; one known; several ambiguous
     region: str
     sms_consent: bool
@@ -104,6 +106,7 @@ async def _load_chunk(
             select(
                 Loan.id,
                 Loan.borrower_id,
+                Loan.product,
                 Loan.lost_contact_on,
                 Borrower.region,
                 Borrower.timezone,
@@ -172,6 +175,7 @@ async def _load_chunk(
         result[row.id] = LoanFacts(
             loan_id=row.id,
             borrower_id=row.borrower_id,
+            product=row.product,
             zones=(
                 (row.timezone,)
                 if row.timezone
@@ -213,10 +217,18 @@ def facts_for(
     phone: str | None = None,
     consent: bool | None = None,
     located: int = 0,
+    plan_calls_per_day: int | None = None,
 ) -> Facts:
-    """The guard's facts for contacting the debtor (default) or a third party about a loan."""
+    """The guard's facts for contacting the debtor (default) or a third party about a loan.
+
+    ``plan_calls_per_day``: the treatment plan's calls a day to the debtor, applied with the
+    profile's own cap (the lower wins).
+    """
     debtor = party is None
     number = loan.debtor_phone if debtor else phone
+    if debtor and plan_calls_per_day is not None:
+        caps = [c for c in (profile.calls_per_day, plan_calls_per_day) if c is not None]
+        profile = dataclasses.replace(profile, calls_per_day=min(caps))
     return Facts(
         profile=profile,
         lender_zone=settings.lender_timezone,
@@ -254,7 +266,10 @@ async def load_facts(
     loan = (await load_loan_facts(conn, settings, [loan_id], at))[loan_id]
     chosen = profile_for(name, loan.region)
     if party_ref == "debtor":
-        return facts_for(loan, chosen, settings, await opted_out(conn, [loan.debtor_phone]))
+        plan = plan_for(await plans_by_portfolio(conn), loan.product)
+        opted = await opted_out(conn, [loan.debtor_phone])
+        per_day = plan.spec.calls_per_day if plan is not None else None
+        return facts_for(loan, chosen, settings, opted, plan_calls_per_day=per_day)
     party, phone, contact_id = await _third_party(conn, loan, party_ref)
     located = 0
     if contact_id is not None:

@@ -9,21 +9,18 @@ guard at its planned time; its decision is stored with its inputs.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import json
-import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 import structlog
-from sqlalchemy import and_, func, insert, or_, select, text, true, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,151 +54,16 @@ from service.models import (
     PhoneStatus,
     Task,
     TaskStatus,
-    TreatmentPlan,
 )
-from service.rendering import has_template, render_sms
-from strategies.registry import Registry, StrategyError
-from strategies.treatment import PlanSpec, Step, TreatmentAccount, builtin_plan, parse_plan
+from service.plans import StoredPlan, active_plans, install_default_plan, plan_for, product_filter
+from service.rendering import render_sms
+from strategies.treatment import Step, TreatmentAccount
 
 log = structlog.get_logger(__name__)
 
 # Rows that planning may still change: nothing has left for them.
 UNSENT = (OutboxStatus.pending, OutboxStatus.blocked, OutboxStatus.deferred, OutboxStatus.review)
 CHUNK = 2000
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StoredPlan:
-    id: int
-    version: int
-    spec: PlanSpec
-
-
-# --- plans ---------------------------------------------------------------------------------------
-
-
-async def install_default_plan(conn: AsyncConnection, actor: str = "system") -> None:
-    """Store the built-in plan as version 1 of "standard" when no plan exists yet."""
-    if await conn.scalar(select(func.count()).select_from(TreatmentPlan)):
-        return
-    await _insert_plan(conn, builtin_plan(), 1, actor)
-
-
-async def store_plan(
-    conn: AsyncConnection, data: dict[str, Any], registry: Registry, actor: str
-) -> StoredPlan:
-    """A new version of a plan (from its TOML/JSON form), checked before it is stored."""
-    try:
-        spec = parse_plan(data)
-        registry.get(spec.strategy, "treatment")
-    except (ValueError, StrategyError) as exc:
-        raise ValidationFailed(str(exc)) from None
-    missing = [
-        f"{kind}/{locale}/{step.template}"
-        for step in spec.steps
-        if step.channel != "task"
-        for kind in [{"sms": "sms", "call": "voice", "letter": "letters"}[step.channel]]
-        for locale in ("zh-CN", "en")
-        if not has_template(kind, step.template, locale)
-    ]
-    if missing:
-        raise ValidationFailed(f"plan {spec.name}: no template {', '.join(missing)}")
-    await install_default_plan(conn, actor)
-    latest = await conn.scalar(
-        select(func.max(TreatmentPlan.version)).where(TreatmentPlan.name == spec.name)
-    )
-    version = int(latest or 0) + 1
-    plan_id = await _insert_plan(conn, spec, version, actor)
-    await audit.record(
-        conn,
-        actor=actor,
-        action="plan.stored",
-        entity_type="treatment_plan",
-        entity_ref=f"{spec.name}@{version}",
-        details={"portfolio": spec.portfolio, "steps": len(spec.steps)},
-    )
-    return StoredPlan(plan_id, version, spec)
-
-
-async def load_plan_file(
-    conn: AsyncConnection, path: Path, registry: Registry, actor: str
-) -> StoredPlan:
-    try:
-        data = tomllib.loads(await asyncio.to_thread(path.read_text, "utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValidationFailed(f"{path}: {exc}") from None
-    return await store_plan(conn, data, registry, actor)
-
-
-async def _insert_plan(conn: AsyncConnection, spec: PlanSpec, version: int, actor: str) -> int:
-    # Earlier versions for the same portfolio stop being used.
-    await conn.execute(
-        update(TreatmentPlan)
-        .where(TreatmentPlan.portfolio == spec.portfolio, TreatmentPlan.active.is_(True))
-        .values(active=False)
-    )
-    result = await conn.execute(
-        insert(TreatmentPlan).values(
-            name=spec.name,
-            version=version,
-            portfolio=spec.portfolio,
-            strategy=spec.strategy,
-            definition=json.dumps(spec.as_dict(), ensure_ascii=False),
-            active=True,
-            created_by=actor,
-            created_at=utcnow(),
-        )
-    )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-async def active_plans(conn: AsyncConnection) -> list[StoredPlan]:
-    rows = await conn.execute(
-        select(TreatmentPlan.id, TreatmentPlan.version, TreatmentPlan.definition)
-        .where(TreatmentPlan.active.is_(True))
-        .order_by(TreatmentPlan.portfolio)
-    )
-    return [StoredPlan(pid, version, parse_plan(json.loads(text_))) for pid, version, text_ in rows]
-
-
-async def list_plans(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(
-            TreatmentPlan.name,
-            TreatmentPlan.version,
-            TreatmentPlan.portfolio,
-            TreatmentPlan.strategy,
-            TreatmentPlan.active,
-            TreatmentPlan.created_by,
-            TreatmentPlan.created_at,
-            TreatmentPlan.definition,
-        ).order_by(TreatmentPlan.name, TreatmentPlan.version)
-    )
-    return [
-        {
-            "name": r.name,
-            "version": r.version,
-            "portfolio": r.portfolio,
-            "strategy": r.strategy,
-            "active": r.active,
-            "created_by": r.created_by,
-            "created_at": r.created_at,
-            "steps": [s["key"] for s in json.loads(r.definition)["steps"]],
-        }
-        for r in rows
-    ]
-
-
-def _plan_for(plans: dict[str, StoredPlan], product: str) -> StoredPlan | None:
-    return plans.get(product) or plans.get("")
-
-
-def _product_filter(plans: dict[str, StoredPlan], portfolio: str) -> Any:
-    """Loans that ``portfolio``'s plan treats: its product, or (for "") products without one."""
-    if portfolio:
-        return Loan.product == portfolio
-    others = [p for p in plans if p]
-    return Loan.product.not_in(others) if others else true()
 
 
 # --- lost contact (失联) -------------------------------------------------------------------------
@@ -250,7 +112,7 @@ async def mark_lost_contact(
             )
             .exists()
         )
-        products = _product_filter(plans, portfolio)
+        products = product_filter(plans, portfolio)
         result = await conn.execute(
             update(Loan)
             .where(
@@ -347,7 +209,7 @@ async def plan_day(conn: AsyncConnection, strategies: Assignment, day: dt.date) 
         plan.id: strategies.registry.create(plan.spec.strategy, "treatment") for plan in stored
     }
     for row in rows:
-        plan = _plan_for(plans, row.account.product)
+        plan = plan_for(plans, row.account.product)
         if plan is None:
             report.without_plan += 1
             continue
@@ -552,7 +414,7 @@ async def _plan_contacts(
         profile = profile_for(settings.compliance_profile, loan.region)
         zone = _zone(loan.zones, lender)
         at = dt.datetime.combine(day, step.at, zone)
-        base = facts_for(loan, profile, settings, opted)
+        base = facts_for(loan, profile, settings, opted, plan_calls_per_day=plan.spec.calls_per_day)
         if planned[loan.loan_id]:
             # Contacts planned earlier in this run count toward today's caps.
             history = tuple(sorted(base.history + tuple(planned[loan.loan_id]), key=_when))

@@ -93,7 +93,8 @@ class PlanSpec:
     portfolio: str  # a loan product; "" = every product without a plan of its own
     strategy: str
     lost_contact_after_days: int  # days of calls without reaching the debtor → 失联
-    calls_from_dpd: int  # collector and automated calls start at this DPD
+    calls_from_dpd: int  # collector and automated calls start at this DPD (T+3)
+    calls_per_day: int  # calls a day to the debtor, whoever makes them (the profile caps it too)
     steps: tuple[Step, ...]
 
     def as_dict(self) -> dict[str, Any]:
@@ -101,10 +102,8 @@ class PlanSpec:
             "name": self.name,
             "portfolio": self.portfolio,
             "strategy": self.strategy,
-            "lost_contact": {
-                "after_days": self.lost_contact_after_days,
-                "calls_from_dpd": self.calls_from_dpd,
-            },
+            "calls": {"from_dpd": self.calls_from_dpd, "per_day": self.calls_per_day},
+            "lost_contact": {"after_days": self.lost_contact_after_days},
             "steps": [
                 {
                     "key": s.key,
@@ -176,13 +175,22 @@ def parse_plan(data: Mapping[str, Any]) -> PlanSpec:
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ValueError("a plan needs a name")
-    unknown = set(data) - {"name", "portfolio", "strategy", "lost_contact", "steps"}
+    unknown = set(data) - {"name", "portfolio", "strategy", "calls", "lost_contact", "steps"}
     if unknown:
         raise ValueError(f"plan {name}: unknown keys {sorted(unknown)}")
-    lost = data.get("lost_contact", {})
-    after, calls_from = lost.get("after_days", 3), lost.get("calls_from_dpd", 3)
-    if not (isinstance(after, int) and after >= 1 and isinstance(calls_from, int)):
-        raise ValueError(f"plan {name}: lost_contact after_days and calls_from_dpd are days")
+    lost, calls = data.get("lost_contact", {}), data.get("calls", {})
+    if set(lost) - {"after_days"} or set(calls) - {"from_dpd", "per_day"}:
+        raise ValueError(
+            f"plan {name}: lost_contact takes after_days; calls take from_dpd and per_day"
+        )
+    after = lost.get("after_days", 3)
+    calls_from, per_day = calls.get("from_dpd", 3), calls.get("per_day", 3)
+    for value in (after, calls_from, per_day):
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(
+                f"plan {name}: lost_contact after_days, calls from_dpd and per_day are "
+                "whole numbers from 1"
+            )
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ValueError(f"plan {name}: steps must be a non-empty list")
@@ -196,6 +204,7 @@ def parse_plan(data: Mapping[str, Any]) -> PlanSpec:
         strategy=str(data.get("strategy", "plan_steps")),
         lost_contact_after_days=after,
         calls_from_dpd=calls_from,
+        calls_per_day=per_day,
         steps=steps,
     )
 

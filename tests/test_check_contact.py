@@ -131,17 +131,34 @@ def test_cn_a_call_at_22_05_is_deferred_to_08_00(
 def test_cn_a_fourth_effective_conversation_waits_for_the_next_day(
     drop: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Two calls out that reached the debtor, and the debtor calling in: three conversations.
+    load_attempts(
+        drop,
+        "T1,L-CN,debtor,+8613800138000,call,outbound,2026-11-24T09:00:00+08:00,conversation,",
+        "T2,L-CN,debtor,+8613800138000,call,outbound,2026-11-24T10:00:00+08:00,conversation,",
+        "T3,L-CN,debtor,+8613800138000,call,inbound,2026-11-24T11:00:00+08:00,conversation,",
+    )
+    fourth = cn(capsys, "debtor", "2026-11-24T15:00:00+08:00")
+    assert fourth["verdict"] == "defer"
+    assert fourth["reasons"] == ["conversations_per_day"]
+    assert fourth["next_allowed_at"] == "2026-11-25T08:00:00+08:00"
+
+
+def test_the_plans_calls_a_day_cap_collectors_where_the_profile_has_none(
+    drop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The source policies: up to 3 calls a day to the debtor (the built-in plan's calls.per_day).
     load_attempts(
         drop,
         *(
-            f"T{n},L-CN,debtor,+8613800138000,call,outbound,2026-11-24T{9 + n:02d}:00:00+08:00,"
-            "conversation,"
+            f"U{n},L-CN,debtor,+8613800138000,call,outbound,2026-11-24T{9 + n:02d}:00:00+08:00,"
+            "no_answer,"
             for n in range(3)
         ),
     )
     fourth = cn(capsys, "debtor", "2026-11-24T15:00:00+08:00")
     assert fourth["verdict"] == "defer"
-    assert fourth["reasons"] == ["conversations_per_day"]
+    assert fourth["reasons"] == ["calls_per_day"]
     assert fourth["next_allowed_at"] == "2026-11-25T08:00:00+08:00"
 
 

@@ -18,8 +18,9 @@ from service.assignment import Assignment
 from service.cli import main
 from service.db import create_engine
 from service.models import Channel, Hold, OptOut, Promise, PromiseStatus
+from service.plans import store_plan
 from service.settings import Settings
-from service.treatment import PlanReport, plan_day, store_plan
+from service.treatment import PlanReport, plan_day
 from strategies.registry import load_registry
 from strategies.treatment import PlanSpec, PlanSteps, Step, TreatmentAccount
 

@@ -10,7 +10,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from service import treatment
+from service import plans, treatment
 from service.cob import dry_run_plan
 from service.compliance import check_contact
 from service.errors import ValidationFailed
@@ -50,9 +50,9 @@ async def check(request: web.Request) -> web.Response:
 async def list_plans(request: web.Request) -> web.Response:
     require(request, *STAFF)
     async with request.app[ENGINE].begin() as conn:
-        await treatment.install_default_plan(conn)
-        plans = await treatment.list_plans(conn)
-    return json_response({"items": plans})
+        await plans.install_default_plan(conn)
+        items = await plans.list_plans(conn)
+    return json_response({"items": items})
 
 
 async def store_plan(request: web.Request) -> web.Response:
@@ -60,9 +60,7 @@ async def store_plan(request: web.Request) -> web.Response:
     user = require(request, *STAFF)
     body = await read_json_object(request)
     async with request.app[ENGINE].begin() as conn:
-        stored = await treatment.store_plan(
-            conn, body, request.app[STRATEGIES].registry, user.username
-        )
+        stored = await plans.store_plan(conn, body, request.app[STRATEGIES].registry, user.username)
     return json_response(
         {"name": stored.spec.name, "version": stored.version, **stored.spec.as_dict()},
         status=201,
