@@ -568,7 +568,9 @@ def render_plan(report: Any) -> str:
         f"Plan for {report.day.isoformat()} (dry run: nothing written); "
         f"plans {', '.join(report.plans)}",
         f"accounts considered {report.accounts}"
-        + (f"; {report.without_plan} without a plan" if report.without_plan else ""),
+        + (f"; {report.without_plan} without a plan" if report.without_plan else "")
+        + f"; lost contact (失联): {report.lost_marked} marked, "
+        f"{report.lost_cleared} reached again",
         "",
         f"{'channel':<10}" + "".join(f"{name:>10}" for name in ("send", *statuses[1:])),
     ]

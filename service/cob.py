@@ -195,15 +195,16 @@ async def close_of_business(
     if plan is None:
         plan = latest is None or str(latest) <= as_of.isoformat()
     planning = assignment is not None and plan
+    lost = (0, 0)
     if assignment is not None and planning:
-        await treatment.mark_lost_contact(conn, as_of, assignment.settings.lender_timezone)
+        lost = await treatment.mark_lost_contact(conn, as_of, assignment.settings.lender_timezone)
         await assign(
             conn, assignment.registry, assignment.settings, as_of, reason="cob", actor=actor
         )
     buckets = await _snapshot(conn, sql, as_of)
     planned = None
     if assignment is not None and planning:
-        planned = await treatment.plan_day(conn, assignment, as_of)
+        planned = await treatment.plan_day(conn, assignment, as_of, lost)
     if retention_days is not None:
         horizon = sql.date(as_of - dt.timedelta(days=retention_days))
         await _execute(conn, f"DELETE FROM loan_snapshots WHERE as_of < {horizon}")

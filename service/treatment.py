@@ -153,6 +153,8 @@ class PlanReport:
     tasks: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     already_sent: int = 0
     expired: int = 0  # earlier days' reminders never sent: a day's reminder is that day's
+    lost_marked: int = 0  # accounts marked 失联 by this close of business
+    lost_cleared: int = 0  # accounts reached again
     plans: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -178,6 +180,7 @@ class PlanReport:
             ],
             "already_sent": self.already_sent,
             "expired": self.expired,
+            "lost_contact": {"marked": self.lost_marked, "cleared": self.lost_cleared},
         }
 
 
@@ -194,12 +197,21 @@ class _Row:
     amount_due: Decimal | None
 
 
-async def plan_day(conn: AsyncConnection, strategies: Assignment, day: dt.date) -> PlanReport:
-    """Plan ``day`` from the positions COB computed for it, and write the outbox and tasks."""
+async def plan_day(
+    conn: AsyncConnection,
+    strategies: Assignment,
+    day: dt.date,
+    lost_contact: tuple[int, int] = (0, 0),
+) -> PlanReport:
+    """Plan ``day`` from the positions COB computed for it, and write the outbox and tasks.
+
+    ``lost_contact``: (marked, cleared) by the same close of business, for the report.
+    """
     await install_default_plan(conn)
     stored = await active_plans(conn)
     plans = {plan.spec.portfolio: plan for plan in stored}
     report = PlanReport(day, plans=[f"{p.spec.name}@{p.version}" for p in stored])
+    report.lost_marked, report.lost_cleared = lost_contact
     rows = await _accounts(conn, day, plans)
     report.accounts = len(rows)
     contacts: list[tuple[_Row, StoredPlan, Step]] = []

@@ -261,6 +261,7 @@ def test_the_dry_run_prints_the_day_and_writes_nothing(
     assert "blocked   hold_dispute" in out
     assert "deferred  promise_pending" in out
     assert "field_visit" in out
+    assert "lost contact (失联): 0 marked, 0 reached again" in out  # marked on the 24th
     assert db.rows(counts) == before
 
     assert main(["plan", "--dry-run", "--for", DAY.isoformat(), "--json"]) == 0
