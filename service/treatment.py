@@ -64,6 +64,7 @@ log = structlog.get_logger(__name__)
 # Rows that planning may still change: nothing has left for them.
 UNSENT = (OutboxStatus.pending, OutboxStatus.blocked, OutboxStatus.deferred, OutboxStatus.review)
 CHUNK = 2000
+SLICE = 20_000  # loans planned at a time
 
 
 # --- lost contact (失联) -------------------------------------------------------------------------
@@ -212,27 +213,30 @@ async def plan_day(
     plans = {plan.spec.portfolio: plan for plan in stored}
     report = PlanReport(day, plans=[f"{p.spec.name}@{p.version}" for p in stored])
     report.lost_marked, report.lost_cleared = lost_contact
-    rows = await _accounts(conn, day, plans)
-    report.accounts = len(rows)
-    contacts: list[tuple[_Row, StoredPlan, Step]] = []
-    tasks: list[dict[str, Any]] = []
-    created = utcnow()
     treatments = {
         plan.id: strategies.registry.create(plan.spec.strategy, "treatment") for plan in stored
     }
-    for row in rows:
-        plan = plan_for(plans, row.account.product)
-        if plan is None:
-            report.without_plan += 1
-            continue
-        for step in treatments[plan.id].plan(row.account, plan.spec, day):
-            if step.channel == "task":
-                tasks.append(_task(row.account, plan, step, day, created))
-            else:
-                contacts.append((row, plan, step))
-    await _write_tasks(conn, tasks, report)
     report.expired = await _expire(conn, day)
-    await _plan_contacts(conn, strategies, day, contacts, report)
+    first, last = (await conn.execute(select(func.min(Loan.id), func.max(Loan.id)))).one()
+    # A slice of loans at a time: memory stays flat however large the portfolio.
+    for low in range(first or 0, (last or -1) + 1, SLICE):
+        rows = await _accounts(conn, day, plans, low, low + SLICE)
+        report.accounts += len(rows)
+        contacts: list[tuple[_Row, StoredPlan, Step]] = []
+        tasks: list[dict[str, Any]] = []
+        created = utcnow()
+        for row in rows:
+            plan = plan_for(plans, row.account.product)
+            if plan is None:
+                report.without_plan += 1
+                continue
+            for step in treatments[plan.id].plan(row.account, plan.spec, day):
+                if step.channel == "task":
+                    tasks.append(_task(row.account, plan, step, day, created))
+                else:
+                    contacts.append((row, plan, step))
+        await _write_tasks(conn, tasks, report)
+        await _plan_contacts(conn, strategies, day, contacts, report)
     log.info(
         "plan.done",
         day=day.isoformat(),
@@ -244,8 +248,9 @@ async def plan_day(
 
 
 async def _accounts(
-    conn: AsyncConnection, day: dt.date, plans: dict[str, StoredPlan]
+    conn: AsyncConnection, day: dt.date, plans: dict[str, StoredPlan], low: int, high: int
 ) -> list[_Row]:
+    """The open loans with ids in [low, high) that some step could apply to on ``day``."""
     steps = [step for plan in plans.values() for step in plan.spec.steps]
     horizon = max([int(s.when.get("days_before_due", 0)) for s in steps] or [0])
     maturity_days = sorted(
@@ -261,6 +266,8 @@ async def _accounts(
     for loan_id, due_on, amount in await conn.execute(
         select(Installment.loan_id, Installment.due_on, func.sum(unpaid))
         .where(
+            Installment.loan_id >= low,
+            Installment.loan_id < high,
             Installment.settled_on.is_(None),
             Installment.due_on.between(day, day + dt.timedelta(days=horizon)),
         )
@@ -272,7 +279,12 @@ async def _accounts(
         (
             await conn.execute(
                 select(Task.loan_id, func.count())
-                .where(Task.kind == "field_visit", Task.status == TaskStatus.failed)
+                .where(
+                    Task.loan_id >= low,
+                    Task.loan_id < high,
+                    Task.kind == "field_visit",
+                    Task.status == TaskStatus.failed,
+                )
                 .group_by(Task.loan_id)
             )
         ).all()
@@ -303,7 +315,12 @@ async def _accounts(
         )
         .join(Borrower, Borrower.id == Loan.borrower_id)
         # Positions of another day are not this day's: such loans wait for their COB.
-        .where(Loan.status == LoanStatus.open, Loan.state_as_of == day)
+        .where(
+            Loan.id >= low,
+            Loan.id < high,
+            Loan.status == LoanStatus.open,
+            Loan.state_as_of == day,
+        )
     )
     rows: list[_Row] = []
     soon = sorted(due)

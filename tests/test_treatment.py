@@ -160,8 +160,9 @@ OUTBOX = (
 
 
 def test_cob_plans_the_day_into_the_outbox_once_with_every_decision_kept(
-    portfolio: Path, db: Db, capsys: pytest.CaptureFixture[str]
+    portfolio: Path, db: Db, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("service.treatment.SLICE", 3)  # several slices of loans, same plan
     db.run(add_facts)
     assert main(["cob", "--as-of", DAY.isoformat()]) == 0
     assert "planned:" in capsys.readouterr().out
