@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,23 @@ async def drop_pg_database(name: str) -> None:
 
 def pg_url(name: str) -> str:
     return PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+@contextlib.contextmanager
+def scratch_database(backend: str, workdir: Path, stem: str) -> Iterator[str]:
+    """A fresh database for one benchmark run: a PostgreSQL database dropped afterwards, or a
+    SQLite file under ``workdir`` (kept for inspection, replaced on the next run)."""
+    if backend != "postgresql":
+        path = workdir / f"{stem}.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    name = asyncio.run(fresh_pg_database())
+    try:
+        yield pg_url(name)
+    finally:
+        asyncio.run(drop_pg_database(name))
 
 
 def write_section(marker: str, lines: list[str]) -> None:

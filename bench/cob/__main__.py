@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import common  # noqa: E402
-from common import drop_pg_database, fresh_pg_database, pg_url, write_section  # noqa: E402
+from common import scratch_database, write_section  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 24)
 
@@ -150,25 +150,13 @@ def main() -> None:
     data = common.portfolio(workdir, args.loans, AS_OF)
     results: dict[str, Any] = {}
     for backend in args.backends.split(","):
-        name: str | None = None
-        if backend == "postgresql":
-            name = asyncio.run(fresh_pg_database())
-            url = pg_url(name)
-        else:
-            path = workdir / "cob.sqlite"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            url = f"sqlite+aiosqlite:///{path}"
-        try:
+        with scratch_database(backend, workdir, "cob") as url:
             loaded = asyncio.run(load(url, data))
             print(f"{backend}: loaded {loaded['rows']} in {loaded['seconds']:.0f} s", flush=True)
             raw = run_child("raw", url)
             ours = run_child(AS_OF.isoformat(), url)
             # The next night: every loan resumes from the stored settlement.
             nightly = run_child((AS_OF + dt.timedelta(days=1)).isoformat(), url)
-        finally:
-            if name:
-                asyncio.run(drop_pg_database(name))
         ratio = ours["seconds"] / raw["seconds"]
         results[backend] = {
             "raw": raw,

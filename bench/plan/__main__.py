@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import common  # noqa: E402
-from common import drop_pg_database, fresh_pg_database, pg_url, write_section  # noqa: E402
+from common import scratch_database, write_section  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 24)
 
@@ -158,23 +158,11 @@ def main() -> None:
     data = common.portfolio(workdir, args.loans, AS_OF)
     results: dict[str, Any] = {}
     for backend in args.backends.split(","):
-        name: str | None = None
-        if backend == "postgresql":
-            name = asyncio.run(fresh_pg_database())
-            url = pg_url(name)
-        else:
-            path = workdir / "plan.sqlite"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            url = f"sqlite+aiosqlite:///{path}"
-        try:
+        with scratch_database(backend, workdir, "plan") as url:
             loaded = asyncio.run(load(url, data))
             raw = run_child("raw", url)
             first = run_child("plan", url)
             again = run_child("plan", url)
-        finally:
-            if name:
-                asyncio.run(drop_pg_database(name))
         results[backend] = {"raw": raw, "first": first, "again": again, "rows": loaded["rows"]}
         print(
             f"{backend:<10} one statement {raw['seconds']:6.2f} s ({raw['rows']:,} rows)   "
