@@ -35,6 +35,7 @@ from service.domain.delinquency import (
     RiskClass,
     TierScheme,
 )
+from service.errors import ValidationFailed
 from service.treatment import PlanReport
 
 log = structlog.get_logger(__name__)
@@ -609,6 +610,14 @@ async def dry_run_plan(
         transaction = await conn.begin()
         try:
             latest = await conn.scalar(text("SELECT MAX(as_of) FROM cob_runs"))
+            if latest is not None and str(latest) > day.isoformat():
+                # Positions are those of the latest close; an earlier day cannot be replayed
+                # without rewriting them.
+                raise ValidationFailed(
+                    f"close of business has run for {str(latest)[:10]}: a dry run plans that "
+                    "day or a later one",
+                    details=[{"field": "for"}],
+                )
             if latest is not None and str(latest) == day.isoformat():
                 return await treatment.plan_day(conn, assignment, day)
             report = await close_of_business(

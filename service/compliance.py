@@ -88,19 +88,29 @@ def check_profile(name: str) -> None:
 
 
 async def load_loan_facts(
-    conn: AsyncConnection, settings: Settings, loan_ids: Sequence[int], at: dt.datetime
+    conn: AsyncConnection,
+    settings: Settings,
+    loan_ids: Sequence[int],
+    at: dt.datetime,
+    on: dt.date | None = None,
 ) -> dict[int, LoanFacts]:
-    """The facts of many loans at ``at``: a few set-based queries per chunk of loans."""
+    """The facts of many loans: the contact log up to ``at`` (of every loan of the borrower, so
+    that caps per debtor and per number count them all), holds in force ``on`` that date (the
+    contact's local date; default ``at``'s), a few set-based queries per chunk of loans."""
     found: dict[int, LoanFacts] = {}
     for start in range(0, len(loan_ids), CHUNK):
-        found.update(await _load_chunk(conn, settings, loan_ids[start : start + CHUNK], at))
+        chunk = loan_ids[start : start + CHUNK]
+        found.update(await _load_chunk(conn, settings, chunk, at, on or at.date()))
     return found
 
 
 async def _load_chunk(
-    conn: AsyncConnection, settings: Settings, loan_ids: Sequence[int], at: dt.datetime
+    conn: AsyncConnection,
+    settings: Settings,
+    loan_ids: Sequence[int],
+    at: dt.datetime,
+    day: dt.date,
 ) -> dict[int, LoanFacts]:
-    day = at.date()
     loans = (
         await conn.execute(
             select(
@@ -146,9 +156,11 @@ async def _load_chunk(
             .group_by(Promise.loan_id)
         )
     }
+    # The borrower's whole contact log: caps per debtor and per number count every debt.
     history: dict[int, list[PastAttempt]] = defaultdict(list)
-    for loan_id, when, channel, direction, ref, phone, outcome in await conn.execute(
+    for borrower_id, loan_id, when, channel, direction, ref, phone, outcome in await conn.execute(
         select(
+            Loan.borrower_id,
             Attempt.loan_id,
             Attempt.occurred_at,
             Attempt.channel,
@@ -157,16 +169,25 @@ async def _load_chunk(
             Attempt.phone,
             Attempt.result,
         )
+        .join(Loan, Loan.id == Attempt.loan_id)
         .outerjoin(Contact, Contact.id == Attempt.contact_id)
         .where(
-            Attempt.loan_id.in_(loan_ids),
+            Loan.borrower_id.in_(borrowers),
             Attempt.occurred_at <= at,
             Attempt.occurred_at > at - dt.timedelta(days=HISTORY_DAYS),
         )
-        .order_by(Attempt.loan_id, Attempt.occurred_at, Attempt.id)
+        .order_by(Loan.borrower_id, Attempt.occurred_at, Attempt.id)
     ):
-        history[loan_id].append(
-            PastAttempt(when, str(channel), str(direction), ref or "debtor", phone, str(outcome))
+        history[borrower_id].append(
+            PastAttempt(
+                when,
+                str(channel),
+                str(direction),
+                ref or "debtor",
+                phone,
+                str(outcome),
+                debt=str(loan_id),
+            )
         )
     grace = dt.timedelta(days=settings.promise_grace_days)
     result: dict[int, LoanFacts] = {}
@@ -187,7 +208,7 @@ async def _load_chunk(
             holds=frozenset(holds[(row.borrower_id, None)] | holds[(row.borrower_id, row.id)]),
             promise_until=promise + grace if promise else None,
             lost_contact=row.lost_contact_on is not None,
-            history=tuple(history[row.id]),
+            history=tuple(history[row.borrower_id]),
         )
     return result
 
@@ -242,6 +263,7 @@ def facts_for(
         promise_until=loan.promise_until,
         debtor_state=loan.debtor_state,
         location_contacts_with_party=located,
+        debt=str(loan.loan_id),
     )
 
 

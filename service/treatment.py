@@ -20,14 +20,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 import structlog
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from service import audit
 from service.assignment import Assignment
 from service.compliance import (
-    LoanFacts,
     facts_as_inputs,
     facts_for,
     load_loan_facts,
@@ -35,7 +35,7 @@ from service.compliance import (
     profile_for,
 )
 from service.db import utcnow
-from service.domain.compliance import Decision, PastAttempt, Request, Verdict, guard
+from service.domain.compliance import Decision, PastAttempt, Profile, Request, Verdict, guard
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.models import (
     Attempt,
@@ -56,7 +56,7 @@ from service.models import (
     TaskStatus,
 )
 from service.plans import StoredPlan, active_plans, install_default_plan, plan_for, product_filter
-from service.rendering import render_sms
+from service.rendering import render_sms, render_voice
 from strategies.treatment import Step, TreatmentAccount
 
 log = structlog.get_logger(__name__)
@@ -75,8 +75,10 @@ async def mark_lost_contact(
 ) -> tuple[int, int]:
     """Mark 失联 where the plan's days of calls never reached the debtor; clear it once they do.
 
-    Lost: overdue for at least calls_from_dpd + after_days, no conversation with the debtor in the
-    last after_days days, and either calls to the debtor in that time or no number left to call.
+    Lost: overdue for at least calls.from_dpd + lost_contact.after_days, no conversation with the
+    debtor (about any of their loans) in the last after_days whole days, and either calls to the
+    debtor in that time or no number left to call. Reached: a conversation with the debtor since
+    the day contact was lost, the loan back to current, or closed.
     """
     await install_default_plan(conn)
     plans = {stored.spec.portfolio: stored for stored in await active_plans(conn)}
@@ -84,25 +86,21 @@ async def mark_lost_contact(
     zone = ZoneInfo(lender_zone)
     for portfolio, stored in plans.items():
         spec = stored.spec
+        # The last after_days whole days (COB runs in the small hours of its day).
         since = dt.datetime.combine(
-            day - dt.timedelta(days=spec.lost_contact_after_days - 1), dt.time(), zone
+            day - dt.timedelta(days=spec.lost_contact_after_days), dt.time(), zone
         ).astimezone(dt.UTC)
-        own = (Attempt.loan_id == Loan.id, Attempt.contact_id.is_(None))
-        recent = Attempt.occurred_at >= since
-        talked = (
-            select(Attempt.id)
-            .where(*own, recent, Attempt.result == AttemptResult.conversation)
-            .exists()
+        talked = _debtor_attempts(
+            Attempt.result == AttemptResult.conversation, Attempt.occurred_at >= since
         )
-        called = (
-            select(Attempt.id)
-            .where(
-                *own,
-                recent,
-                Attempt.channel == Channel.call,
-                Attempt.direction == Direction.outbound,
-            )
-            .exists()
+        called = _debtor_attempts(
+            Attempt.channel == Channel.call,
+            Attempt.direction == Direction.outbound,
+            Attempt.occurred_at >= since,
+        )
+        reached_since_lost = _debtor_attempts(
+            Attempt.result == AttemptResult.conversation,
+            Attempt.occurred_at >= Loan.lost_contact_on,
         )
         no_number = ~(
             select(PhoneNumber.id)
@@ -132,12 +130,24 @@ async def mark_lost_contact(
             .where(
                 Loan.lost_contact_on.is_not(None),
                 products,
-                or_(Loan.status != LoanStatus.open, Loan.days_past_due == 0, talked),
+                or_(Loan.status != LoanStatus.open, Loan.days_past_due == 0, reached_since_lost),
             )
             .values(lost_contact_on=None)
         )
         cleared += result.rowcount
     return marked, cleared
+
+
+def _debtor_attempts(*conditions: Any) -> Any:
+    """EXISTS: an attempt with the debtor themself (not a third party), about any of their
+    loans, meeting ``conditions`` (correlated to the loan being updated)."""
+    other = aliased(Loan)
+    return (
+        select(Attempt.id)
+        .join(other, other.id == Attempt.loan_id)
+        .where(other.borrower_id == Loan.borrower_id, Attempt.contact_id.is_(None), *conditions)
+        .exists()
+    )
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -154,6 +164,7 @@ class PlanReport:
     tasks: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     already_sent: int = 0
     expired: int = 0  # earlier days' reminders never sent: a day's reminder is that day's
+    withdrawn: int = 0  # the day's unsent rows a re-plan no longer makes
     lost_marked: int = 0  # accounts marked 失联 by this close of business
     lost_cleared: int = 0  # accounts reached again
     plans: list[str] = dataclasses.field(default_factory=list)
@@ -181,6 +192,7 @@ class PlanReport:
             ],
             "already_sent": self.already_sent,
             "expired": self.expired,
+            "withdrawn": self.withdrawn,
             "lost_contact": {"marked": self.lost_marked, "cleared": self.lost_cleared},
         }
 
@@ -216,7 +228,7 @@ async def plan_day(
     treatments = {
         plan.id: strategies.registry.create(plan.spec.strategy, "treatment") for plan in stored
     }
-    report.expired = await _expire(conn, day)
+    report.expired = await _expire(conn, day, ZoneInfo(strategies.settings.lender_timezone))
     first, last = (await conn.execute(select(func.min(Loan.id), func.max(Loan.id)))).one()
     # A slice of loans at a time: memory stays flat however large the portfolio.
     for low in range(first or 0, (last or -1) + 1, SLICE):
@@ -236,7 +248,8 @@ async def plan_day(
                 else:
                     contacts.append((row, plan, step))
         await _write_tasks(conn, tasks, report)
-        await _plan_contacts(conn, strategies, day, contacts, report)
+        keys = await _plan_contacts(conn, strategies, day, contacts, report)
+        report.withdrawn += await _withdraw(conn, day, low, low + SLICE, set(keys))
     log.info(
         "plan.done",
         day=day.isoformat(),
@@ -275,20 +288,26 @@ async def _accounts(
     ):
         if loan_id not in due or due_on < due[loan_id][0]:
             due[loan_id] = (due_on, Decimal(amount))
-    failed = dict(
-        (
-            await conn.execute(
-                select(Task.loan_id, func.count())
-                .where(
-                    Task.loan_id >= low,
-                    Task.loan_id < high,
-                    Task.kind == "field_visit",
-                    Task.status == TaskStatus.failed,
-                )
-                .group_by(Task.loan_id)
+    # Field visits of the current lost-contact episode that were closed (and how many failed).
+    visits: dict[int, tuple[int, int]] = {
+        loan_id: (int(failed or 0), int(closed))
+        for loan_id, failed, closed in await conn.execute(
+            select(
+                Task.loan_id,
+                func.sum(case((Task.status == TaskStatus.failed, 1), else_=0)),
+                func.count(),
             )
-        ).all()
-    )
+            .join(Loan, Loan.id == Task.loan_id)
+            .where(
+                Task.loan_id >= low,
+                Task.loan_id < high,
+                Task.kind == "field_visit",
+                Task.status != TaskStatus.open,
+                Task.due_on >= Loan.lost_contact_on,
+            )
+            .group_by(Task.loan_id)
+        )
+    }
     wanted = or_(
         Loan.days_past_due > 0,
         Loan.lost_contact_on.is_not(None),
@@ -343,7 +362,9 @@ async def _accounts(
                 lost_contact=r.lost_contact_on is not None,
                 days_to_due=(next_due[0] - day).days if next_due else None,
                 days_to_maturity=(r.maturity_on - day).days,
-                failed_visits=int(failed.get(r.id, 0)),
+                failed_visits=visits.get(r.id, (0, 0))[0],
+                lost_since=r.lost_contact_on,
+                closed_visits=visits.get(r.id, (0, 0))[1],
             )
             rows.append(
                 _Row(
@@ -360,19 +381,23 @@ async def _accounts(
     return rows
 
 
-def _key(loan_id: int, step: Step, day: dt.date, suffix: str | None = None) -> str:
-    if suffix is not None:
-        return f"{loan_id}:{step.key}:{suffix}"
+def _key(loan_id: int, step: Step, day: dt.date) -> str:
     return f"{loan_id}:{step.key}" if step.once else f"{loan_id}:{step.key}:{day.isoformat()}"
 
 
 def _task(
     account: TreatmentAccount, plan: StoredPlan, step: Step, day: dt.date, now: dt.datetime
 ) -> dict[str, Any]:
-    # A repeating task (a field visit) is keyed by how many failed before it: one open at a time.
-    suffix = None if step.once else f"visit{account.failed_visits + 1}"
+    """A task keyed by its kind: once per loan, or once per lost-contact episode (失联 again
+    after being reached is a new episode); a repeating one (a field visit) by how many of the
+    episode's were closed before it, so one is open at a time."""
+    key = f"{account.loan_id}:{step.template}"
+    if step.when.get("lost_contact") is True and account.lost_since is not None:
+        key += f":{account.lost_since.isoformat()}"
+    if not step.once:
+        key += f":visit{account.closed_visits + 1}"
     return {
-        "idempotency_key": _key(account.loan_id, step, day, suffix),
+        "idempotency_key": key,
         "loan_id": account.loan_id,
         "plan_id": plan.id,
         "kind": step.template,
@@ -421,51 +446,60 @@ async def _plan_contacts(
     day: dt.date,
     contacts: list[tuple[_Row, StoredPlan, Step]],
     report: PlanReport,
-) -> None:
+) -> list[str]:
+    """Decide and write the slice's contacts; returns their keys (what this run planned)."""
     settings = strategies.settings
     lender = ZoneInfo(settings.lender_timezone)
     # Everything in the contact log up to the end of the planning day counts.
     until = dt.datetime.combine(day + dt.timedelta(days=2), dt.time(), lender)
     loan_ids = sorted({row.account.loan_id for row, _, _ in contacts})
-    facts = await load_loan_facts(conn, settings, loan_ids, until)
+    facts = await load_loan_facts(conn, settings, loan_ids, until, on=day)
     opted = await opted_out(conn, (f.debtor_phone for f in facts.values()))
-    keys = [_key(row.account.loan_id, step, day) for row, _, step in contacts]
+    timed = []
+    for row, plan, step in contacts:
+        loan = facts[row.account.loan_id]
+        zone = _zone(loan.zones, lender)
+        timed.append((dt.datetime.combine(day, step.at, zone), zone, row, plan, step))
+    # In time order, so that what is planned earlier in the day counts toward later caps.
+    timed.sort(key=lambda item: (item[0], item[2].account.loan_id, item[4].key))
+    keys = [_key(row.account.loan_id, step, day) for _, _, row, _, step in timed]
     existing = await _existing(conn, OutboxMessage.idempotency_key, OutboxMessage.status, keys)
+    # The debtor's contacts planned in this run, across their loans: caps are per debtor.
     planned: dict[int, list[PastAttempt]] = defaultdict(list)
     outbox: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
     now = utcnow()
-    for (row, plan, step), key in zip(contacts, keys, strict=True):
+    for (at, zone, row, plan, step), key in zip(timed, keys, strict=True):
         if existing.get(key, OutboxStatus.pending) not in UNSENT:
             report.already_sent += 1
             continue
         loan = facts[row.account.loan_id]
         profile = profile_for(settings.compliance_profile, loan.region)
-        zone = _zone(loan.zones, lender)
-        at = dt.datetime.combine(day, step.at, zone)
         base = facts_for(loan, profile, settings, opted, plan_calls_per_day=plan.spec.calls_per_day)
-        if planned[loan.loan_id]:
-            # Contacts planned earlier in this run count toward today's caps.
-            history = tuple(sorted(base.history + tuple(planned[loan.loan_id]), key=_when))
+        if planned[loan.borrower_id]:
+            history = tuple(sorted(base.history + tuple(planned[loan.borrower_id]), key=_when))
             base = dataclasses.replace(base, history=history)
-        if step.channel == "letter":
-            request = Request("letter", at, automated=True)
-            decision = _letter_decision(loan, profile.blocking_holds)
+        template = _template(step, profile.voicemail)
+        try:
+            request = _request(step, template, at, row, settings.lender_name, profile)
+        except jinja2.TemplateError as exc:
+            log.error("plan.template_error", step=step.key, template=template, error=str(exc))
+            request = Request(step.channel, at, automated=True)
+            decision = Decision(Verdict.block, ("template_error",))
         else:
-            try:
-                body = _sms_text(step, row, settings.lender_name, profile.sms_footer)
-            except jinja2.TemplateError as exc:
-                log.error("plan.template_error", step=step.key, error=str(exc))
-                request = Request(step.channel, at, automated=True)
-                decision = Decision(Verdict.block, ("template_error",))
-            else:
-                request = Request(step.channel, at, automated=True, text=body)
-                decision = guard(request, base)
+            decision = guard(request, base)
         status, not_before = _status(decision, at, zone, day)
         if status is OutboxStatus.pending and step.channel in ("sms", "call"):
-            phone = base.phone or ""
-            planned[loan.loan_id].append(
-                PastAttempt(not_before, step.channel, "outbound", "debtor", phone, "planned")
+            planned[loan.borrower_id].append(
+                PastAttempt(
+                    not_before,
+                    step.channel,
+                    "outbound",
+                    "debtor",
+                    base.phone or "",
+                    "planned",
+                    debt=str(loan.loan_id),
+                )
             )
         report.contacts[(step.channel, status.value)] += 1
         report.steps[(step.key, step.channel, status.value)] += 1
@@ -480,7 +514,7 @@ async def _plan_contacts(
                 "channel": step.channel,
                 "party": "debtor",
                 "phone": base.phone if step.channel != "letter" else None,
-                "template": step.template,
+                "template": template,
                 "locale": row.locale,
                 "planned_for": day,
                 "not_before": not_before,
@@ -504,7 +538,8 @@ async def _plan_contacts(
                 "reasons": ",".join(decision.reasons)[:400],
                 "next_allowed_at": decision.next_allowed_at,
                 "inputs": json.dumps(
-                    {"step": step.key, **facts_as_inputs(request, base)}, ensure_ascii=False
+                    {"step": step.key, "template": template, **facts_as_inputs(request, base)},
+                    ensure_ascii=False,
                 ),
                 "decided_at": now,
             }
@@ -512,20 +547,79 @@ async def _plan_contacts(
     await _write_outbox(conn, outbox)
     for start in range(0, len(decisions), CHUNK):
         await conn.execute(insert(GuardDecision), decisions[start : start + CHUNK])
+    return keys
 
 
-async def _expire(conn: AsyncConnection, day: dt.date) -> int:
-    """Calls and texts of earlier days still waiting are cancelled; letters wait to be sent."""
+def _template(step: Step, voicemail: str | None) -> str:
+    """A call where the profile allows only the limited-content voicemail uses the step's
+    ``_limited`` script (the guard blocks the call when there is none for the locale)."""
+    if step.channel == "call" and voicemail == "limited":
+        return f"{step.template}_limited"
+    return step.template
+
+
+def _request(
+    step: Step, template: str, at: dt.datetime, row: _Row, lender: str, profile: Profile
+) -> Request:
+    """The contact as the guard sees it, its content rendered (a missing template raises)."""
+    if step.channel == "letter":
+        return Request("letter", at, automated=True)
+    context = _context(row, lender, profile.sms_footer)
+    if step.channel == "sms":
+        return Request("sms", at, automated=True, text=render_sms(template, row.locale, context))
+    render_voice(template, row.locale, context)
+    limited = template.endswith("_limited")
+    return Request("call", at, automated=True, voicemail="limited" if limited else "full")
+
+
+async def _withdraw(
+    conn: AsyncConnection, day: dt.date, low: int, high: int, planned: set[str]
+) -> int:
+    """Re-planning a day: the slice's unsent rows of that day that this run did not plan again
+    (the loan paid, moved on, or the plan changed) are cancelled."""
+    rows = await conn.execute(
+        select(OutboxMessage.id, OutboxMessage.idempotency_key).where(
+            OutboxMessage.loan_id >= low,
+            OutboxMessage.loan_id < high,
+            OutboxMessage.planned_for == day,
+            OutboxMessage.status.in_(UNSENT),
+        )
+    )
+    stale = [row_id for row_id, key in rows if key not in planned]
+    for start in range(0, len(stale), CHUNK):
+        await conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(stale[start : start + CHUNK]))
+            .values(status=OutboxStatus.cancelled, reasons="not_planned", updated_at=utcnow())
+        )
+    return len(stale)
+
+
+async def _expire(conn: AsyncConnection, day: dt.date, lender: ZoneInfo) -> int:
+    """Calls and texts of earlier days not sent by the time ``day`` begins (for the lender)
+    are cancelled: a reminder belongs to its day. Letters wait to be sent."""
+    start = dt.datetime.combine(day, dt.time(), lender)
     result = await conn.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.planned_for < day,
+            OutboxMessage.not_before < start,
             OutboxMessage.channel.in_(("sms", "call")),
-            OutboxMessage.status.in_((OutboxStatus.pending, OutboxStatus.deferred)),
+            OutboxMessage.status.in_(
+                (OutboxStatus.pending, OutboxStatus.deferred, OutboxStatus.review)
+            ),
         )
         .values(status=OutboxStatus.cancelled, reasons="expired", updated_at=utcnow())
     )
-    return int(result.rowcount)
+    closed = await conn.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_(UNSENT),
+            OutboxMessage.loan_id.in_(select(Loan.id).where(Loan.status != LoanStatus.open)),
+        )
+        .values(status=OutboxStatus.cancelled, reasons="loan_closed", updated_at=utcnow())
+    )
+    return int(result.rowcount) + int(closed.rowcount)
 
 
 def _when(attempt: PastAttempt) -> dt.datetime:
@@ -543,31 +637,18 @@ def _zone(zones: Iterable[str], lender: ZoneInfo) -> ZoneInfo:
     return lender
 
 
-def _sms_text(step: Step, row: _Row, lender: str, footer: str) -> str | None:
-    if step.channel != "sms":
-        return None
-    return render_sms(
-        step.template,
-        row.locale,
-        {
-            "lender": lender,
-            "name": row.name,
-            "loan_tail": row.account.loan_ref[-4:],
-            "due_on": row.due_on.isoformat() if row.due_on else "",
-            "amount_due": f"{row.amount_due:.2f}" if row.amount_due is not None else "",
-            "currency": row.currency,
-            "dpd": row.account.days_past_due,
-            "overdue_amount": f"{row.overdue_amount:.2f}",
-            "footer": footer,
-        },
-    )
-
-
-def _letter_decision(loan: LoanFacts, blocking: frozenset[str]) -> Decision:
-    holds = sorted(loan.holds & blocking)
-    if holds:
-        return Decision(Verdict.block, tuple(f"hold_{hold}" for hold in holds))
-    return Decision(Verdict.allow)
+def _context(row: _Row, lender: str, footer: str) -> dict[str, Any]:
+    return {
+        "lender": lender,
+        "name": row.name,
+        "loan_tail": row.account.loan_ref[-4:],
+        "due_on": row.due_on.isoformat() if row.due_on else "",
+        "amount_due": f"{row.amount_due:.2f}" if row.amount_due is not None else "",
+        "currency": row.currency,
+        "dpd": row.account.days_past_due,
+        "overdue_amount": f"{row.overdue_amount:.2f}",
+        "footer": footer,
+    }
 
 
 def _status(
@@ -590,6 +671,9 @@ async def _write_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
         return
     statement = _insert(conn, OutboxMessage)
     changed = (
+        "step",
+        "channel",
+        "template",
         "planned_for",
         "not_before",
         "status",
@@ -662,11 +746,13 @@ async def close_task(
         raise NotFound(f"task {task_id} not found")
     if row.status != TaskStatus.open:
         raise Conflict(f"task {task_id} is already {row.status}")
-    await conn.execute(
+    closed = await conn.execute(
         update(Task)
-        .where(Task.id == task_id)
+        .where(Task.id == task_id, Task.status == TaskStatus.open)
         .values(status=TaskStatus(status), result=result, closed_at=utcnow(), closed_by=actor)
     )
+    if closed.rowcount != 1:  # closed by someone else since it was read
+        raise Conflict(f"task {task_id} was closed meanwhile")
     await audit.record(
         conn,
         actor=actor,

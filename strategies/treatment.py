@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal, Protocol
 from strategies.types import Strategy
 
 CHANNELS = ("sms", "call", "letter", "task")
+NAME_LENGTH = 64  # names, keys and templates are stored in columns of this size
 TASK_KINDS = ("field_visit", "agency_placement", "legal_review", "write_off_proposal")
 WHEN_KEYS = frozenset(
     {
@@ -74,7 +75,9 @@ class TreatmentAccount:
     lost_contact: bool
     days_to_due: int | None  # the next unpaid installment, from the day (None: none left)
     days_to_maturity: int  # negative once past maturity
-    failed_visits: int = 0
+    failed_visits: int = 0  # field visits that found nobody, in the current lost-contact episode
+    lost_since: dt.date | None = None  # the day contact was lost (this episode)
+    closed_visits: int = 0  # field visits of this episode already closed, however they ended
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -173,8 +176,17 @@ class PlanSteps:
 def parse_plan(data: Mapping[str, Any]) -> PlanSpec:
     """A plan from its TOML/JSON form; every mistake is refused with the step and key named."""
     name = data.get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError("a plan needs a name")
+    if not isinstance(name, str) or not name or len(name) > NAME_LENGTH:
+        raise ValueError(f"a plan needs a name of 1 to {NAME_LENGTH} characters")
+    portfolio = data.get("portfolio", "")
+    if not isinstance(portfolio, str) or len(portfolio) > NAME_LENGTH:
+        raise ValueError(f"plan {name}: portfolio must be a product name (or empty)")
+    strategy = data.get("strategy", "plan_steps")
+    if not isinstance(strategy, str) or not strategy or len(strategy) > NAME_LENGTH:
+        raise ValueError(f"plan {name}: strategy must be a strategy's name")
+    for table in ("calls", "lost_contact"):
+        if not isinstance(data.get(table, {}), Mapping):
+            raise ValueError(f"plan {name}: {table} must be a table")
     unknown = set(data) - {"name", "portfolio", "strategy", "calls", "lost_contact", "steps"}
     if unknown:
         raise ValueError(f"plan {name}: unknown keys {sorted(unknown)}")
@@ -200,8 +212,8 @@ def parse_plan(data: Mapping[str, Any]) -> PlanSpec:
         raise ValueError(f"plan {name}: step keys must be unique")
     return PlanSpec(
         name=name,
-        portfolio=str(data.get("portfolio", "")),
-        strategy=str(data.get("strategy", "plan_steps")),
+        portfolio=portfolio,
+        strategy=strategy,
         lost_contact_after_days=after,
         calls_from_dpd=calls_from,
         calls_per_day=per_day,
@@ -210,9 +222,11 @@ def parse_plan(data: Mapping[str, Any]) -> PlanSpec:
 
 
 def _step(plan: str, raw: Any) -> Step:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("key"), str):
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("key"), str) or not raw["key"]:
         raise ValueError(f"plan {plan}: every step needs a key")
     key = raw["key"]
+    if len(key) > NAME_LENGTH:
+        raise ValueError(f"plan {plan}: step key {key[:20]}... is over {NAME_LENGTH} characters")
     where = f"plan {plan}, step {key}"
     unknown = set(raw) - {"key", "channel", "template", "task", "at", "once", "when"}
     if unknown:
@@ -228,10 +242,15 @@ def _step(plan: str, raw: Any) -> Step:
         template = raw.get("template")
         if not isinstance(template, str) or not template:
             raise ValueError(f"{where}: a template is required")
+        # Template names become file names: letters, digits and underscores only.
+        if not template.replace("_", "").isalnum() or len(template) > NAME_LENGTH - 8:
+            raise ValueError(f"{where}: template must be a short name of letters and _")
     try:
         at = dt.time.fromisoformat(raw.get("at", "09:00"))
     except (TypeError, ValueError):
         raise ValueError(f"{where}: at must be a time like 09:30") from None
+    if not isinstance(raw.get("when", {}), Mapping):
+        raise ValueError(f"{where}: when must be a table of conditions")
     when = dict(raw.get("when", {}))
     bad = set(when) - WHEN_KEYS
     if bad:

@@ -368,3 +368,36 @@ def test_every_profile_loads_and_unknown_ones_are_refused() -> None:
         assert load_profile(name).name == name
     with pytest.raises(ValueError, match="unknown compliance profile"):
         load_profile("fr")
+
+
+# --- several debts, letters -----------------------------------------------------------------------
+
+
+def test_us_counts_calls_per_debt_and_cn_counts_conversations_per_debtor() -> None:
+    other_debt = tuple(
+        dataclasses.replace(call(at(NEW_YORK, day, 10), "no_answer"), debt="2")
+        for day in range(18, 25)
+    )
+    request = Request("call", at(NEW_YORK, 24, 15))
+    # Seven calls about another debt: this debt's 7-in-7 count is untouched.
+    assert guard(request, us_facts(history=other_debt, debt="1")).verdict is Verdict.allow
+    assert guard(request, us_facts(history=other_debt, debt="2")).reasons == ("calls_in_7_days",)
+
+    talks = tuple(
+        dataclasses.replace(
+            call(at(SHANGHAI, 24, 9 + n), "conversation", phone=PHONE_CN), debt=str(n)
+        )
+        for n in range(3)
+    )
+    facts = cn_facts(history=talks, debt="9")
+    assert guard(Request("call", at(SHANGHAI, 24, 15)), facts).reasons == ("conversations_per_day",)
+
+
+def test_a_letter_has_no_window_but_holds_and_promises_apply() -> None:
+    night = Request("letter", at(SHANGHAI, 24, 23, 30))
+    assert guard(night, cn_facts(phone=None, sms_consent=False)).verdict is Verdict.allow
+    assert guard(night, cn_facts(holds=frozenset({"dispute"}))).reasons == ("hold_dispute",)
+    promised = guard(night, cn_facts(promise_until=dt.date(2026, 11, 27)))
+    assert promised == Decision(
+        Verdict.defer, ("promise_pending",), dt.datetime(2026, 11, 28, tzinfo=SHANGHAI)
+    )

@@ -91,7 +91,8 @@ def portfolio(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path
 
 
 async def add_facts(engine: AsyncEngine) -> None:
-    """A promise on L-PTP, an SMS opt-out from B-OPT's number, a dispute on B-HOLD."""
+    """Promises on L-PTP and L-OLD, an SMS opt-out from B-OPT's number, a dispute on B-HOLD
+    (and two disputes not in force on the 25th)."""
     async with engine.begin() as conn:
         loan = await conn.scalar(text("SELECT id FROM loans WHERE loan_ref = 'L-PTP'"))
         held = await conn.scalar(text("SELECT id FROM borrowers WHERE borrower_ref = 'B-HOLD'"))
@@ -120,6 +121,34 @@ async def add_facts(engine: AsyncEngine) -> None:
                 started_on=dt.date(2026, 11, 20),
                 note="disputes the amount",
                 created_by="supervisor",
+            )
+        )
+        # Holds not in force on the 25th: one ended the day before, one starts in two days.
+        for ref, started, ended in (("B-CALL", 20, 24), ("B-DPD1", 27, None)):
+            borrower = await conn.scalar(
+                text("SELECT id FROM borrowers WHERE borrower_ref = :ref"), {"ref": ref}
+            )
+            await conn.execute(
+                insert(Hold).values(
+                    borrower_id=borrower,
+                    code="dispute",
+                    started_on=dt.date(2026, 11, started),
+                    ends_on=dt.date(2026, 11, ended) if ended else None,
+                    created_by="supervisor",
+                )
+            )
+        # A promise suspends the overdue notice too (automated dunning by letter).
+        old = await conn.scalar(text("SELECT id FROM loans WHERE loan_ref = 'L-OLD'"))
+        await conn.execute(
+            insert(Promise).values(
+                loan_id=old,
+                collector_id=None,
+                amount="3000.00",
+                promised_on=dt.date(2026, 11, 25),
+                status=PromiseStatus.pending,
+                source="collector",
+                created_at=now,
+                updated_at=now,
             )
         )
 
@@ -177,7 +206,7 @@ def test_cob_plans_the_day_into_the_outbox_once_with_every_decision_kept(
         ("L-PTP", "reminder_call"): ("call", "deferred", "promise_pending"),
         ("L-OPT", "pre_due_sms"): ("sms", "blocked", "opted_out"),
         ("L-MAT", "due_notice"): ("letter", "pending", ""),
-        ("L-OLD", "overdue_notice"): ("letter", "pending", ""),
+        ("L-OLD", "overdue_notice"): ("letter", "deferred", "promise_pending"),
         ("L-HOLD", "reminder_call"): ("call", "blocked", "hold_dispute"),
     }
     keys = {r[5] for r in db.rows(OUTBOX)}
@@ -480,3 +509,69 @@ async def test_collectors_see_and_close_only_the_tasks_of_their_accounts(
     assert response.status == 200
     assert (await response.json())["status"] == "failed"
     assert (await client.post(url, json={"status": "done"}, headers=staff)).status == 409
+
+
+def test_caps_count_the_debtors_other_loans(
+    portfolio: Path, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # B-DUE has three loans due today: cn allows two texts a day to a debtor, not three.
+    extra = portfolio / "extra"
+    extra.mkdir()
+    (extra / "loans.csv").write_text(
+        "loan_ref,borrower_ref,currency,principal,annual_rate,disbursed_on,maturity_on\n"
+        "L-DUE2,B-DUE,CNY,1000.00,0.00,2026-06-01,2027-06-01\n"
+        "L-DUE3,B-DUE,CNY,1000.00,0.00,2026-06-01,2027-06-01\n"
+    )
+    (extra / "installments.csv").write_text(
+        "loan_ref,seq,due_on,principal_due,interest_due\n"
+        "L-DUE2,1,2026-11-25,500.00,0.00\nL-DUE2,2,2027-06-01,500.00,0.00\n"
+        "L-DUE3,1,2026-11-25,500.00,0.00\nL-DUE3,2,2027-06-01,500.00,0.00\n"
+    )
+    assert main(["import", str(extra), "--as-of", "2026-11-24"]) == 0
+    assert main(["cob", "--as-of", DAY.isoformat()]) == 0
+    texts = db.rows(
+        "SELECT o.status, o.reasons FROM outbox o JOIN loans l ON l.id = o.loan_id "
+        "WHERE l.loan_ref LIKE 'L-DUE%' ORDER BY l.loan_ref"
+    )
+    assert texts == [("pending", ""), ("pending", ""), ("deferred", "sms_per_day")]
+
+
+def test_replanning_withdraws_what_no_longer_applies_and_earlier_days_are_refused(
+    portfolio: Path, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cob", "--as-of", DAY.isoformat()]) == 0
+    paid = portfolio / "paid"
+    paid.mkdir()
+    (paid / "payments.csv").write_text(
+        "payment_ref,loan_ref,paid_on,amount\nP1,L-CALL,2026-11-25,3100.00\n"
+    )
+    assert main(["import", str(paid), "--as-of", DAY.isoformat()]) == 0
+    assert main(["cob", "--as-of", DAY.isoformat()]) == 0
+    call = db.rows(
+        "SELECT o.status, o.reasons FROM outbox o JOIN loans l ON l.id = o.loan_id "
+        "WHERE l.loan_ref = 'L-CALL'"
+    )
+    assert call == [("cancelled", "not_planned")]
+
+    capsys.readouterr()
+    assert main(["plan", "--dry-run", "--for", "2026-11-24"]) == 2
+    assert "close of business has run for 2026-11-25" in capsys.readouterr().err
+
+
+def test_us_calls_leave_only_the_limited_content_voicemail(
+    portfolio: Path, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARREARS_COMPLIANCE_PROFILE", "us")
+    assert main(["cob", "--as-of", DAY.isoformat()]) == 0
+    calls = db.rows(
+        "SELECT o.template, o.status FROM outbox o JOIN loans l ON l.id = o.loan_id "
+        "WHERE l.loan_ref = 'L-CALL'"
+    )
+    assert calls == [("reminder_limited", "pending")]
+    inputs = json.loads(
+        db.rows(
+            "SELECT d.inputs FROM guard_decisions d JOIN loans l ON l.id = d.loan_id "
+            "WHERE l.loan_ref = 'L-CALL'"
+        )[0][0]
+    )
+    assert (inputs["profile"], inputs["template"]) == ("us", "reminder_limited")

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-CALL, SMS = "call", "sms"
+CALL, SMS, LETTER = "call", "sms", "letter"
 # Days a defer looks ahead for an open window in every candidate zone.
 SEARCH_DAYS = 60
 
@@ -113,7 +113,11 @@ def _profile(name: str, values: Mapping[str, Any]) -> Profile:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PastAttempt:
-    """One earlier attempt on this debt (any party), as the contact log has it."""
+    """One earlier attempt on the debtor's debts (any party), as the contact log has it.
+
+    Caps per debtor or per number count every debt; caps per debt (the US 7-in-7 rule and its
+    conversation prong) count the attempts whose ``debt`` is the contacted one.
+    """
 
     at: dt.datetime
     channel: str  # call | sms
@@ -121,6 +125,7 @@ class PastAttempt:
     party: str  # "debtor" or a contact_ref
     phone: str
     result: str  # busy, not_in_service, no_answer, voicemail, conversation, wrong_number, ...
+    debt: str = ""  # which debt (loan) it was about; "" when the history is of one debt only
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -154,11 +159,12 @@ class Facts:
     # incapacitated.
     debtor_state: str = "reachable"
     location_contacts_with_party: int = 0  # earlier location-only contacts with this person
+    debt: str = ""  # the debt (loan) this contact is about; "" counts every attempt as this debt
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Request:
-    channel: str  # call | sms
+    channel: str  # call | sms | letter
     at: dt.datetime  # aware
     automated: bool = True
     purpose: str = "collection"  # collection | location (third parties: where is the debtor)
@@ -191,6 +197,8 @@ def guard(request: Request, facts: Facts) -> Decision:
     if request.at.tzinfo is None:
         raise ValueError("the contact's time must be aware")
     outcome = _Outcome()
+    if request.channel == LETTER:
+        return _letter(request, facts, outcome)
     zones = _zones(facts, outcome)
     _parties(request, facts, outcome)
     _permissions(request, facts, outcome)
@@ -200,6 +208,19 @@ def guard(request: Request, facts: Facts) -> Decision:
         except _NoCommonWindow:
             outcome.blocks.append("no_common_window")
     _content(request, facts, outcome)
+    return outcome.decision()
+
+
+def _letter(request: Request, facts: Facts, outcome: _Outcome) -> Decision:
+    """A letter: no window, caps, number or consent; holds and third-party rules apply, and a
+    pending promise suspends an automated one until the day after its date plus grace."""
+    _parties(request, facts, outcome)
+    zone = ZoneInfo(facts.debtor_zones[0]) if len(facts.debtor_zones) == 1 else None
+    zone = zone or ZoneInfo(facts.lender_zone)
+    promise = facts.promise_until
+    if promise is not None and request.automated and _local_date(request.at, zone) <= promise:
+        resume = dt.datetime.combine(promise + dt.timedelta(days=1), dt.time(), zone)
+        outcome.defers.append(("promise_pending", resume))
     return outcome.decision()
 
 
@@ -385,16 +406,22 @@ def _call_caps(
     daily = profile.calls_per_day
     if daily is not None and _days(outbound, zone).count(today) >= daily:
         outcome.defers.append(("calls_per_day", tomorrow()))
+    # The US rules are per person per debt.
+    this_debt = [a for a in person if not facts.debt or not a.debt or a.debt == facts.debt]
     if profile.quiet_days_after_conversation is not None:
         # Inbound conversations count too; the conversation's own day is day 1.
-        talked = _days((a for a in person if a.result == "conversation"), zone)
+        talked = _days((a for a in this_debt if a.result == "conversation"), zone)
         if talked and (today - talked[-1]).days < profile.quiet_days_after_conversation:
             resume = talked[-1] + dt.timedelta(days=profile.quiet_days_after_conversation)
             outcome.defers.append(
                 ("conversation_in_last_7_days", _window_start(resume, profile, CALL, zones))
             )
     if profile.calls_per_7_days is not None:
-        counted = [a for a in outbound if a.result not in profile.uncounted_call_results]
+        counted = [
+            a
+            for a in this_debt
+            if a.direction == "outbound" and a.result not in profile.uncounted_call_results
+        ]
         days = _days(counted, zone)
         limit = profile.calls_per_7_days
         if _in_7_days(days, today) >= limit:
