@@ -258,7 +258,11 @@ def facts_for(
         phone=number,
         history=loan.history,
         sms_consent=loan.sms_consent if consent is None else consent,
-        opted_out=frozenset(pair for pair in opted if pair[0] == number),
+        opted_out=frozenset(
+            (number, medium)
+            for medium in ("call", "sms")
+            if number is not None and (number, medium) in opted
+        ),
         holds=loan.holds,
         promise_until=loan.promise_until,
         debtor_state=loan.debtor_state,

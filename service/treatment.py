@@ -605,6 +605,8 @@ async def _expire(conn: AsyncConnection, day: dt.date, lender: ZoneInfo) -> int:
             OutboxMessage.planned_for < day,
             OutboxMessage.not_before < start,
             OutboxMessage.channel.in_(("sms", "call")),
+            # Day-keyed rows only (loan:step:YYYY-MM-DD); a one-off step waits to be sent.
+            OutboxMessage.idempotency_key.like("%:____-__-__"),
             OutboxMessage.status.in_(
                 (OutboxStatus.pending, OutboxStatus.deferred, OutboxStatus.review)
             ),
