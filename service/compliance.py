@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -290,6 +291,10 @@ async def load_facts(
     if loan_id is None:
         raise NotFound(f"loan {loan_ref!r} not found")
     loan = (await load_loan_facts(conn, settings, [loan_id], at))[loan_id]
+    local = _debtor_date(loan.zones, settings.lender_timezone, at)
+    if local != at.date():
+        # Holds are those in force on the debtor's date, not the asker's.
+        loan = (await load_loan_facts(conn, settings, [loan_id], at, on=local))[loan_id]
     chosen = profile_for(name, loan.region)
     if party_ref == "debtor":
         plan = plan_for(await plans_by_portfolio(conn), loan.product)
@@ -315,6 +320,16 @@ async def load_facts(
     opted = await opted_out(conn, [phone])
     # A third party never gave SMS consent here: texts to them are blocked (fail closed).
     return facts_for(loan, chosen, settings, opted, party, phone, False, located)
+
+
+def _debtor_date(zones: Sequence[str], lender_zone: str, at: dt.datetime) -> dt.date:
+    """``at``'s date where the debtor is (their first candidate zone, else the lender's)."""
+    for name in [*zones[:1], lender_zone]:
+        try:
+            return at.astimezone(ZoneInfo(name)).date()
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return at.date()
 
 
 async def _third_party(

@@ -219,3 +219,41 @@ async def test_the_api_gives_the_same_verdict_and_keeps_collectors_to_their_acco
     assert response.status == 422
     response = await client.post("/api/compliance/check", data="{", headers=supervisor)
     assert response.status == 400
+
+
+def test_holds_are_judged_on_the_debtors_date(
+    drop: Path, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    import asyncio
+    import datetime as dt
+
+    from sqlalchemy import insert, text
+
+    from service.db import create_engine
+    from service.models import Hold
+    from service.settings import Settings
+
+    async def dispute_from_the_25th() -> None:
+        engine = create_engine(Settings(database_url=database_url))
+        try:
+            async with engine.begin() as conn:
+                borrower = await conn.scalar(
+                    text("SELECT id FROM borrowers WHERE borrower_ref = 'CN1'")
+                )
+                await conn.execute(
+                    insert(Hold).values(
+                        borrower_id=borrower,
+                        code="dispute",
+                        started_on=dt.date(2026, 11, 25),
+                        created_by="supervisor",
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(dispute_from_the_25th())
+    # 17:00 UTC on the 24th is 01:00 on the 25th in Shanghai, when the dispute holds.
+    late = cn(capsys, "debtor", "2026-11-24T17:00:00+00:00")
+    assert late["verdict"] == "block"
+    assert "hold_dispute" in late["reasons"]
+    assert cn(capsys, "debtor", "2026-11-24T10:00:00+08:00")["verdict"] == "allow"
