@@ -50,6 +50,8 @@ from service.settings import Settings
 HISTORY_DAYS = 14
 # Holds that change the debtor's state for third-party rules rather than only blocking.
 STATE_HOLDS = ("deceased", "incapacitated")
+# The party of attempts about someone else's debt on the same number.
+OTHER_PERSON = "~another-person"
 # Loans per round trip when loading facts in bulk.
 CHUNK = 1000
 
@@ -190,6 +192,39 @@ async def _load_chunk(
                 debt=str(loan_id),
             )
         )
+    # Dials to the same numbers about other people's debts (a shared or recycled number): they
+    # count for the caps per number only (their party matches no one contacted here).
+    numbers = sorted(set(phones.values()))
+    shared: dict[str, list[PastAttempt]] = defaultdict(list)
+    for start in range(0, len(numbers), CHUNK):
+        for loan_id, when, channel, direction, phone, outcome in await conn.execute(
+            select(
+                Attempt.loan_id,
+                Attempt.occurred_at,
+                Attempt.channel,
+                Attempt.direction,
+                Attempt.phone,
+                Attempt.result,
+            )
+            .join(Loan, Loan.id == Attempt.loan_id)
+            .where(
+                Attempt.phone.in_(numbers[start : start + CHUNK]),
+                Loan.borrower_id.not_in(borrowers),
+                Attempt.occurred_at <= at,
+                Attempt.occurred_at > at - dt.timedelta(days=HISTORY_DAYS),
+            )
+        ):
+            shared[phone].append(
+                PastAttempt(
+                    when,
+                    str(channel),
+                    str(direction),
+                    OTHER_PERSON,
+                    phone,
+                    str(outcome),
+                    debt=f"other:{loan_id}",
+                )
+            )
     grace = dt.timedelta(days=settings.promise_grace_days)
     result: dict[int, LoanFacts] = {}
     for row in loans:
@@ -209,7 +244,12 @@ async def _load_chunk(
             holds=frozenset(holds[(row.borrower_id, None)] | holds[(row.borrower_id, row.id)]),
             promise_until=promise + grace if promise else None,
             lost_contact=row.lost_contact_on is not None,
-            history=tuple(history[row.borrower_id]),
+            history=tuple(
+                sorted(
+                    history[row.borrower_id] + shared.get(phones.get(row.borrower_id, ""), []),
+                    key=lambda attempt: attempt.at,
+                )
+            ),
         )
     return result
 

@@ -257,3 +257,29 @@ def test_holds_are_judged_on_the_debtors_date(
     assert late["verdict"] == "block"
     assert "hold_dispute" in late["reasons"]
     assert cn(capsys, "debtor", "2026-11-24T10:00:00+08:00")["verdict"] == "allow"
+
+
+def test_cn_dials_to_a_shared_number_about_someone_else_count_for_that_number(
+    drop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (drop / "borrowers.csv").write_text(
+        "borrower_ref,name,phone,timezone\nCN2,张三的家人,13800138000,Asia/Shanghai\n"
+    )
+    (drop / "loans.csv").write_text(
+        "loan_ref,borrower_ref,currency,principal,annual_rate,disbursed_on,maturity_on\n"
+        "L-CN2,CN2,CNY,1000.00,0.12,2026-01-05,2027-01-05\n"
+    )
+    assert main(["import", str(drop)]) == 0
+    (drop / "borrowers.csv").unlink()
+    (drop / "loans.csv").unlink()
+    load_attempts(
+        drop,
+        *(
+            f"S{n},L-CN2,debtor,+8613800138000,call,outbound,2026-11-24T09:{10 * n:02d}:00+08:00,"
+            "no_answer,"
+            for n in range(6)
+        ),
+    )
+    answer = cn(capsys, "debtor", "2026-11-24T14:00:00+08:00")
+    assert answer["reasons"] == ["unanswered_per_number"]
+    assert answer["next_allowed_at"] == "2026-11-25T08:00:00+08:00"
