@@ -56,7 +56,7 @@ from service.models import (
     TaskStatus,
 )
 from service.plans import StoredPlan, active_plans, install_default_plan, plan_for, product_filter
-from service.rendering import render_sms, render_voice
+from service.rendering import has_template, render_sms, render_voice
 from strategies.treatment import Step, TreatmentAccount
 
 log = structlog.get_logger(__name__)
@@ -479,7 +479,7 @@ async def _plan_contacts(
         if planned[loan.borrower_id]:
             history = tuple(sorted(base.history + tuple(planned[loan.borrower_id]), key=_when))
             base = dataclasses.replace(base, history=history)
-        template = _template(step, profile.voicemail)
+        template = _template(step, profile.voicemail, row.locale)
         try:
             request = _request(step, template, at, row, settings.lender_name, profile)
         except jinja2.TemplateError as exc:
@@ -550,11 +550,13 @@ async def _plan_contacts(
     return keys
 
 
-def _template(step: Step, voicemail: str | None) -> str:
+def _template(step: Step, voicemail: str | None, locale: str) -> str:
     """A call where the profile allows only the limited-content voicemail uses the step's
-    ``_limited`` script (the guard blocks the call when there is none for the locale)."""
-    if step.channel == "call" and voicemail == "limited":
-        return f"{step.template}_limited"
+    ``_limited`` script; without one for the locale, the full script is what the guard judges
+    (and blocks: ``voicemail_not_limited``)."""
+    limited = f"{step.template}_limited"
+    if step.channel == "call" and voicemail == "limited" and has_template("voice", limited, locale):
+        return limited
     return step.template
 
 

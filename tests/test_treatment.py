@@ -575,3 +575,16 @@ def test_us_calls_leave_only_the_limited_content_voicemail(
         )[0][0]
     )
     assert (inputs["profile"], inputs["template"]) == ("us", "reminder_limited")
+
+
+def test_a_us_call_without_a_limited_script_is_blocked(
+    portfolio: Path, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARREARS_COMPLIANCE_PROFILE", "us")
+    monkeypatch.setattr("service.treatment.has_template", lambda *args: False)
+    assert main(["cob", "--as-of", DAY.isoformat()]) == 0
+    calls = db.rows(
+        "SELECT o.template, o.status, o.reasons FROM outbox o JOIN loans l ON l.id = o.loan_id "
+        "WHERE l.loan_ref = 'L-CALL'"
+    )
+    assert calls == [("reminder", "blocked", "voicemail_not_limited")]
