@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import platform
 import secrets
 import subprocess
 import sys
@@ -57,6 +58,16 @@ def scratch_database(backend: str, workdir: Path, stem: str) -> Iterator[str]:
         yield pg_url(name)
     finally:
         asyncio.run(drop_pg_database(name))
+
+
+def measured_on(command: str, rows: dict[str, int]) -> list[str]:
+    """The lines every recorded figure starts with: the command, the day, the machine, the data."""
+    return [
+        f"Command: `{command}`.",
+        f"Measured {dt.datetime.now(dt.UTC).date()} on this project's machine "
+        f"({os.cpu_count()} cores, Python {platform.python_version()}): "
+        + ", ".join(f"{count:,} {file.removesuffix('.csv')}" for file, count in rows.items()),
+    ]
 
 
 def write_section(marker: str, lines: list[str]) -> None:

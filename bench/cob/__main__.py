@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import platform
 import resource
 import sys
 import time
@@ -180,15 +178,13 @@ def main() -> None:
 
 def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
     first = next(iter(results.values()))["rows"]
+    command = f"python bench/cob --loans {args.loans} --backends {args.backends} --write-docs"
+    head, data = common.measured_on(command, first)
     lines = [
         "## Close of business (`bench/cob`)",
         "",
-        f"Command: `python bench/cob --loans {args.loans} --backends {args.backends} "
-        "--write-docs`.",
-        f"Measured {dt.datetime.now(dt.UTC).date()} on this project's machine "
-        f"({os.cpu_count()} cores, Python {platform.python_version()}): "
-        + ", ".join(f"{count:,} {file.removesuffix('.csv')}" for file, count in first.items())
-        + f"; as of {AS_OF}.",
+        head,
+        data + f"; as of {AS_OF}.",
         "",
         "| backend | one statement: DPD + bucket (same run) | first COB: full replay | ratio "
         "| next night: resumed | ratio | COB peak RSS |",

@@ -24,8 +24,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import platform
 import resource
 import sys
 import time
@@ -180,15 +178,13 @@ def main() -> None:
 
 def _write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
     rows = next(iter(results.values()))["rows"]
+    command = f"python bench/plan --loans {args.loans} --backends {args.backends} --write-docs"
+    head, data = common.measured_on(command, rows)
     lines = [
         "## Treatment planning (`bench/plan`)",
         "",
-        f"Command: `python bench/plan --loans {args.loans} --backends {args.backends} "
-        "--write-docs`.",
-        f"Measured {dt.datetime.now(dt.UTC).date()} on this project's machine "
-        f"({os.cpu_count()} cores, Python {platform.python_version()}): "
-        + ", ".join(f"{count:,} {file.removesuffix('.csv')}" for file, count in rows.items())
-        + f"; the day {AS_OF}, after its close of business. The raw limit writes one row per "
+        head,
+        data + f"; the day {AS_OF}, after its close of business. The raw limit writes one row per "
         "selected contact in one INSERT ... SELECT (no guard, no rendering, no decision log).",
         "",
         "| backend | one statement (same run) | plan: guard, outbox, decisions, tasks | ratio "
