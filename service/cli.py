@@ -17,7 +17,7 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import func, select
@@ -39,6 +39,9 @@ from service.logs import configure_logging
 from service.migrate import current_revision, downgrade, head_revision, upgrade
 from service.models import ImportRun, Role, User
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.treatment import PlanReport
 
 log = structlog.get_logger(__name__)
 
@@ -561,7 +564,7 @@ async def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def render_plan(report: Any) -> str:
+def render_plan(report: PlanReport) -> str:
     """The dry run as a person reads it: totals by channel, reasons, steps and tasks."""
     statuses = ("pending", "deferred", "blocked", "review")
     lines = [
@@ -581,6 +584,10 @@ def render_plan(report: Any) -> str:
         lines.append(f"already sent or on their way: {report.already_sent}")
     if report.expired:
         lines.append(f"earlier days' calls and texts never sent, cancelled: {report.expired}")
+    if report.withdrawn:
+        lines.append(
+            f"planned before, no longer applying (paid, closed, plan changed): {report.withdrawn}"
+        )
     lines += ["", "not sent today, by reason:"]
     if not report.reasons:
         lines.append("  none")

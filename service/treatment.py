@@ -229,6 +229,7 @@ async def plan_day(
         plan.id: strategies.registry.create(plan.spec.strategy, "treatment") for plan in stored
     }
     report.expired = await _expire(conn, day, ZoneInfo(strategies.settings.lender_timezone))
+    report.withdrawn = await _withdraw_closed(conn)
     first, last = (await conn.execute(select(func.min(Loan.id), func.max(Loan.id)))).one()
     # A slice of loans at a time: memory stays flat however large the portfolio.
     for low in range(first or 0, (last or -1) + 1, SLICE):
@@ -574,6 +575,19 @@ def _request(
     return Request("call", at, automated=True, voicemail="limited" if limited else "full")
 
 
+async def _withdraw_closed(conn: AsyncConnection) -> int:
+    """Every unsent row of a loan that is no longer open is cancelled."""
+    closed = await conn.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_(UNSENT),
+            OutboxMessage.loan_id.in_(select(Loan.id).where(Loan.status != LoanStatus.open)),
+        )
+        .values(status=OutboxStatus.cancelled, reasons="loan_closed", updated_at=utcnow())
+    )
+    return int(closed.rowcount)
+
+
 async def _withdraw(
     conn: AsyncConnection, day: dt.date, low: int, high: int, planned: set[str]
 ) -> int:
@@ -615,15 +629,7 @@ async def _expire(conn: AsyncConnection, day: dt.date, lender: ZoneInfo) -> int:
         )
         .values(status=OutboxStatus.cancelled, reasons="expired", updated_at=utcnow())
     )
-    closed = await conn.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.status.in_(UNSENT),
-            OutboxMessage.loan_id.in_(select(Loan.id).where(Loan.status != LoanStatus.open)),
-        )
-        .values(status=OutboxStatus.cancelled, reasons="loan_closed", updated_at=utcnow())
-    )
-    return int(result.rowcount) + int(closed.rowcount)
+    return int(result.rowcount)
 
 
 def _when(attempt: PastAttempt) -> dt.datetime:

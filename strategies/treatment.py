@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any, ClassVar, Literal, Protocol
@@ -282,8 +282,3 @@ def builtin_plan(name: str = "standard") -> PlanSpec:
     """A plan shipped with Arrears (``strategies/plans/NAME.toml``)."""
     text = resources.files("strategies.plans").joinpath(f"{name}.toml").read_text("utf-8")
     return parse_plan(tomllib.loads(text))
-
-
-def plans_in_order(plans: Sequence[PlanSpec]) -> dict[str, PlanSpec]:
-    """Portfolio → plan (the last one given wins for a portfolio)."""
-    return {plan.portfolio: plan for plan in plans}
