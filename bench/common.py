@@ -101,7 +101,7 @@ def run_child(script_dir: Path, args: list[str]) -> tuple[dict[str, Any], str]:
 
 def portfolio(workdir: Path, loans: int, as_of: dt.date) -> Path:
     """The demo generator's CSV files for about ``loans`` loans, written once and reused."""
-    from service.demo import write_demo_portfolio
+    from service.devtools.demo import write_demo_portfolio
 
     data = workdir / f"portfolio-{loans}"
     if not (data / "payments.csv").exists():

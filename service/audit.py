@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db import utcnow
-from service.models import AuditEvent
+from service.clock import utcnow
+from service.db.models import AuditEvent
 
 
 async def record(

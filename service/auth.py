@@ -19,9 +19,11 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
-from service.db import UTCDateTime, asyncpg_sql, utcnow
+from service.clock import utcnow
+from service.db.dialect import asyncpg_sql
+from service.db.models import Role, Session, User
+from service.db.types import UTCDateTime
 from service.errors import Conflict, InputError, NotFound
-from service.models import Role, Session, User
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 10

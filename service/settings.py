@@ -11,17 +11,22 @@ import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from service.domain.compliance import PROFILE_NAMES
+from service.domain.delinquency import (
+    CLASSIFICATION_PROFILES,
+    BucketScheme,
+    CobConfig,
+    CreditSteps,
+    PenaltyPolicy,
+    TierScheme,
+    validate_waterfall,
+)
 from service.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from service.cob import CobConfig
 
 DEFAULT_VAR_DIR = Path("var")
 
-PROFILES = ("cn", "us", "uk")
 LOG_FORMATS = ("console", "json")
 DISPATCH_MODES = ("inprocess", "arq")
 CHANNELS = ("console", "twilio")
@@ -101,9 +106,9 @@ class Settings:
                 "ARREARS_CHANNEL=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
                 "and TWILIO_FROM_NUMBER"
             )
-        if self.compliance_profile not in PROFILES:
+        if self.compliance_profile not in PROFILE_NAMES:
             problems.append(
-                f"ARREARS_COMPLIANCE_PROFILE must be one of {PROFILES}, "
+                f"ARREARS_COMPLIANCE_PROFILE must be one of {PROFILE_NAMES}, "
                 f"not {self.compliance_profile!r}"
             )
         if self.log_format not in LOG_FORMATS:
@@ -151,16 +156,6 @@ class Settings:
 
     def cob_config(self) -> CobConfig:
         """The delinquency rules these settings ask for (raises ConfigurationError if unsound)."""
-        from service.cob import CobConfig
-        from service.domain.delinquency import (
-            CLASSIFICATION_PROFILES,
-            BucketScheme,
-            CreditSteps,
-            PenaltyPolicy,
-            TierScheme,
-            validate_waterfall,
-        )
-
         if len(self.credit_steps) != 4:
             raise ConfigurationError("ARREARS_CREDIT_STEPS needs up,down,floor,ceiling")
         profile = CLASSIFICATION_PROFILES.get(self.classification_profile)

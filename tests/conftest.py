@@ -25,9 +25,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import auth
-from service.db import create_engine
-from service.migrate import upgrade
-from service.models import Role
+from service.db.engine import create_engine
+from service.db.migrate import upgrade
+from service.db.models import Role
 from service.settings import Settings
 from service.web.app import create_app
 

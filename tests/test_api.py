@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.demo import write_demo_portfolio
+from service.db.models import AuditEvent, Loan, Payment, Queue, QueueMember, Role
+from service.devtools.demo import write_demo_portfolio
 from service.ingest.pipeline import ImportOptions, import_directory
-from service.models import AuditEvent, Loan, Payment, Queue, QueueMember, Role
 from service.web import openapi
 from tests.conftest import login, make_user
 

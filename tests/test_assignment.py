@@ -14,11 +14,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service import assignment
-from service.assignment import assign, handover, install_default_queues, strategies_for
-from service.db import utcnow
-from service.errors import NotFound, ValidationFailed
-from service.models import (
+from service.assignment import experiments, moves, queues
+from service.assignment.moves import handover
+from service.assignment.queues import install_default_queues
+from service.assignment.run import assign, strategies_for
+from service.clock import utcnow
+from service.db.models import (
     AuditEvent,
     Borrower,
     Callback,
@@ -31,6 +32,7 @@ from service.models import (
     User,
     WorkItem,
 )
+from service.errors import NotFound, ValidationFailed
 from service.settings import Settings
 from tests.conftest import login, make_user
 
@@ -92,13 +94,13 @@ async def queues_with(engine: AsyncEngine, members: dict[str, list[str]]) -> Non
     async with engine.begin() as conn:
         for queue, names in members.items():
             for name in names:
-                await assignment.add_member(conn, queue, name)
+                await queues.add_member(conn, queue, name)
 
 
 async def run(engine: AsyncEngine, settings: Settings, everything: bool = False) -> Any:
     strategies = strategies_for(settings)
     async with engine.begin() as conn:
-        return await assign(conn, strategies.registry, settings, TODAY, everything=everything)
+        return await assign(conn, strategies, settings, TODAY, everything=everything)
 
 
 async def placement(engine: AsyncEngine) -> dict[str, tuple[str | None, str | None]]:
@@ -185,7 +187,7 @@ async def test_a_segment_change_moves_the_account_and_only_that_one(
     }
     assert (report.considered, report.moved) == (1, 1)
     async with engine.connect() as conn:
-        items = await assignment.history(
+        items = await moves.history(
             conn, (await conn.scalar(select(Loan.id).where(Loan.loan_ref == "L0"))) or 0
         )
     assert [(i["from_queue"], i["to_queue"], i["to_collector"]) for i in items] == [
@@ -242,12 +244,12 @@ async def test_a_strategy_from_an_outside_package_is_used(
     async with engine.begin() as conn:
         await install_default_queues(conn)
         for region in ("GD", "SH"):
-            await assignment.create_queue(
-                conn, strategies.registry, name=f"Region {region}", kind="collector", routing={}
+            await queues.create_queue(
+                conn, strategies, name=f"Region {region}", kind="collector", routing={}
             )
 
     async with engine.begin() as conn:
-        await assign(conn, strategies.registry, strategies.settings, TODAY)
+        await assign(conn, strategies, Settings(assignment_strategy="by_region"), TODAY)
 
     placed = await placement(engine)
     assert {ref: queue for ref, (queue, _) in placed.items()} == {
@@ -273,9 +275,9 @@ async def test_a_challenger_share_of_100k_accounts_is_within_a_point_and_stable(
     await queues_with(engine, {"M1 early": ["ann", "bea"], "M1 senior": ["bob"]})
     strategies = strategies_for(settings)
     async with engine.begin() as conn:
-        await assignment.create_experiment(
+        await experiments.create_experiment(
             conn,
-            strategies.registry,
+            strategies,
             key="m1-rr",
             segment={"buckets": ["M1"]},
             challenger="round_robin",
@@ -300,8 +302,8 @@ async def test_a_challenger_share_of_100k_accounts_is_within_a_point_and_stable(
 async def test_snapshots_carry_the_queue_collector_and_arm(
     engine: AsyncEngine, settings: Settings, tmp_path: Path
 ) -> None:
-    from service.cob import run_cob
-    from service.demo import write_demo_portfolio
+    from service.cob.nightly import Planning, run_cob
+    from service.devtools.demo import write_demo_portfolio
     from service.ingest.pipeline import ImportOptions, import_directory
 
     write_demo_portfolio(tmp_path / "demo", borrowers=60, as_of=TODAY)
@@ -309,9 +311,9 @@ async def test_snapshots_carry_the_queue_collector_and_arm(
     await queues_with(engine, {"M1 early": ["ann"], "M2-M3": ["cai"]})
     strategies = strategies_for(settings)
     async with engine.begin() as conn:
-        await assignment.create_experiment(
+        await experiments.create_experiment(
             conn,
-            strategies.registry,
+            strategies,
             key="all",
             segment={},
             challenger="senior_first",
@@ -319,7 +321,7 @@ async def test_snapshots_carry_the_queue_collector_and_arm(
             actor="test",
         )
 
-    await run_cob(engine, TODAY, settings.cob_config(), assignment=strategies)
+    await run_cob(engine, TODAY, settings.cob_config(), planning=Planning(strategies, settings))
 
     async with engine.connect() as conn:
         rows = (
@@ -386,7 +388,7 @@ async def test_next_account_serves_callbacks_promises_then_score_never_another_s
                 created_by="ann",
             )
         )
-        from service.worklist import refresh_work_items
+        from service.assignment.worklist import refresh_work_items
 
         await refresh_work_items(conn, settings, today)
     token = await login(client, "ann")
@@ -429,7 +431,7 @@ async def test_an_expired_lease_returns_the_account_to_the_list(
     await run(engine, settings)
     async with engine.begin() as conn:
         await conn.execute(update(Loan).values(collector_id=None))
-        from service.worklist import refresh_work_items
+        from service.assignment.worklist import refresh_work_items
 
         await refresh_work_items(conn, settings, TODAY)
     ann, bob = await login(client, "ann"), await login(client, "bob")
@@ -457,7 +459,7 @@ async def test_concurrent_next_account_calls_never_lease_one_account_twice(
         queue = await conn.scalar(select(Queue.id).where(Queue.name == "M1 early"))
         # One shared pool: every collector competes for the same accounts.
         await conn.execute(update(Loan).values(queue_id=queue, collector_id=None))
-        from service.worklist import refresh_work_items
+        from service.assignment.worklist import refresh_work_items
 
         await refresh_work_items(conn, settings, TODAY)
     tokens = [await login(client, name) for name in collectors]
@@ -654,7 +656,7 @@ async def test_the_pool_and_the_collector_s_own_accounts_are_served_in_one_order
         await conn.execute(
             update(Loan).where(Loan.loan_ref.like("L-POOL%")).values(collector_id=None)
         )
-        from service.worklist import refresh_work_items
+        from service.assignment.worklist import refresh_work_items
 
         await refresh_work_items(conn, settings, TODAY)
     token = await login(client, "ann")

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import async_playwright
 
-from service.models import Role
+from service.db.models import Role
 from service.settings import Settings
 from service.web.app import create_app
 from tests.conftest import PASSWORD, make_user
@@ -38,7 +38,7 @@ def sqlite_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
 async def test_a_supervisor_logs_in_and_sees_the_portfolio(
     aiohttp_server: Any, sqlite_settings: Settings, tmp_path: Path
 ) -> None:
-    from service.db import create_engine
+    from service.db.engine import create_engine
 
     engine = create_engine(sqlite_settings)
     try:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from service.cli import main
-from service.models import Role
+from service.db.models import Role
 from tests.conftest import login, make_user
 
 BORROWERS = """\
@@ -229,8 +229,8 @@ def test_holds_are_judged_on_the_debtors_date(
 
     from sqlalchemy import insert, text
 
-    from service.db import create_engine
-    from service.models import Hold
+    from service.db.engine import create_engine
+    from service.db.models import Hold
     from service.settings import Settings
 
     async def dispute_from_the_25th() -> None:

@@ -11,18 +11,19 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.cob import CobConfig, run_cob
+from service.cob.nightly import run_cob
+from service.db.models import Borrower, BucketEvent, CobRun, Loan, LoanSnapshot
+from service.db.models import Installment as InstallmentRow
+from service.db.models import Payment as PaymentRow
 from service.domain.delinquency import (
     BucketScheme,
+    CobConfig,
     Installment,
     Payment,
     PenaltyPolicy,
     TierScheme,
     loan_position,
 )
-from service.models import Borrower, BucketEvent, CobRun, Loan, LoanSnapshot
-from service.models import Installment as InstallmentRow
-from service.models import Payment as PaymentRow
 
 D = Decimal
 START = dt.date(2025, 1, 1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import phonenumbers
 
-from service.demo import write_demo_portfolio
+from service.devtools.demo import write_demo_portfolio
 from service.domain.delinquency import BucketScheme, Installment, Payment, loan_position
 
 AS_OF = dt.date(2026, 11, 24)

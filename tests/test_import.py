@@ -10,9 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.demo import write_demo_portfolio
-from service.ingest.pipeline import ImportOptions, import_directory
-from service.models import (
+from service.db.models import (
     Attempt,
     AuditEvent,
     Borrower,
@@ -22,6 +20,8 @@ from service.models import (
     Payment,
     PhoneNumber,
 )
+from service.devtools.demo import write_demo_portfolio
+from service.ingest.pipeline import ImportOptions, import_directory
 from tests.conftest import table_rows
 
 DOMAIN_TABLES = (
@@ -337,14 +337,14 @@ async def test_a_database_failure_fails_the_run_and_keeps_the_files_already_impo
         "loan_ref,seq,due_on,principal_due,interest_due\nL0001,1,2026-02-05,500.00,10.00\n"
         "L0001,x,2026-03-05,500.00,5.00\n",
     )
-    real_upsert = pipeline._upsert
+    from service.ingest.upsert import upsert as real_upsert
 
-    async def failing_upsert(conn, stage, spec, now):  # type: ignore[no-untyped-def]
+    async def failing_upsert(conn, spec, now):  # type: ignore[no-untyped-def]
         if spec.file == "installments.csv":
             raise RuntimeError("disk full")
-        return await real_upsert(conn, stage, spec, now)
+        return await real_upsert(conn, spec, now)
 
-    monkeypatch.setattr(pipeline, "_upsert", failing_upsert)
+    monkeypatch.setattr(pipeline, "upsert", failing_upsert)
 
     report = await run_import(engine, tmp_path)
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import lender_today
-from service.models import AuditEvent, Role
+from service.db.models import AuditEvent, Role
 from tests.conftest import login, make_user
 
 Client = TestClient[Any, Any]

@@ -11,9 +11,9 @@ from sqlalchemy import Connection, insert, inspect, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import utcnow
-from service.migrate import current_revision, downgrade, head_revision, upgrade
-from service.models import AuditEvent, Base
+from service.clock import utcnow
+from service.db.migrate import current_revision, downgrade, head_revision, upgrade
+from service.db.models import AuditEvent, Base
 
 DOMAIN = {"borrowers", "loans", "installments", "payments", "attempts", "audit_log", "users"}
 

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.models import Role
+from service.db.models import Role
 from tests.conftest import PASSWORD, make_user
 
 Client = TestClient[Any, Any]
@@ -49,8 +49,8 @@ async def test_the_portfolio_page_shows_open_loans_by_bucket(
 ) -> None:
     import datetime as dt
 
-    from service.cob import run_cob
-    from service.demo import write_demo_portfolio
+    from service.cob.nightly import run_cob
+    from service.devtools.demo import write_demo_portfolio
     from service.ingest.pipeline import ImportOptions, import_directory
 
     write_demo_portfolio(tmp_path / "demo", borrowers=300, as_of=dt.date(2026, 11, 24))

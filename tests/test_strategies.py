@@ -8,7 +8,8 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from service.assignment import ExperimentSpec, challenger_point, strategies_for
+from service.assignment.experiments import ExperimentSpec, challenger_point
+from service.assignment.run import strategies_for
 from service.errors import ConfigurationError
 from service.settings import Settings
 from strategies import (
@@ -199,7 +200,7 @@ def test_two_entry_points_with_one_name_are_refused() -> None:
 def test_a_separately_installed_strategy_is_discovered(installed: Callable[[str], None]) -> None:
     installed("region_strategy")
     strategies = strategies_for(Settings(assignment_strategy="by_region"))
-    assert "arrears-region-strategy" in strategies.registry.source("by_region")
+    assert "arrears-region-strategy" in strategies.source("by_region")
 
 
 def test_a_separately_installed_duplicate_name_is_refused_with_both_sources(

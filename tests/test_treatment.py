@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.assignment import Assignment
 from service.cli import main
-from service.db import create_engine
-from service.models import Channel, Hold, OptOut, Promise, PromiseStatus
-from service.plans import store_plan
+from service.db.engine import create_engine
+from service.db.models import Hold, OptOut, Promise, PromiseStatus
+from service.domain.contact import Channel
 from service.settings import Settings
-from service.treatment import PlanReport, plan_day
+from service.treatment.planner import PlanReport, plan_day
+from service.treatment.plans import store_plan
 from strategies.registry import load_registry
 from strategies.treatment import PlanSpec, PlanSteps, Step, TreatmentAccount
 
@@ -191,7 +191,7 @@ OUTBOX = (
 def test_cob_plans_the_day_into_the_outbox_once_with_every_decision_kept(
     portfolio: Path, db: Db, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("service.treatment.SLICE", 3)  # several slices of loans, same plan
+    monkeypatch.setattr("service.treatment.planner.SLICE", 3)  # several slices of loans, same plan
     db.run(add_facts)
     assert main(["cob", "--as-of", DAY.isoformat()]) == 0
     assert "planned:" in capsys.readouterr().out
@@ -384,7 +384,6 @@ def test_a_plugged_in_treatment_strategy_decides_the_steps(
     assert main(["cob", "--as-of", "2026-11-24"]) == 0
     registry = load_registry()
     registry.register(LettersOnly)
-    strategies = Assignment(registry, settings)
 
     async def replan(engine: AsyncEngine) -> PlanReport:
         async with engine.begin() as conn:
@@ -393,7 +392,7 @@ def test_a_plugged_in_treatment_strategy_decides_the_steps(
                 await conn.scalar(text("SELECT definition FROM treatment_plans WHERE version = 1"))
             )
             await store_plan(conn, {**plan, "strategy": "letters_only"}, registry, "test")
-            return await plan_day(conn, strategies, dt.date(2026, 11, 24))
+            return await plan_day(conn, registry, settings, dt.date(2026, 11, 24))
 
     report = db.run(replan)
     assert report.plans == ["standard@2"]
@@ -410,7 +409,7 @@ async def test_the_api_lists_stores_and_dry_runs_plans_and_serves_letters(
 ) -> None:
     from pypdf import PdfReader
 
-    from service.models import Role
+    from service.db.models import Role
     from tests.conftest import login, make_user
 
     await make_user(engine, "sup", Role.supervisor)
@@ -484,13 +483,11 @@ def test_two_failed_field_visits_send_the_account_to_an_agency(
 async def test_collectors_see_and_close_only_the_tasks_of_their_accounts(
     portfolio: Path, client: Any, engine: AsyncEngine, settings: Settings
 ) -> None:
-    from service.cob import run_cob
-    from service.models import Role
+    from service.cob.nightly import Planning, run_cob
+    from service.db.models import Role
     from tests.conftest import login, make_user
 
-    await run_cob(
-        engine, DAY, settings.cob_config(), assignment=Assignment(load_registry(), settings)
-    )
+    await run_cob(engine, DAY, settings.cob_config(), planning=Planning(load_registry(), settings))
     await make_user(engine, "sup", Role.supervisor)
     await make_user(engine, "col", Role.collector)
     staff = {"Authorization": f"Bearer {await login(client, 'sup')}"}
@@ -581,7 +578,7 @@ def test_a_us_call_without_a_limited_script_is_blocked(
     portfolio: Path, db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ARREARS_COMPLIANCE_PROFILE", "us")
-    monkeypatch.setattr("service.treatment.has_template", lambda *args: False)
+    monkeypatch.setattr("service.treatment.planner.has_template", lambda *args: False)
     assert main(["cob", "--as-of", DAY.isoformat()]) == 0
     calls = db.rows(
         "SELECT o.template, o.status, o.reasons FROM outbox o JOIN loans l ON l.id = o.loan_id "

@@ -9,8 +9,8 @@ from arq import create_pool
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.demo import write_demo_portfolio
-from service.models import ImportRun, Loan
+from service.db.models import ImportRun, Loan
+from service.devtools.demo import write_demo_portfolio
 from service.settings import Settings
 from tests.conftest import REDIS_URL
 from workers.main import QUEUE_NAME, create_worker, redis_settings
@@ -58,7 +58,7 @@ async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time(
 ) -> None:
     import datetime as dt
 
-    from service.cob import run_cob
+    from service.cob.nightly import run_cob
     from workers.main import close_of_business_job
 
     settings = Settings(
@@ -87,7 +87,8 @@ async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time(
 
     await import_directory(engine, tmp_path / "drop", ImportOptions())
     await run_cob(engine, dt.date(2026, 9, 1))  # older than the retention: dropped below
-    from service.assignment import install_default_queues, strategies_for
+    from service.assignment.queues import install_default_queues
+    from service.assignment.run import strategies_for
 
     async with engine.begin() as conn:
         await install_default_queues(conn)
@@ -96,7 +97,7 @@ async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time(
     assert result["as_of"] == "2026-11-24"
     assert result["loans"] > 0
     async with engine.connect() as conn:
-        from service.models import LoanSnapshot
+        from service.db.models import LoanSnapshot
 
         dates = set((await conn.execute(select(LoanSnapshot.as_of))).scalars())
         unassigned = await conn.scalar(

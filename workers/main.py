@@ -16,10 +16,10 @@ import structlog
 from arq import Worker, cron
 from arq.connections import RedisSettings
 
-from service.assignment import strategies_for
+from service.assignment.run import strategies_for
 from service.clock import lender_today
-from service.cob import run_cob
-from service.db import create_engine
+from service.cob.nightly import Planning, run_cob
+from service.db.engine import create_engine
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.settings import Settings
 
@@ -62,7 +62,7 @@ async def close_of_business_job(ctx: dict[str, Any], as_of: str | None = None) -
         settings.cob_config(),
         actor="worker",
         retention_days=settings.snapshot_retention_days,
-        assignment=ctx["strategies"],
+        planning=Planning(ctx["strategies"], settings),
     )
     return {"as_of": day.isoformat(), "loans": report.loans, "buckets": report.buckets}
 

@@ -116,10 +116,11 @@ def _settings(url: str) -> Any:
 async def build(url: str, loans: int) -> dict[str, Any]:
     import asyncpg
 
-    from service import assignment, auth
-    from service.db import create_engine
-    from service.migrate import upgrade
-    from service.models import Role
+    from service import auth
+    from service.assignment import experiments, queues, run
+    from service.db.engine import create_engine
+    from service.db.migrate import upgrade
+    from service.db.models import Role
 
     engine = create_engine(_settings(url))
     started = time.perf_counter()
@@ -134,7 +135,7 @@ async def build(url: str, loans: int) -> dict[str, Any]:
             await raw.close()
         tokens: list[str] = []
         async with engine.begin() as conn:
-            await assignment.install_default_queues(conn)
+            await queues.install_default_queues(conn)
             number = 0
             for queue, count in STAFFING.items():
                 for _ in range(count):
@@ -148,14 +149,14 @@ async def build(url: str, loans: int) -> dict[str, Any]:
                         password=PASSWORD,
                         languages="zh-CN,en" if number % 4 == 0 else "zh-CN",
                     )
-                    await assignment.add_member(conn, queue, name)
+                    await queues.add_member(conn, queue, name)
                     session = await auth.login(conn, name, PASSWORD, dt.timedelta(hours=12))
                     assert session is not None
                     tokens.append(session[0])
-            strategies = assignment.strategies_for(_settings(url))
-            await assignment.create_experiment(
+            strategies = run.strategies_for(_settings(url))
+            await experiments.create_experiment(
                 conn,
-                strategies.registry,
+                strategies,
                 key="m1",
                 segment={"buckets": ["M1"]},
                 challenger="round_robin",
@@ -234,8 +235,8 @@ async def child_raw_update(url: str) -> dict[str, Any]:
 
 
 async def child_assign(url: str) -> dict[str, Any]:
-    from service.assignment import assign, strategies_for
-    from service.db import create_engine
+    from service.assignment.run import assign, strategies_for
+    from service.db.engine import create_engine
 
     settings = _settings(url)
     strategies = strategies_for(settings)
@@ -243,9 +244,7 @@ async def child_assign(url: str) -> dict[str, Any]:
     try:
         started = time.perf_counter()
         async with engine.begin() as conn:
-            report = await assign(
-                conn, strategies.registry, settings, AS_OF, everything=True, actor="bench"
-            )
+            report = await assign(conn, strategies, settings, AS_OF, everything=True, actor="bench")
         seconds = time.perf_counter() - started
     finally:
         await engine.dispose()

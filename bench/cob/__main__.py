@@ -66,7 +66,7 @@ def baseline_sql(dialect: str) -> str:
 async def child_raw(url: str) -> dict[str, Any]:
     from sqlalchemy import text
 
-    from service.db import create_engine
+    from service.db.engine import create_engine
     from service.settings import Settings
 
     engine = create_engine(Settings(database_url=url))
@@ -84,8 +84,8 @@ async def child_raw(url: str) -> dict[str, Any]:
 
 
 async def child_cob(url: str, as_of: dt.date) -> dict[str, Any]:
-    from service.cob import run_cob
-    from service.db import create_engine
+    from service.cob.nightly import run_cob
+    from service.db.engine import create_engine
     from service.settings import Settings
 
     engine = create_engine(Settings(database_url=url))
@@ -102,10 +102,11 @@ async def child_cob(url: str, as_of: dt.date) -> dict[str, Any]:
 
 
 async def load(url: str, data: Path) -> dict[str, Any]:
-    from service.db import create_engine
-    from service.ingest.files import BORROWERS, INSTALLMENTS, LOANS, PAYMENTS
+    from service.db.engine import create_engine
+    from service.db.migrate import upgrade
+    from service.ingest.borrowers import BORROWERS
+    from service.ingest.loans import INSTALLMENTS, LOANS, PAYMENTS
     from service.ingest.pipeline import ImportOptions, import_files
-    from service.migrate import upgrade
     from service.settings import Settings
 
     engine = create_engine(Settings(database_url=url))

@@ -99,11 +99,12 @@ def child_sqlite_raw(data: Path, path: Path) -> dict[str, Any]:
 
 
 async def child_arrears(data: Path, url: str) -> dict[str, Any]:
-    from service.db import create_engine
-    from service.ingest.files import BORROWERS, INSTALLMENTS, LOANS
+    from service.db.engine import create_engine
+    from service.db.migrate import upgrade
+    from service.ingest.borrowers import BORROWERS
+    from service.ingest.loans import INSTALLMENTS, LOANS
     from service.ingest.pipeline import ImportOptions, import_files
     from service.logs import configure_logging
-    from service.migrate import upgrade
     from service.settings import Settings
 
     # JSON logs on stderr: the parent reads the per-phase timings from them.

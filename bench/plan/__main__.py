@@ -68,7 +68,7 @@ def raw_sql(dialect: str) -> str:
 async def child_raw(url: str) -> dict[str, Any]:
     from sqlalchemy import text
 
-    from service.db import create_engine
+    from service.db.engine import create_engine
     from service.settings import Settings
 
     engine = create_engine(Settings(database_url=url))
@@ -91,17 +91,17 @@ async def child_raw(url: str) -> dict[str, Any]:
 
 
 async def child_plan(url: str) -> dict[str, Any]:
-    from service.assignment import strategies_for
-    from service.db import create_engine
+    from service.assignment.run import strategies_for
+    from service.db.engine import create_engine
     from service.settings import Settings
-    from service.treatment import plan_day
+    from service.treatment.planner import plan_day
 
     settings = Settings(database_url=url)
     engine = create_engine(settings)
     try:
         started = time.perf_counter()
         async with engine.begin() as conn:
-            report = await plan_day(conn, strategies_for(settings), AS_OF)
+            report = await plan_day(conn, strategies_for(settings), settings, AS_OF)
         seconds = time.perf_counter() - started
     finally:
         await engine.dispose()
@@ -115,11 +115,12 @@ async def child_plan(url: str) -> dict[str, Any]:
 
 
 async def load(url: str, data: Path) -> dict[str, Any]:
-    from service.cob import run_cob
-    from service.db import create_engine
-    from service.ingest.files import BORROWERS, INSTALLMENTS, LOANS, PAYMENTS
+    from service.cob.nightly import run_cob
+    from service.db.engine import create_engine
+    from service.db.migrate import upgrade
+    from service.ingest.borrowers import BORROWERS
+    from service.ingest.loans import INSTALLMENTS, LOANS, PAYMENTS
     from service.ingest.pipeline import ImportOptions, import_files
-    from service.migrate import upgrade
     from service.settings import Settings
 
     engine = create_engine(Settings(database_url=url))

@@ -380,3 +380,18 @@ FLAG_FLOORS: dict[str, RiskClass] = {
     "fraud": RiskClass.substandard,
     "deceased": RiskClass.substandard,
 }
+
+
+# --- the rules of one portfolio ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CobConfig:
+    """Every rule close of business applies, built from the settings (``Settings.cob_config``)."""
+
+    buckets: BucketScheme = dataclasses.field(default_factory=BucketScheme)
+    tiers: TierScheme = dataclasses.field(default_factory=TierScheme)
+    classification: ClassificationProfile = CN_BANK_2023
+    penalty: PenaltyPolicy = dataclasses.field(default_factory=PenaltyPolicy)
+    waterfall: tuple[Component, ...] = DEFAULT_WATERFALL
+    credit: CreditSteps = dataclasses.field(default_factory=CreditSteps)

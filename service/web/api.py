@@ -14,16 +14,18 @@ from aiohttp import BodyPartReader, web
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from service import auth, portfolio
+from service import auth
 from service.auth import CurrentUser
 from service.clock import lender_today
-from service.cob import run_cob
+from service.cob.nightly import Planning, run_cob
+from service.db.models import ImportRun, Role
 from service.errors import InputError, NotFound, PermissionDenied, Unauthenticated, ValidationFailed
-from service.exports import account_rows
 from service.ingest.files import FILES_BY_NAME
-from service.ingest.pipeline import ImportOptions, import_files, list_errors, load_report
-from service.loan_events import apply_event
-from service.models import ImportRun, Role
+from service.ingest.pipeline import ImportOptions, import_files
+from service.ingest.report import list_errors, load_report
+from service.portfolio import payments, reads
+from service.portfolio.events import apply_event
+from service.portfolio.exports import account_rows
 from service.web import openapi
 from service.web.jsonio import json_response, read_json_object
 from service.web.keys import (
@@ -167,7 +169,7 @@ async def me(request: web.Request) -> web.Response:
 async def list_borrowers(request: web.Request) -> web.Response:
     user = require(request)
     async with request.app[ENGINE].connect() as conn:
-        body = await portfolio.list_borrowers(
+        body = await reads.list_borrowers(
             conn,
             user,
             search=request.query.get("q") or None,
@@ -180,14 +182,14 @@ async def list_borrowers(request: web.Request) -> web.Response:
 async def get_borrower(request: web.Request) -> web.Response:
     user = require(request)
     async with request.app[ENGINE].connect() as conn:
-        body = await portfolio.get_borrower(conn, user, request.match_info["ref"])
+        body = await reads.get_borrower(conn, user, request.match_info["ref"])
     return json_response(body)
 
 
 async def list_loans(request: web.Request) -> web.Response:
     user = require(request)
     async with request.app[ENGINE].connect() as conn:
-        body = await portfolio.list_loans(
+        body = await reads.list_loans(
             conn,
             user,
             borrower_ref=request.query.get("borrower_ref") or None,
@@ -201,14 +203,14 @@ async def list_loans(request: web.Request) -> web.Response:
 async def get_loan(request: web.Request) -> web.Response:
     user = require(request)
     async with request.app[ENGINE].connect() as conn:
-        body = await portfolio.get_loan(conn, user, request.match_info["ref"])
+        body = await reads.get_loan(conn, user, request.match_info["ref"])
     return json_response(body)
 
 
 async def list_payments(request: web.Request) -> web.Response:
     user = require(request)
     async with request.app[ENGINE].connect() as conn:
-        body = await portfolio.list_payments(
+        body = await reads.list_payments(
             conn,
             user,
             loan_ref=request.query.get("loan_ref") or None,
@@ -228,11 +230,11 @@ async def create_payment(request: web.Request) -> web.Response:
     config = settings.cob_config()
     try:
         async with engine.begin() as conn:
-            payment, created = await portfolio.record_payment(conn, user, body, today, config)
+            payment, created = await payments.record_payment(conn, user, body, today, config)
     except IntegrityError:
         # A concurrent request stored the same payment_ref first: answer as for a retry.
         async with engine.begin() as conn:
-            payment, created = await portfolio.record_payment(conn, user, body, today, config)
+            payment, created = await payments.record_payment(conn, user, body, today, config)
     return json_response(payment, status=201 if created else 200)
 
 
@@ -354,7 +356,7 @@ async def create_loan_event(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     settings = request.app[SETTINGS]
     async with request.app[ENGINE].begin() as conn:
-        loan = await portfolio.visible_loan(conn, user, request.match_info["ref"])
+        loan = await reads.visible_loan(conn, user, request.match_info["ref"])
         result = await apply_event(
             conn, user, loan, body, lender_today(settings.lender_timezone), settings.cob_config()
         )
@@ -382,7 +384,7 @@ async def run_close_of_business(request: web.Request) -> web.Response:
         settings.cob_config(),
         actor=user.username,
         retention_days=settings.snapshot_retention_days,
-        assignment=request.app[STRATEGIES],
+        planning=Planning(request.app[STRATEGIES], settings),
     )
     return json_response(
         {

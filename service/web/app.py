@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import auth
-from service.assignment import strategies_for
-from service.db import create_engine
+from service.assignment.run import strategies_for
+from service.db.engine import create_engine
 from service.errors import (
     ArrearsError,
     Conflict,

@@ -10,12 +10,14 @@ import datetime as dt
 
 from aiohttp import web
 
-from service import plans, treatment
-from service.cob import dry_run_plan
-from service.compliance import check_contact
+from service.casework import tasks as casework_tasks
+from service.cob.nightly import Planning, dry_run_plan
+from service.contact.checks import check_contact
 from service.errors import ValidationFailed
-from service.letters import letter_for
-from service.portfolio import loan_visible, visible_loan
+from service.portfolio.reads import visible_loan
+from service.portfolio.visibility import loan_visible
+from service.treatment import plans
+from service.treatment.messages import letter_for
 from service.web.api import STAFF, _date_param, require
 from service.web.jsonio import json_response, read_json_object, text_field
 from service.web.keys import ENGINE, SETTINGS, STRATEGIES
@@ -60,7 +62,7 @@ async def store_plan(request: web.Request) -> web.Response:
     user = require(request, *STAFF)
     body = await read_json_object(request)
     async with request.app[ENGINE].begin() as conn:
-        stored = await plans.store_plan(conn, body, request.app[STRATEGIES].registry, user.username)
+        stored = await plans.store_plan(conn, body, request.app[STRATEGIES], user.username)
     return json_response(
         {"name": stored.spec.name, "version": stored.version, **stored.spec.as_dict()},
         status=201,
@@ -75,7 +77,7 @@ async def dry_run(request: web.Request) -> web.Response:
         raise ValidationFailed("for is required (YYYY-MM-DD)", details=[{"field": "for"}])
     settings = request.app[SETTINGS]
     report = await dry_run_plan(
-        request.app[ENGINE], day, settings.cob_config(), request.app[STRATEGIES]
+        request.app[ENGINE], day, settings.cob_config(), Planning(request.app[STRATEGIES], settings)
     )
     return json_response(report.as_dict())
 
@@ -101,7 +103,7 @@ async def tasks(request: web.Request) -> web.Response:
     """Open tasks (``?all=true``: every task) on the accounts the caller may see."""
     user = require(request)
     async with request.app[ENGINE].connect() as conn:
-        items = await treatment.list_tasks(
+        items = await casework_tasks.list_tasks(
             conn, loan_visible(user), open_only=request.query.get("all") != "true"
         )
     return json_response({"items": items})
@@ -119,7 +121,7 @@ async def close_task(request: web.Request) -> web.Response:
     if not isinstance(note, str):
         raise ValidationFailed("note must be a string", details=[{"field": "note"}])
     async with request.app[ENGINE].begin() as conn:
-        closed = await treatment.close_task(
+        closed = await casework_tasks.close_task(
             conn,
             task_id,
             text_field(body, "status") or "",

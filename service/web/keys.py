@@ -8,14 +8,14 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.assignment import Assignment
 from service.auth import CurrentUser
 from service.settings import Settings
+from strategies import Registry
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
-STRATEGIES = web.AppKey("strategies", Assignment)
+STRATEGIES = web.AppKey("strategies", Registry)
 REDIS = web.AppKey("redis", Redis)
 # PostgreSQL only: a small raw asyncpg pool for the statements every click runs (session
 # lookup, next account), which skip SQLAlchemy's per-statement overhead.

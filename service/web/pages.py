@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import select
 
-from service import __version__, auth, portfolio
-from service.models import ImportRun, Role
+from service import __version__, auth
+from service.db.models import ImportRun, Role
+from service.portfolio.reads import bucket_summary, portfolio_counts
 from service.web.api import set_session_cookie
 from service.web.keys import ENGINE, SESSION_COOKIE, SESSION_TOKEN, SETTINGS, TEMPLATES, USER
 
@@ -28,8 +29,8 @@ async def index(request: web.Request) -> web.Response:
     buckets: list[dict[str, Any]] = []
     if user is not None:
         async with request.app[ENGINE].connect() as conn:
-            counts = await portfolio.portfolio_counts(conn, user)
-            buckets = await portfolio.bucket_summary(conn, user)
+            counts = await portfolio_counts(conn, user)
+            buckets = await bucket_summary(conn, user)
             if user.role in (Role.supervisor, Role.admin):
                 imports = list(
                     (

@@ -9,12 +9,11 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from service import assignment, worklist
-from service.clock import lender_today
-from service.db import utcnow
+from service.assignment import experiments, moves, queues, run, worklist
+from service.clock import lender_today, utcnow
+from service.db.models import Role
 from service.errors import NotFound, ValidationFailed
-from service.models import Role
-from service.portfolio import visible_loan
+from service.portfolio.reads import visible_loan
 from service.web.api import STAFF, _date_param, require
 from service.web.jsonio import json_response, read_json_object, text_field
 from service.web.keys import ENGINE, HOT_POOL, SETTINGS, STRATEGIES
@@ -43,11 +42,10 @@ async def run_assignment(request: web.Request) -> web.Response:
     if not isinstance(everything, bool):
         raise ValidationFailed("all must be true or false", details=[{"field": "all"}])
     settings = request.app[SETTINGS]
-    strategies = request.app[STRATEGIES]
     async with request.app[ENGINE].begin() as conn:
-        report = await assignment.assign(
+        report = await run.assign(
             conn,
-            strategies.registry,
+            request.app[STRATEGIES],
             settings,
             lender_today(settings.lender_timezone),
             everything=everything,
@@ -71,7 +69,7 @@ async def reassign_loan(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     settings = request.app[SETTINGS]
     async with request.app[ENGINE].begin() as conn:
-        result = await assignment.reassign(
+        result = await moves.reassign(
             conn,
             settings,
             user,
@@ -89,7 +87,7 @@ async def loan_assignments(request: web.Request) -> web.Response:
     user = require(request)
     async with request.app[ENGINE].connect() as conn:
         loan = await visible_loan(conn, user, request.match_info["ref"])
-        items = await assignment.history(conn, loan.id)
+        items = await moves.history(conn, loan.id)
     return json_response({"items": items})
 
 
@@ -98,7 +96,7 @@ async def create_handover(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     settings = request.app[SETTINGS]
     async with request.app[ENGINE].begin() as conn:
-        result = await assignment.handover(
+        result = await moves.handover(
             conn,
             settings,
             user.username,
@@ -114,14 +112,14 @@ async def create_handover(request: web.Request) -> web.Response:
 async def list_queues(request: web.Request) -> web.Response:
     require(request, *STAFF)
     async with request.app[ENGINE].connect() as conn:
-        items = await assignment.queue_overview(conn)
+        items = await queues.queue_overview(conn)
     return json_response({"items": items})
 
 
 async def list_experiments(request: web.Request) -> web.Response:
     require(request, *STAFF)
     async with request.app[ENGINE].connect() as conn:
-        items = await assignment.experiment_overview(conn)
+        items = await experiments.experiment_overview(conn)
     return json_response({"items": items})
 
 
@@ -136,9 +134,9 @@ async def create_experiment(request: web.Request) -> web.Response:
     except InvalidOperation:
         raise ValidationFailed("share must be a fraction", details=[{"field": "share"}]) from None
     async with request.app[ENGINE].begin() as conn:
-        await assignment.create_experiment(
+        await experiments.create_experiment(
             conn,
-            request.app[STRATEGIES].registry,
+            request.app[STRATEGIES],
             key=text_field(body, "key") or "",
             segment=segment,
             challenger=text_field(body, "challenger") or "",
@@ -157,7 +155,7 @@ async def experiment_results(request: web.Request) -> web.Response:
         raise ValidationFailed("to is before from", details=[{"field": "to"}])
     labels = request.app[SETTINGS].cob_config().buckets.labels
     async with request.app[ENGINE].connect() as conn:
-        items = await assignment.experiment_results(
+        items = await experiments.experiment_results(
             conn, request.match_info["key"], start, end, labels
         )
     if not items:

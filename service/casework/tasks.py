@@ -1,0 +1,81 @@
+"""Tasks for people outside the dialer — field visits, agency placements, legal reviews,
+write-off proposals: listed for whoever may see their accounts, closed with an outcome (audited,
+forward only). Close of business creates them from the treatment plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service import audit
+from service.clock import utcnow
+from service.db.models import Borrower, Loan, Task
+from service.domain.casework import TASK_OUTCOMES, TaskStatus
+from service.errors import Conflict, NotFound, ValidationFailed
+
+
+async def list_tasks(
+    conn: AsyncConnection, visible: Any, *, open_only: bool = True, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Tasks on the loans ``visible`` selects (a collector: their queues' accounts)."""
+    query = (
+        select(
+            Task.id,
+            Task.kind,
+            Task.status,
+            Task.due_on,
+            Task.result,
+            Task.closed_by,
+            Loan.loan_ref,
+            Loan.outstanding,
+            Loan.days_past_due,
+        )
+        .join(Loan, Loan.id == Task.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(visible)
+        .order_by(Task.due_on, Task.id)
+        .limit(limit)
+    )
+    if open_only:
+        query = query.where(Task.status == TaskStatus.open)
+    return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def close_task(
+    conn: AsyncConnection, task_id: int, status: str, result: str, actor: str, visible: Any
+) -> dict[str, Any]:
+    """Record a task's outcome: a failed field visit counts toward the agency placement."""
+    if status not in TASK_OUTCOMES:
+        raise ValidationFailed(
+            f"status must be one of {', '.join(TASK_OUTCOMES)}", details=[{"field": "status"}]
+        )
+    row = (
+        await conn.execute(
+            select(Task.id, Task.status, Task.kind, Loan.loan_ref)
+            .join(Loan, Loan.id == Task.loan_id)
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Task.id == task_id, visible)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    if row.status != TaskStatus.open:
+        raise Conflict(f"task {task_id} is already {row.status}")
+    closed = await conn.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.status == TaskStatus.open)
+        .values(status=TaskStatus(status), result=result, closed_at=utcnow(), closed_by=actor)
+    )
+    if closed.rowcount != 1:  # closed by someone else since it was read
+        raise Conflict(f"task {task_id} was closed meanwhile")
+    await audit.record(
+        conn,
+        actor=actor,
+        action="task.closed",
+        entity_type="loan",
+        entity_ref=row.loan_ref,
+        details={"task": task_id, "kind": row.kind, "status": status, "result": result},
+    )
+    return {"id": task_id, "kind": row.kind, "loan_ref": row.loan_ref, "status": status}

@@ -1,0 +1,178 @@
+"""The sequence of the night: positions, lost contact, assignment, snapshots, the day's plan.
+
+One transaction per close of business, one at a time (whichever worker or command starts it):
+every loan is positioned (:mod:`service.cob.engine`); when the date is the latest run, lost
+contact is marked, accounts whose segment changed are re-assigned before the snapshot (so the
+snapshot says who owned each account that night), and the day's treatment is planned into the
+outbox. Running a date again gives the same result; snapshots are replaced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service import audit
+from service.assignment.run import assign
+from service.cob import engine
+from service.db import dialect
+from service.domain.delinquency import CobConfig
+from service.errors import ValidationFailed
+from service.settings import Settings
+from service.treatment.lost_contact import mark_lost_contact
+from service.treatment.planner import PlanReport, plan_day
+from strategies import Registry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Planning:
+    """What a night needs beyond positions to assign and plan: the strategies and the settings
+    naming them. Without it a close of business positions and snapshots only."""
+
+    registry: Registry
+    settings: Settings
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CobReport:
+    as_of: dt.date
+    loans: int
+    steps: int
+    seconds: float
+    buckets: dict[str, int]
+    resumed: int = 0  # loans continued from their stored settlement rather than replayed
+    plan: PlanReport | None = None  # the day's treatment plan, when COB planned it
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "loans": self.loans,
+            "steps": self.steps,
+            "resumed": self.resumed,
+            "buckets": self.buckets,
+            "seconds": round(self.seconds, 3),
+            "plan": self.plan.as_dict() if self.plan is not None else None,
+        }
+
+
+async def run_cob(
+    db: AsyncEngine,
+    as_of: dt.date,
+    config: CobConfig | None = None,
+    actor: str = "cob",
+    retention_days: int | None = None,
+    planning: Planning | None = None,
+) -> CobReport:
+    """Close of business for ``as_of``, in one transaction.
+
+    ``retention_days`` drops snapshots and bucket changes older than that many days before
+    ``as_of`` (kept forever when None). With ``planning``, when ``as_of`` is the latest date
+    run, accounts are assigned and the day's treatment is planned.
+    """
+    started = time.perf_counter()
+    async with db.begin() as conn:
+        report = await close_of_business(
+            conn, as_of, config, actor, retention_days, planning, plan=None
+        )
+    report = dataclasses.replace(report, seconds=time.perf_counter() - started)
+    log.info(
+        "cob.completed",
+        as_of=as_of.isoformat(),
+        loans=report.loans,
+        resumed=report.resumed,
+        steps=report.steps,
+        seconds=round(report.seconds, 2),
+    )
+    return report
+
+
+async def close_of_business(
+    conn: AsyncConnection,
+    as_of: dt.date,
+    config: CobConfig | None,
+    actor: str,
+    retention_days: int | None,
+    planning: Planning | None,
+    plan: bool | None,
+) -> CobReport:
+    """COB's work in the caller's transaction (``run_cob`` commits it; a dry run rolls it back).
+
+    ``plan``: None plans (and assigns) only when ``as_of`` is the latest date run.
+    """
+    config = config or CobConfig()
+    await dialect.serialise(conn, "arrears.cob")
+    await dialect.tune_for_batch(conn, work_mem="256MB", jit=False)
+    settled = await engine.position_loans(conn, as_of, config)
+    latest = await engine.latest_close(conn)
+    if plan is None:
+        plan = latest is None or latest <= as_of
+    lost = (0, 0)
+    if planning is not None and plan:
+        settings = planning.settings
+        lost = await mark_lost_contact(conn, as_of, settings.lender_timezone)
+        await assign(conn, planning.registry, settings, as_of, reason="cob", actor=actor)
+    buckets = await engine.snapshot(conn, as_of)
+    planned = None
+    if planning is not None and plan:
+        planned = await plan_day(conn, planning.registry, planning.settings, as_of, lost)
+    if retention_days is not None:
+        await engine.prune(conn, as_of, retention_days)
+    await engine.record_run(conn, as_of, settled.loans, actor, config)
+    details: dict[str, Any] = {"loans": settled.loans, "buckets": buckets}
+    if planned is not None:
+        details["planned"] = {f"{c}:{s}": n for (c, s), n in sorted(planned.contacts.items())}
+    await audit.record(
+        conn,
+        actor=actor,
+        action="cob.completed",
+        entity_type="cob",
+        entity_ref=as_of.isoformat(),
+        details=details,
+    )
+    return CobReport(
+        as_of=as_of,
+        loans=settled.loans,
+        steps=settled.steps,
+        seconds=0.0,
+        buckets=buckets,
+        resumed=settled.resumed,
+        plan=planned,
+    )
+
+
+async def dry_run_plan(
+    db: AsyncEngine, day: dt.date, config: CobConfig | None, planning: Planning
+) -> PlanReport:
+    """What ``day``'s plan would send, call and block, written nowhere.
+
+    When ``day`` is not the date COB last ran, COB for ``day`` runs first (positions, lost
+    contact, assignment), in the same transaction, which is rolled back with the plan.
+    """
+    async with db.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            latest = await engine.latest_close(conn)
+            if latest is not None and latest > day:
+                # Positions are those of the latest close; an earlier day cannot be replayed
+                # without rewriting them.
+                raise ValidationFailed(
+                    f"close of business has run for {latest.isoformat()}: a dry run plans that "
+                    "day or a later one",
+                    details=[{"field": "for"}],
+                )
+            if latest == day:
+                return await plan_day(conn, planning.registry, planning.settings, day)
+            report = await close_of_business(
+                conn, day, config, "dry-run", None, planning, plan=True
+            )
+            assert report.plan is not None
+            return report.plan
+        finally:
+            await transaction.rollback()

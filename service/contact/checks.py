@@ -1,0 +1,145 @@
+"""Asking the compliance guard about one contact: ``arrears check-contact`` and
+``POST /api/compliance/check``, for the debtor or a third party, at any moment.
+
+The facts come from :mod:`service.treatment.facts`; the plan in force adds its calls a day to
+the debtor. Dispatch will ask the same question right before sending (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.db.models import Attempt, Contact, Loan
+from service.domain.compliance import Decision, Facts, Party, Request, guard
+from service.errors import NotFound, ValidationFailed
+from service.settings import Settings
+from service.treatment.facts import (
+    LoanFacts,
+    check_profile,
+    facts_for,
+    load_loan_facts,
+    opted_out,
+    profile_for,
+)
+from service.treatment.plans import plan_for, plans_by_portfolio
+
+
+async def load_facts(
+    conn: AsyncConnection,
+    settings: Settings,
+    *,
+    loan_ref: str,
+    party_ref: str,
+    channel: str,
+    at: dt.datetime,
+    profile: str | None = None,
+) -> Facts:
+    """The facts for contacting ``party_ref`` ("debtor" or a contact_ref) about a loan at ``at``."""
+    if channel not in ("call", "sms"):
+        raise ValidationFailed("channel must be call or sms", details=[{"field": "channel"}])
+    name = profile or settings.compliance_profile
+    check_profile(name)
+    loan_id = await conn.scalar(select(Loan.id).where(Loan.loan_ref == loan_ref))
+    if loan_id is None:
+        raise NotFound(f"loan {loan_ref!r} not found")
+    loan = (await load_loan_facts(conn, settings, [loan_id], at))[loan_id]
+    local = _debtor_date(loan.zones, settings.lender_timezone, at)
+    if local != at.date():
+        # Holds are those in force on the debtor's date, not the asker's.
+        loan = (await load_loan_facts(conn, settings, [loan_id], at, on=local))[loan_id]
+    chosen = profile_for(name, loan.region)
+    if party_ref == "debtor":
+        plan = plan_for(await plans_by_portfolio(conn), loan.product)
+        opted = await opted_out(conn, [loan.debtor_phone])
+        per_day = plan.spec.calls_per_day if plan is not None else None
+        return facts_for(loan, chosen, settings, opted, plan_calls_per_day=per_day)
+    party, phone, contact_id = await _third_party(conn, loan, party_ref)
+    located = 0
+    if contact_id is not None:
+        located = int(
+            await conn.scalar(
+                select(func.count())
+                .select_from(Attempt)
+                .where(
+                    Attempt.loan_id == loan.loan_id,
+                    Attempt.contact_id == contact_id,
+                    Attempt.direction == "outbound",
+                    Attempt.occurred_at <= at,
+                )
+            )
+            or 0
+        )
+    opted = await opted_out(conn, [phone])
+    # A third party never gave SMS consent here: texts to them are blocked (fail closed).
+    return facts_for(loan, chosen, settings, opted, party, phone, False, located)
+
+
+def _debtor_date(zones: Sequence[str], lender_zone: str, at: dt.datetime) -> dt.date:
+    """``at``'s date where the debtor is (their first candidate zone, else the lender's)."""
+    for name in [*zones[:1], lender_zone]:
+        try:
+            return at.astimezone(ZoneInfo(name)).date()
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return at.date()
+
+
+async def _third_party(
+    conn: AsyncConnection, loan: LoanFacts, party_ref: str
+) -> tuple[Party, str | None, int | None]:
+    contact = (
+        await conn.execute(
+            select(Contact.id, Contact.phone, Contact.debt_related, Contact.refused_at).where(
+                Contact.contact_ref == party_ref, Contact.borrower_id == loan.borrower_id
+            )
+        )
+    ).one_or_none()
+    if contact is None:
+        # Not this borrower's contact: to the guard, an unrelated third party.
+        return Party(party_ref, "unrelated"), None, None
+    kind = "guarantor" if contact.debt_related else "emergency"
+    return Party(party_ref, kind, contact.refused_at is not None), contact.phone, contact.id
+
+
+async def check_contact(
+    conn: AsyncConnection,
+    settings: Settings,
+    *,
+    loan_ref: str,
+    party_ref: str,
+    channel: str,
+    at: dt.datetime,
+    profile: str | None = None,
+    automated: bool = False,
+    purpose: str | None = None,
+) -> Decision:
+    """The guard's verdict on one contact, as ``arrears check-contact`` prints it.
+
+    A third party's contact is for locating the debtor unless ``purpose`` says otherwise.
+    """
+    if at.tzinfo is None:
+        raise ValidationFailed("the time needs an offset, e.g. 2026-11-24T22:05:00+08:00")
+    facts = await load_facts(
+        conn,
+        settings,
+        loan_ref=loan_ref,
+        party_ref=party_ref,
+        channel=channel,
+        at=at,
+        profile=profile,
+    )
+    chosen = purpose or (
+        "collection" if facts.party.kind in ("debtor", "guarantor") else "location"
+    )
+    decision = guard(Request(channel, at, automated=automated, purpose=chosen), facts)
+    if decision.next_allowed_at is not None:
+        # In the asker's offset, so "08:00" reads as the debtor's 08:00 when they asked in it.
+        later = decision.next_allowed_at.astimezone(at.tzinfo)
+        decision = dataclasses.replace(decision, next_allowed_at=later)
+    return decision

@@ -1,0 +1,290 @@
+"""Every difference between PostgreSQL and SQLite that our SQL meets, in one place.
+
+SQLite is the embedded default, PostgreSQL production; the set-based SQL of the import, the
+close of business, assignment and planning is written once and asks this module for the few
+spellings and mechanisms that differ: temporary tables, bulk staging (binary ``COPY`` or
+``executemany``), timestamps and dates in raw SQL, upserts, serialising locks, planner hints.
+A module branches on the dialect itself only where its whole algorithm differs (and says why).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Dialect, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.domain.delinquency import capped_rate, daily_penalty
+
+# Logical column types of temporary tables and their spelling per database.
+PG_TYPES = {
+    "text": "text",
+    "int": "integer",
+    "date": "date",
+    "money": "numeric(18,2)",
+    "rate": "numeric(12,8)",
+    "bool": "boolean",
+    "timestamp": "timestamptz",
+}
+SQLITE_TYPES = {
+    "text": "TEXT",
+    "int": "INTEGER",
+    "date": "TEXT",
+    "money": "NUMERIC",
+    "rate": "NUMERIC",
+    "bool": "INTEGER",
+    "timestamp": "TEXT",
+}
+
+# (name, logical type) of each column of a temporary table.
+Columns = Sequence[tuple[str, str]]
+_Where = AsyncConnection | AsyncEngine | Dialect
+
+
+def is_postgresql(where: _Where) -> bool:
+    dialect = where if isinstance(where, Dialect) else where.dialect
+    return dialect.name == "postgresql"
+
+
+# --- values and expressions in raw SQL -----------------------------------------------------------
+
+
+def sqlite_timestamp(value: dt.datetime) -> str:
+    """The text SQLAlchemy's SQLite dialect stores for a UTC datetime."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def timestamp(where: _Where, value: dt.datetime) -> Any:
+    """An aware datetime as a parameter of raw SQL (SQLite stores UTC text, see UTCDateTime)."""
+    return value if is_postgresql(where) else sqlite_timestamp(value)
+
+
+def timestamp_sql(where: _Where, parameter: str) -> str:
+    """A bound timestamp parameter (``:now``) typed for comparison and arithmetic."""
+    return f"CAST({parameter} AS timestamptz)" if is_postgresql(where) else parameter
+
+
+def date_sql(where: _Where, value: dt.date) -> str:
+    """A date literal. Dates we inline are ours (never input), and inlining spares the drivers'
+    type guessing in statements that compare dates many times."""
+    literal = f"'{value.isoformat()}'"
+    return f"DATE {literal}" if is_postgresql(where) else literal
+
+
+def days_sql(where: _Where, later: str, earlier: str) -> str:
+    """Whole days from ``earlier`` to ``later`` (two date expressions)."""
+    if is_postgresql(where):
+        return f"({later} - {earlier})"
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def money_zero_sql(where: _Where) -> str:
+    """A zero amount that gives a ``CREATE TABLE … AS`` column the money type on PostgreSQL."""
+    return "CAST(0 AS NUMERIC(18, 2))" if is_postgresql(where) else "0"
+
+
+# --- temporary tables and bulk staging -----------------------------------------------------------
+
+
+def _temp_name(where: _Where, name: str) -> str:
+    # Schema-qualified, so that a permanent table of the same name is never the one dropped.
+    return f"{'pg_temp' if is_postgresql(where) else 'temp'}.{name}"
+
+
+async def drop_temp_table(conn: AsyncConnection, name: str) -> None:
+    await conn.execute(text(f"DROP TABLE IF EXISTS {_temp_name(conn, name)}"))
+
+
+async def create_temp_table(
+    conn: AsyncConnection, name: str, columns: Columns, primary_key: Sequence[str] = ()
+) -> None:
+    """A new, empty temporary table of the transaction (an earlier one of that name is dropped).
+
+    On PostgreSQL it goes at commit; SQLite keeps it for the connection, so callers drop it.
+    """
+    types = PG_TYPES if is_postgresql(conn) else SQLITE_TYPES
+    spec = ", ".join(f"{column} {types[kind]}" for column, kind in columns)
+    if primary_key:
+        spec += f", PRIMARY KEY ({', '.join(primary_key)})"
+    await drop_temp_table(conn, name)
+    await conn.execute(text(f"CREATE TEMP TABLE {name} ({spec}){_on_commit(conn)}"))
+
+
+async def create_temp_table_as(
+    conn: AsyncConnection, name: str, select: str, params: Mapping[str, Any] | None = None
+) -> None:
+    """A temporary table filled by ``select`` (an earlier one of that name is dropped)."""
+    await drop_temp_table(conn, name)
+    await conn.execute(
+        text(f"CREATE TEMP TABLE {name}{_on_commit(conn)} AS {select}"), dict(params or {})
+    )
+
+
+def _on_commit(where: _Where) -> str:
+    return " ON COMMIT DROP" if is_postgresql(where) else ""
+
+
+async def index_for_nested_loops(
+    conn: AsyncConnection, table: str, columns: Sequence[str], *, unique: bool = False
+) -> None:
+    """An index on a temporary table that later statements join on — on SQLite only.
+
+    SQLite joins by nested loops, so without it those joins go quadratic; PostgreSQL hash-joins
+    a freshly filled temporary table, and an index would only cost the time to build it.
+    """
+    if is_postgresql(conn):
+        return
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    index = f"ix_{table}_{'_'.join(columns)}"
+    await conn.execute(text(f"CREATE {kind} temp.{index} ON {table} ({', '.join(columns)})"))
+
+
+async def analyze(conn: AsyncConnection, table: str) -> None:
+    """Statistics for a freshly filled temporary table — on PostgreSQL only.
+
+    PostgreSQL plans a temporary table without statistics as if tiny (nested loops over
+    millions of rows); after ANALYZE it hash-joins. SQLite's planner uses the indexes above.
+    """
+    if is_postgresql(conn):
+        await conn.execute(text(f"ANALYZE {table}"))
+
+
+async def bulk_insert(
+    conn: AsyncConnection, table: str, columns: Columns, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Write typed rows into a (temporary) table: binary ``COPY`` on PostgreSQL, one
+    ``executemany`` on SQLite with the values in the forms SQLite stores."""
+    if not rows:
+        return
+    names = [column for column, _ in columns]
+    if is_postgresql(conn):
+        raw = await raw_connection(conn)
+        await raw.copy_records_to_table(table, records=rows, columns=names)
+        return
+    kinds = [kind for _, kind in columns]
+    converted = [
+        tuple(_sqlite_value(value, kind) for value, kind in zip(row, kinds, strict=True))
+        for row in rows
+    ]
+    placeholders = ", ".join("?" for _ in names)
+    await conn.exec_driver_sql(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})", converted
+    )
+
+
+def _sqlite_value(value: Any, kind: str) -> Any:
+    if value is None:
+        return None
+    if kind == "date":
+        return value.isoformat()
+    if kind in ("money", "rate"):
+        return str(value) if isinstance(value, Decimal) else value
+    if kind == "bool":
+        return 1 if value else 0
+    if kind == "timestamp":
+        assert isinstance(value, dt.datetime)
+        return sqlite_timestamp(value)
+    return value
+
+
+# --- upserts, locks and tuning -------------------------------------------------------------------
+
+
+def insert(where: _Where, table: Any) -> Any:
+    """``INSERT`` for ``table`` with the dialect's ``on_conflict_do_update/nothing``."""
+    construct = postgresql.insert if is_postgresql(where) else sqlite.insert
+    return construct(table)
+
+
+async def serialise(conn: AsyncConnection, key: str) -> None:
+    """Hold a lock named ``key`` until the transaction ends: one such transaction at a time,
+    whichever process runs it. SQLite needs none: it runs one writing transaction at a time."""
+    if is_postgresql(conn):
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+async def tune_for_batch(
+    conn: AsyncConnection, *, work_mem: str = "256MB", jit: bool = True
+) -> None:
+    """Planner settings for one large set-based transaction (PostgreSQL; SQLite has none).
+
+    Sorting and hashing millions of rows wants more than the 4 MB default; ``jit=False`` for
+    many statements over temporary tables, where compiling each costs more than it saves.
+    """
+    if not is_postgresql(conn):
+        return
+    if not re.fullmatch(r"\d+[kMG]B", work_mem):
+        raise ValueError(f"work_mem {work_mem!r} is not a size such as 256MB")
+    await conn.execute(text(f"SET LOCAL work_mem = '{work_mem}'"))
+    if not jit:
+        await conn.execute(text("SET LOCAL jit = off"))
+
+
+# --- the raw driver (PostgreSQL hot paths) and SQLite's connection set-up -------------------------
+
+
+async def raw_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under an SQLAlchemy connection (for ``COPY``)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+def asyncpg_sql(sql: str, names: tuple[str, ...]) -> str:
+    """The same SQL with ``:name`` parameters as asyncpg's ``$1, $2, ...`` (in ``names`` order).
+
+    Hot paths run one statement on a raw asyncpg pool; writing it once with named parameters
+    keeps the SQLAlchemy form (SQLite, tests) and the raw form the same text.
+    """
+    for index, name in enumerate(names, start=1):
+        sql, count = re.subn(rf":{name}\b", f"${index}", sql)
+        if not count:
+            raise ValueError(f"parameter :{name} is not in the statement")
+    return sql
+
+
+def configure_sqlite(engine: AsyncEngine) -> None:
+    """Pragmas and the SQL functions close of business uses, on every new SQLite connection."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets the web app read while an import writes; foreign keys are off by default.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        _register_sqlite_functions(dbapi_connection)
+
+
+def _sqlite_decimal(value: Any) -> Decimal:
+    return (
+        value
+        if isinstance(value, Decimal)
+        else Decimal(repr(value) if isinstance(value, float) else str(value))
+    )
+
+
+def _register_sqlite_functions(dbapi_connection: Any) -> None:
+    """``daily_penalty`` and ``penalty_rate``, computed by the domain rules themselves (exact
+    decimals). PostgreSQL has the same functions in SQL, from migration 0002."""
+
+    def sql_daily_penalty(unpaid: Any, rate: Any) -> float | None:
+        if unpaid is None or rate is None:
+            return None
+        amount = _sqlite_decimal(unpaid).quantize(Decimal("0.01"))
+        return float(daily_penalty(amount, _sqlite_decimal(rate)))
+
+    def sql_penalty_rate(annual: Any, wanted: Any, cap: Any) -> float | None:
+        if annual is None or wanted is None or cap is None:
+            return None
+        rate = capped_rate(_sqlite_decimal(annual), _sqlite_decimal(wanted), _sqlite_decimal(cap))
+        return float(rate)
+
+    dbapi_connection.create_function("daily_penalty", 2, sql_daily_penalty, deterministic=True)
+    dbapi_connection.create_function("penalty_rate", 3, sql_penalty_rate, deterministic=True)

@@ -1,0 +1,33 @@
+"""The one place database engines are built, from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from service.db.dialect import configure_sqlite
+from service.settings import Settings
+
+
+def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
+    """An engine for ``settings.database_url``: a SQLite file (its directory made) with its
+    pragmas, or a PostgreSQL pool sized for a busy process."""
+    url = settings.database_url
+    if settings.is_sqlite:
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, **kwargs)
+        configure_sqlite(engine)
+        return engine
+    # A pool that holds what a busy process uses: connections opened and closed under load
+    # (overflow) cost a connect and asyncpg's type introspection each, far more than a query.
+    kwargs.setdefault("pool_size", settings.db_pool_size)
+    kwargs.setdefault("max_overflow", 10)
+    # Optimistic disconnect handling: a dead connection fails one statement and the pool is
+    # refreshed; a ping before every checkout would cost a round trip on every request.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 3600)
+    return create_async_engine(url, **kwargs)

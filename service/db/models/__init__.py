@@ -1,0 +1,76 @@
+"""SQLAlchemy models, one module per area; importing this package registers them all.
+
+Migrations in ``service/db/migrations`` are the source of truth for the schema; these models
+must match them (a test compares the two).
+"""
+
+from service.db.models.assignment import AssignmentMove, Experiment, Queue, QueueMember, WorkItem
+from service.db.models.base import Base
+from service.db.models.casework import Task
+from service.db.models.cob import BucketEvent, CobRun, LoanSnapshot
+from service.db.models.contact import (
+    Attempt,
+    Callback,
+    CallbackStatus,
+    OptOut,
+    Promise,
+    PromiseStatus,
+)
+from service.db.models.people import Role, Session, Team, User
+from service.db.models.portfolio import (
+    Borrower,
+    Contact,
+    Hold,
+    Installment,
+    Loan,
+    LoanStatus,
+    Payment,
+    PhoneKind,
+    PhoneNumber,
+    PhoneStatus,
+    TimezoneSource,
+)
+from service.db.models.records import AuditEvent, ImportError_, ImportRun, ImportStatus
+from service.db.models.treatment import GuardDecision, OutboxMessage, OutboxStatus, TreatmentPlan
+
+__all__ = [
+    "AssignmentMove",
+    "Attempt",
+    "AuditEvent",
+    "Base",
+    "Borrower",
+    "BucketEvent",
+    "Callback",
+    "CallbackStatus",
+    "CobRun",
+    "Contact",
+    "Experiment",
+    "GuardDecision",
+    "Hold",
+    "ImportError_",
+    "ImportRun",
+    "ImportStatus",
+    "Installment",
+    "Loan",
+    "LoanSnapshot",
+    "LoanStatus",
+    "OptOut",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Payment",
+    "PhoneKind",
+    "PhoneNumber",
+    "PhoneStatus",
+    "Promise",
+    "PromiseStatus",
+    "Queue",
+    "QueueMember",
+    "Role",
+    "Session",
+    "Task",
+    "Team",
+    "TimezoneSource",
+    "TreatmentPlan",
+    "User",
+    "WorkItem",
+]

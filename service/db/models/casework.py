@@ -1,0 +1,31 @@
+"""Casework: tasks for people outside the dialer (field visits, agencies, legal, write-off)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.clock import utcnow
+from service.db.models.base import Base, enum_column
+from service.domain.casework import TaskStatus
+
+
+class Task(Base):
+    """Work for people outside the dialer: a field visit, an agency placement, a legal review,
+    a write-off proposal. One open task per loan and kind; one-off kinds once per loan."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("treatment_plans.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[TaskStatus] = mapped_column(enum_column(TaskStatus, "task_status"))
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    result: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[dt.datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))

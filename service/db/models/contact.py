@@ -1,0 +1,107 @@
+"""The contact log and what contacts produce: attempts, promises to pay, callbacks, opt-outs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.clock import utcnow
+from service.db.models.base import Base, enum_column
+from service.domain.contact import AttemptResult, Channel, Direction
+
+
+class PromiseStatus(enum.StrEnum):
+    pending = "pending"
+    kept = "kept"
+    partially_kept = "partially_kept"
+    broken = "broken"
+    cancelled = "cancelled"
+
+
+class CallbackStatus(enum.StrEnum):
+    scheduled = "scheduled"
+    done = "done"
+    cancelled = "cancelled"
+
+
+class Attempt(Base):
+    """One contact try on one channel to one party: the contact log."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        Index("ix_attempts_loan_occurred", "loan_id", "occurred_at"),
+        Index("ix_attempts_phone_occurred", "phone", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    # None: the debtor. Otherwise the third party reached (or tried).
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
+    direction: Mapped[Direction] = mapped_column(enum_column(Direction, "direction"))
+    occurred_at: Mapped[dt.datetime]
+    result: Mapped[AttemptResult] = mapped_column(enum_column(AttemptResult, "attempt_result"))
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16), default="import")
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Promise(Base):
+    """A promise to pay (PTP): amount by a date, owned by the collector who took it."""
+
+    __tablename__ = "promises"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    amount: Mapped[Decimal]
+    promised_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[PromiseStatus] = mapped_column(enum_column(PromiseStatus, "promise_status"))
+    source: Mapped[str] = mapped_column(String(16), default="collector")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Callback(Base):
+    """A call back the debtor asked for, due at a time, owned by a collector (or the queue)."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        # "Next account" asks on every call whether any callback is due: a tiny index.
+        Index(
+            "ix_callbacks_scheduled_due_at",
+            "due_at",
+            postgresql_where=text("status = 'scheduled'"),
+            sqlite_where=text("status = 'scheduled'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    due_at: Mapped[dt.datetime]
+    status: Mapped[CallbackStatus] = mapped_column(enum_column(CallbackStatus, "callback_status"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class OptOut(Base):
+    """A number that opted out of a medium (an SMS keyword, a collector's note, the provider)."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("phone", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
+    opted_out_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(24))  # sms_reply, collector, provider, import
+    keyword: Mapped[str | None] = mapped_column(String(32))

@@ -1,0 +1,54 @@
+"""Storing clean staged rows by their ``*_ref`` key: changed rows updated, new ones inserted,
+one statement each."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.db import dialect
+from service.ingest.contract import FileSpec
+
+
+async def upsert(conn: AsyncConnection, spec: FileSpec, now: dt.datetime) -> tuple[int, int, int]:
+    """Update staged rows that differ, insert new ones; return (inserted, updated, accepted).
+
+    Two plain statements instead of INSERT ... ON CONFLICT: speculative insertion costs more than
+    an anti-join on millions of rows, and imports of one kind are serialised (below), so no other
+    import can insert the same key in between.
+    """
+    target = spec.upsert
+    await dialect.serialise(conn, f"arrears.import.{target.target}")
+    now_sql = dialect.timestamp_sql(conn, ":now")
+    values = {column: sql.replace(":now", now_sql) for column, sql in target.values.items()}
+    columns = list(values)
+    changeable = [c for c in columns if c not in target.conflict and c not in target.insert_only]
+    compared = [c for c in changeable if c != "updated_at"]
+    source = f"FROM {spec.main_stage} s {target.joins} WHERE true"
+    params = {"now": dialect.timestamp(conn, now)}
+    accepted = (await conn.execute(text(f"SELECT count(*) FROM {spec.main_stage}"))).scalar_one()
+    updated = 0
+    if compared:
+        select_list = ", ".join(f"{values[c]} AS {c}" for c in columns)
+        match = " AND ".join(f"t.{c} = v.{c}" for c in target.conflict)
+        differs = " OR ".join(f"t.{c} IS DISTINCT FROM v.{c}" for c in compared)
+        result = await conn.execute(
+            text(
+                f"UPDATE {target.target} AS t SET {', '.join(f'{c} = v.{c}' for c in changeable)} "
+                f"FROM (SELECT {select_list} {source}) AS v WHERE {match} AND ({differs})"
+            ),
+            params,
+        )
+        updated = result.rowcount
+    exists = " AND ".join(f"t.{c} = {values[c]}" for c in target.conflict)
+    result = await conn.execute(
+        text(
+            f"INSERT INTO {target.target} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values[c] for c in columns)} {source} "
+            f"AND NOT EXISTS (SELECT 1 FROM {target.target} t WHERE {exists})"
+        ),
+        params,
+    )
+    return int(result.rowcount), int(updated), int(accepted)

@@ -1,0 +1,336 @@
+"""The facts the compliance guard decides from, loaded from the database.
+
+The rules are pure (:mod:`service.domain.compliance`); this module reads the contact log,
+opt-outs, holds, promises and the borrower's zone for many loans at once (the planner, and
+one at a time for :mod:`service.contact.checks`), in the caller's transaction. What a plan adds
+(its calls a day) is handed in by the caller: the facts know nothing of plans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.db.models import (
+    Attempt,
+    Borrower,
+    Contact,
+    Hold,
+    Loan,
+    OptOut,
+    PhoneKind,
+    PhoneNumber,
+    PhoneStatus,
+    Promise,
+    PromiseStatus,
+)
+from service.domain.compliance import (
+    PROFILE_NAMES,
+    Facts,
+    Party,
+    PastAttempt,
+    Profile,
+    Request,
+    load_profile,
+)
+from service.errors import ValidationFailed
+from service.settings import Settings
+
+# The guard looks this far back in the contact log: the longest rule spans 7 days.
+HISTORY_DAYS = 14
+# Holds that change the debtor's state for third-party rules rather than only blocking.
+STATE_HOLDS = ("deceased", "incapacitated")
+# The party of attempts about someone else's debt on the same number.
+OTHER_PERSON = "~another-person"
+# Loans per round trip when loading facts in bulk.
+CHUNK = 1000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoanFacts:
+    """What the guard needs about one loan and its borrower, whoever is contacted."""
+
+    loan_id: int
+    borrower_id: int
+    product: str
+    zones: tuple[str, ...]  # () unknown; one known; several ambiguous
+    region: str
+    sms_consent: bool
+    debtor_phone: str | None
+    holds: frozenset[str]
+    promise_until: dt.date | None
+    lost_contact: bool
+    history: tuple[PastAttempt, ...]
+
+    @property
+    def debtor_state(self) -> str:
+        state = next((hold for hold in STATE_HOLDS if hold in self.holds), None)
+        return state or ("unreachable" if self.lost_contact else "reachable")
+
+
+@cache
+def profile_for(name: str, region: str) -> Profile:
+    return load_profile(name, region or None)
+
+
+def check_profile(name: str) -> None:
+    if name not in PROFILE_NAMES:
+        raise ValidationFailed(
+            f"profile must be one of {', '.join(PROFILE_NAMES)}", details=[{"field": "profile"}]
+        )
+
+
+async def load_loan_facts(
+    conn: AsyncConnection,
+    settings: Settings,
+    loan_ids: Sequence[int],
+    at: dt.datetime,
+    on: dt.date | None = None,
+) -> dict[int, LoanFacts]:
+    """The facts of many loans: the contact log up to ``at`` (of every loan of the borrower, so
+    that caps per debtor and per number count them all), holds in force ``on`` that date (the
+    contact's local date; default ``at``'s), a few set-based queries per chunk of loans."""
+    found: dict[int, LoanFacts] = {}
+    for start in range(0, len(loan_ids), CHUNK):
+        chunk = loan_ids[start : start + CHUNK]
+        found.update(await _load_chunk(conn, settings, chunk, at, on or at.date()))
+    return found
+
+
+async def _load_chunk(
+    conn: AsyncConnection,
+    settings: Settings,
+    loan_ids: Sequence[int],
+    at: dt.datetime,
+    day: dt.date,
+) -> dict[int, LoanFacts]:
+    loans = (
+        await conn.execute(
+            select(
+                Loan.id,
+                Loan.borrower_id,
+                Loan.product,
+                Loan.lost_contact_on,
+                Borrower.region,
+                Borrower.timezone,
+                Borrower.timezone_candidates,
+                Borrower.sms_consent,
+            )
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Loan.id.in_(loan_ids))
+        )
+    ).all()
+    borrowers = sorted({row.borrower_id for row in loans})
+    phones: dict[int, str] = {}
+    for borrower_id, e164 in await conn.execute(
+        select(PhoneNumber.borrower_id, PhoneNumber.e164)
+        .where(
+            PhoneNumber.borrower_id.in_(borrowers),
+            PhoneNumber.status == PhoneStatus.active,
+            PhoneNumber.kind != PhoneKind.former,
+        )
+        .order_by(PhoneNumber.borrower_id, PhoneNumber.kind != PhoneKind.primary, PhoneNumber.id)
+    ):
+        phones.setdefault(borrower_id, e164)
+    holds: dict[tuple[int, int | None], set[str]] = defaultdict(set)
+    for borrower_id, loan_id, code in await conn.execute(
+        select(Hold.borrower_id, Hold.loan_id, Hold.code).where(
+            Hold.borrower_id.in_(borrowers),
+            Hold.started_on <= day,
+            or_(Hold.ends_on.is_(None), Hold.ends_on >= day),
+        )
+    ):
+        holds[(borrower_id, loan_id)].add(code)
+    promised: dict[int, dt.date] = {
+        loan_id: day_promised
+        for loan_id, day_promised in await conn.execute(
+            select(Promise.loan_id, func.max(Promise.promised_on))
+            .where(Promise.loan_id.in_(loan_ids), Promise.status == PromiseStatus.pending)
+            .group_by(Promise.loan_id)
+        )
+    }
+    # The borrower's whole contact log: caps per debtor and per number count every debt.
+    history: dict[int, list[PastAttempt]] = defaultdict(list)
+    for borrower_id, loan_id, when, channel, direction, ref, phone, outcome in await conn.execute(
+        select(
+            Loan.borrower_id,
+            Attempt.loan_id,
+            Attempt.occurred_at,
+            Attempt.channel,
+            Attempt.direction,
+            Contact.contact_ref,
+            Attempt.phone,
+            Attempt.result,
+        )
+        .join(Loan, Loan.id == Attempt.loan_id)
+        .outerjoin(Contact, Contact.id == Attempt.contact_id)
+        .where(
+            Loan.borrower_id.in_(borrowers),
+            Attempt.occurred_at <= at,
+            Attempt.occurred_at > at - dt.timedelta(days=HISTORY_DAYS),
+        )
+        .order_by(Loan.borrower_id, Attempt.occurred_at, Attempt.id)
+    ):
+        history[borrower_id].append(
+            PastAttempt(
+                when,
+                str(channel),
+                str(direction),
+                ref or "debtor",
+                phone,
+                str(outcome),
+                debt=str(loan_id),
+            )
+        )
+    # Dials to the same numbers about other people's debts (a shared or recycled number): they
+    # count for the caps per number only (their party matches no one contacted here).
+    numbers = sorted(set(phones.values()))
+    shared: dict[str, list[PastAttempt]] = defaultdict(list)
+    for start in range(0, len(numbers), CHUNK):
+        for loan_id, when, channel, direction, phone, outcome in await conn.execute(
+            select(
+                Attempt.loan_id,
+                Attempt.occurred_at,
+                Attempt.channel,
+                Attempt.direction,
+                Attempt.phone,
+                Attempt.result,
+            )
+            .join(Loan, Loan.id == Attempt.loan_id)
+            .where(
+                Attempt.phone.in_(numbers[start : start + CHUNK]),
+                Loan.borrower_id.not_in(borrowers),
+                Attempt.occurred_at <= at,
+                Attempt.occurred_at > at - dt.timedelta(days=HISTORY_DAYS),
+            )
+        ):
+            shared[phone].append(
+                PastAttempt(
+                    when,
+                    str(channel),
+                    str(direction),
+                    OTHER_PERSON,
+                    phone,
+                    str(outcome),
+                    debt=f"other:{loan_id}",
+                )
+            )
+    grace = dt.timedelta(days=settings.promise_grace_days)
+    result: dict[int, LoanFacts] = {}
+    for row in loans:
+        promise = promised.get(row.id)
+        result[row.id] = LoanFacts(
+            loan_id=row.id,
+            borrower_id=row.borrower_id,
+            product=row.product,
+            zones=(
+                (row.timezone,)
+                if row.timezone
+                else tuple(z for z in row.timezone_candidates.split(";") if z)
+            ),
+            region=row.region or "",
+            sms_consent=bool(row.sms_consent),
+            debtor_phone=phones.get(row.borrower_id),
+            holds=frozenset(holds[(row.borrower_id, None)] | holds[(row.borrower_id, row.id)]),
+            promise_until=promise + grace if promise else None,
+            lost_contact=row.lost_contact_on is not None,
+            history=tuple(
+                sorted(
+                    history[row.borrower_id] + shared.get(phones.get(row.borrower_id, ""), []),
+                    key=lambda attempt: attempt.at,
+                )
+            ),
+        )
+    return result
+
+
+async def opted_out(
+    conn: AsyncConnection, phones: Iterable[str | None]
+) -> frozenset[tuple[str, str]]:
+    """(phone, channel) pairs that opted out, among ``phones``."""
+    wanted = sorted({p for p in phones if p})
+    pairs: set[tuple[str, str]] = set()
+    for start in range(0, len(wanted), CHUNK):
+        rows = await conn.execute(
+            select(OptOut.phone, OptOut.channel).where(
+                OptOut.phone.in_(wanted[start : start + CHUNK])
+            )
+        )
+        pairs.update((phone, str(channel)) for phone, channel in rows)
+    return frozenset(pairs)
+
+
+def facts_for(
+    loan: LoanFacts,
+    profile: Profile,
+    settings: Settings,
+    opted: frozenset[tuple[str, str]],
+    party: Party | None = None,
+    phone: str | None = None,
+    consent: bool | None = None,
+    located: int = 0,
+    plan_calls_per_day: int | None = None,
+) -> Facts:
+    """The guard's facts for contacting the debtor (default) or a third party about a loan.
+
+    ``plan_calls_per_day``: the treatment plan's calls a day to the debtor, applied with the
+    profile's own cap (the lower wins).
+    """
+    debtor = party is None
+    number = loan.debtor_phone if debtor else phone
+    if debtor and plan_calls_per_day is not None:
+        caps = [c for c in (profile.calls_per_day, plan_calls_per_day) if c is not None]
+        profile = dataclasses.replace(profile, calls_per_day=min(caps))
+    return Facts(
+        profile=profile,
+        lender_zone=settings.lender_timezone,
+        debtor_zones=loan.zones,
+        party=Party("debtor", "debtor") if party is None else party,
+        phone=number,
+        history=loan.history,
+        sms_consent=loan.sms_consent if consent is None else consent,
+        opted_out=frozenset(
+            (number, medium)
+            for medium in ("call", "sms")
+            if number is not None and (number, medium) in opted
+        ),
+        holds=loan.holds,
+        promise_until=loan.promise_until,
+        debtor_state=loan.debtor_state,
+        location_contacts_with_party=located,
+        debt=str(loan.loan_id),
+    )
+
+
+def facts_as_inputs(request: Request, facts: Facts) -> dict[str, Any]:
+    """What a stored decision keeps of its inputs: enough to decide it again."""
+    return {
+        "request": {
+            "channel": request.channel,
+            "at": request.at.isoformat(),
+            "automated": request.automated,
+            "purpose": request.purpose,
+            "text": request.text,
+        },
+        "profile": facts.profile.name,
+        "lender_zone": facts.lender_zone,
+        "debtor_zones": list(facts.debtor_zones),
+        "party": dataclasses.asdict(facts.party),
+        "phone": facts.phone,
+        "sms_consent": facts.sms_consent,
+        "opted_out": sorted(facts.opted_out),
+        "holds": sorted(facts.holds),
+        "promise_until": facts.promise_until.isoformat() if facts.promise_until else None,
+        "debtor_state": facts.debtor_state,
+        "history": [
+            [a.at.isoformat(), a.channel, a.direction, a.party, a.phone, a.result]
+            for a in facts.history
+        ],
+    }

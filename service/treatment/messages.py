@@ -1,0 +1,145 @@
+"""What we send, rendered: SMS text, call scripts (TwiML) and letters (HTML, and PDF from it).
+
+Templates ship with the package (``templates/{sms,voice,letters}/LOCALE/``, in every locale of
+:data:`service.domain.contact.LOCALES`) and are found through the package loader, so an
+installed Arrears renders what an editable checkout does. Every template renders under
+``StrictUndefined``: a missing variable is an error, never an empty gap in a letter. The SMS
+footer is the compliance profile's and is passed in by the caller; the guard checks the
+rendered text for it, so a template that drops it is blocked rather than sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.clock import lender_today
+from service.db.models import Borrower, Loan
+from service.domain.contact import LetterKind, locale_for
+from service.errors import NotFound, ValidationFailed
+from service.settings import Settings
+
+TEMPLATE_PACKAGE = "templates"
+# Message kinds and the file suffix of their templates.
+SUFFIXES = {"sms": "txt", "voice": "xml", "letters": "html"}
+# PDF readers carry these CJK fonts; a letter needs no font file of ours (xhtml2pdf/ReportLab).
+FONTS = {"zh-CN": "STSong-Light", "en": "Helvetica"}
+
+
+@cache
+def environment(kind: str) -> jinja2.Environment:
+    """The Jinja2 environment of one kind of template (``sms``, ``voice``, ``letters``, ``web``)."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader(TEMPLATE_PACKAGE, kind),
+        autoescape=jinja2.select_autoescape(["html", "xml"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+
+
+def has_template(kind: str, template: str, locale: str) -> bool:
+    name = f"{template}.{SUFFIXES[kind]}"
+    return resources.files(TEMPLATE_PACKAGE).joinpath(kind, locale_for(locale), name).is_file()
+
+
+def render_sms(template: str, locale: str, context: Mapping[str, Any]) -> str:
+    return environment("sms").get_template(f"{locale_for(locale)}/{template}.txt").render(context)
+
+
+def render_voice(template: str, locale: str, context: Mapping[str, Any]) -> str:
+    name = f"{locale_for(locale)}/{template}.xml"
+    return environment("voice").get_template(name).render(context)
+
+
+def render_letter(template: str, locale: str, context: Mapping[str, Any]) -> str:
+    chosen = locale_for(locale)
+    page = environment("letters").get_template(f"{chosen}/{template}.html")
+    return page.render({**context, "locale": chosen, "font": FONTS[chosen]})
+
+
+def letter_pdf(html: str) -> bytes:
+    """The letter as PDF (A4). Raises ValueError when the HTML cannot be laid out."""
+    from xhtml2pdf import pisa  # ReportLab is heavy to import; only letters as PDF need it
+
+    out = io.BytesIO()
+    status = pisa.CreatePDF(html, dest=out, encoding="utf-8")
+    if status.err:
+        raise ValueError(f"the letter could not be rendered as PDF ({status.err} errors)")
+    return out.getvalue()
+
+
+# --- letters of one loan -------------------------------------------------------------------------
+
+
+async def letter_context(
+    conn: AsyncConnection, settings: Settings, loan_ref: str, as_of: dt.date | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(the borrower's locale, the template's variables) for one loan, with its position from
+    the last close of business."""
+    row = (
+        await conn.execute(
+            select(
+                Loan.loan_ref,
+                Loan.currency,
+                Loan.principal,
+                Loan.disbursed_on,
+                Loan.maturity_on,
+                Loan.outstanding,
+                Loan.overdue_amount,
+                Loan.penalty_unpaid,
+                Loan.days_past_due,
+                Borrower.name,
+                Borrower.address,
+                Borrower.locale,
+            )
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Loan.loan_ref == loan_ref)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"loan {loan_ref!r} not found")
+    issued = as_of or lender_today(settings.lender_timezone)
+    return row.locale, {
+        "lender": settings.lender_name,
+        "name": row.name,
+        "address": row.address,
+        "loan_ref": row.loan_ref,
+        "currency": row.currency,
+        "principal": f"{row.principal:,.2f}",
+        "disbursed_on": row.disbursed_on.isoformat(),
+        "maturity_on": row.maturity_on.isoformat(),
+        "outstanding": f"{row.outstanding:,.2f}",
+        "overdue_amount": f"{row.overdue_amount:,.2f}",
+        "penalty": f"{row.penalty_unpaid:,.2f}",
+        "dpd": row.days_past_due,
+        "issued_on": issued.isoformat(),
+    }
+
+
+async def letter_for(
+    conn: AsyncConnection,
+    settings: Settings,
+    loan_ref: str,
+    kind: str,
+    as_of: dt.date | None = None,
+    fmt: str = "html",
+) -> tuple[str, bytes | None]:
+    """The due notice (贷款到期通知书) or overdue notice (逾期通知书) of one loan as HTML, and as
+    PDF when ``fmt`` is "pdf"."""
+    try:
+        LetterKind(kind)
+    except ValueError:
+        raise ValidationFailed(f"kind must be one of {', '.join(LetterKind)}") from None
+    locale, context = await letter_context(conn, settings, loan_ref, as_of)
+    html = render_letter(kind, locale, context)
+    pdf = await asyncio.to_thread(letter_pdf, html) if fmt == "pdf" else None
+    return html, pdf
