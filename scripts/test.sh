@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: virtualenv, install, PostgreSQL and Redis started
-# if they are down, then ruff, mypy --strict and pytest against SQLite and PostgreSQL.
+# if they are down, then ruff, mypy --strict, the layering contract (import-linter) and pytest
+# against SQLite and PostgreSQL.
 source "$(dirname "$0")/_env.sh"
 
 PG_HOST=${ARREARS_TEST_PG_HOST:-127.0.0.1}
@@ -61,5 +62,7 @@ echo "== ruff"
 "$VENV/bin/ruff" format --check .
 echo "== mypy --strict"
 "$VENV/bin/mypy"
+echo "== import-linter (the layers of DESIGN.md §4, no cycles)"
+"$VENV/bin/lint-imports"
 echo "== pytest (SQLite and PostgreSQL, real Redis)"
 "$VENV/bin/pytest" "$@"

@@ -1,9 +1,7 @@
 """Column types that behave the same on PostgreSQL and SQLite.
 
 SQLite is the embedded default; PostgreSQL is production. These types hide the two differences
-that matter to us: SQLite has no native decimal and no aware timestamps. (A type decorator is
-handed the dialect by SQLAlchemy for each value, so it asks the dialect itself; every other
-difference is in :mod:`service.db.dialect`.)
+that matter to us: SQLite has no native decimal and no aware timestamps.
 """
 
 from __future__ import annotations
@@ -13,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Dialect, Numeric, types
+
+from service.db.dialect import is_postgresql
 
 
 class _ExactDecimal(types.TypeDecorator[Decimal]):
@@ -28,14 +28,14 @@ class _ExactDecimal(types.TypeDecorator[Decimal]):
     scale = 2
 
     def load_dialect_impl(self, dialect: Dialect) -> types.TypeEngine[Any]:
-        if dialect.name == "postgresql":
+        if is_postgresql(dialect):
             return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
         return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=False))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return str(value) if dialect.name == "sqlite" else value
+        return value if is_postgresql(dialect) else str(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -86,7 +86,7 @@ class UTCDateTime(types.TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime refused: times are stored as aware UTC")
         value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value if is_postgresql(dialect) else value.replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:

@@ -108,19 +108,24 @@ async def letter_context(
     if row is None:
         raise NotFound(f"loan {loan_ref!r} not found")
     issued = as_of or lender_today(settings.lender_timezone)
-    return row.locale, {
-        "lender": settings.lender_name,
-        "name": row.name,
-        "address": row.address,
-        "loan_ref": row.loan_ref,
-        "currency": row.currency,
-        "principal": f"{row.principal:,.2f}",
-        "disbursed_on": row.disbursed_on.isoformat(),
-        "maturity_on": row.maturity_on.isoformat(),
-        "outstanding": f"{row.outstanding:,.2f}",
-        "overdue_amount": f"{row.overdue_amount:,.2f}",
-        "penalty": f"{row.penalty_unpaid:,.2f}",
-        "dpd": row.days_past_due,
+    return row.locale, letter_variables(row, settings.lender_name, issued)
+
+
+def letter_variables(loan: Any, lender: str, issued: dt.date) -> dict[str, Any]:
+    """A letter's variables from a loan row (its position and borrower), amounts written out."""
+    return {
+        "lender": lender,
+        "name": loan.name,
+        "address": loan.address,
+        "loan_ref": loan.loan_ref,
+        "currency": loan.currency,
+        "principal": f"{loan.principal:,.2f}",
+        "disbursed_on": loan.disbursed_on.isoformat(),
+        "maturity_on": loan.maturity_on.isoformat(),
+        "outstanding": f"{loan.outstanding:,.2f}",
+        "overdue_amount": f"{loan.overdue_amount:,.2f}",
+        "penalty": f"{loan.penalty_unpaid:,.2f}",
+        "dpd": loan.days_past_due,
         "issued_on": issued.isoformat(),
     }
 

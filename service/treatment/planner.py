@@ -282,7 +282,7 @@ def _request(
     """The contact as the guard sees it, its content rendered (a missing template raises)."""
     if step.channel == "letter":
         return Request("letter", at, automated=True)
-    context = _context(row, lender, profile.sms_footer)
+    context = message_context(row, lender, profile.sms_footer)
     if step.channel == "sms":
         return Request("sms", at, automated=True, text=render_sms(template, row.locale, context))
     render_voice(template, row.locale, context)
@@ -305,7 +305,8 @@ def _zone(zones: Iterable[str], lender: ZoneInfo) -> ZoneInfo:
     return lender
 
 
-def _context(row: PlanRow, lender: str, footer: str) -> dict[str, Any]:
+def message_context(row: PlanRow, lender: str, footer: str) -> dict[str, Any]:
+    """The variables an SMS or call script of the plan is rendered with."""
     return {
         "lender": lender,
         "name": row.name,

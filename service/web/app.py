@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import asyncpg
-import jinja2
 import structlog
 from aiohttp import web
 from redis.asyncio import Redis
@@ -27,6 +25,7 @@ from service.errors import (
     ValidationFailed,
 )
 from service.settings import Settings
+from service.treatment.messages import environment
 from service.web import api, contact, pages, queues
 from service.web.jsonio import error_body, json_response
 from service.web.keys import (
@@ -43,8 +42,6 @@ from service.web.keys import (
 )
 
 log = structlog.get_logger(__name__)
-
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -139,11 +136,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[STRATEGIES] = strategies_for(settings)
-    app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "web"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-    )
+    app[TEMPLATES] = environment("web")
     app.cleanup_ctx.append(_database)
     if not settings.is_sqlite:
         app.cleanup_ctx.append(_hot_pool)
