@@ -63,6 +63,8 @@ class Settings:
     session_ttl_hours: int = 12
     cookie_secure: bool = False
     import_chunk_rows: int = 20_000
+    # An upload larger than this is imported by a job (202), not inside the request.
+    import_inline_bytes: int = 2 * 1024 * 1024
     db_pool_size: int = 30  # PostgreSQL connections each process keeps open
     var_dir: Path = DEFAULT_VAR_DIR
     # Delinquency (see docs/delinquency.md); validated together by cob_config().
@@ -128,6 +130,8 @@ class Settings:
             )
         if self.import_chunk_rows < 1:
             problems.append("ARREARS_IMPORT_CHUNK_ROWS must be positive")
+        if self.import_inline_bytes < 0:
+            problems.append("ARREARS_IMPORT_INLINE_BYTES must not be negative")
         if self.snapshot_retention_days < 1:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
         if self.promise_grace_days < 0:
@@ -174,94 +178,112 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from environment variables (see the README's settings table)."""
+        """Build settings from environment variables (the README's settings table); an empty
+        variable is as good as unset."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-
-        def text(name: str, field: str) -> None:
-            value = env.get(name, "").strip()
-            if value:
-                values[field] = value
-
-        text("DATABASE_URL", "database_url")
-        text("REDIS_URL", "redis_url")
-        text("ARREARS_DISPATCH", "dispatch")
-        text("ARREARS_CHANNEL", "channel")
-        text("ARREARS_LENDER_TIMEZONE", "lender_timezone")
-        text("ARREARS_LENDER_NAME", "lender_name")
-        text("ARREARS_COMPLIANCE_PROFILE", "compliance_profile")
-        text("ARREARS_DEFAULT_CURRENCY", "default_currency")
-        text("ARREARS_DEFAULT_PHONE_REGION", "default_phone_region")
-        text("TWILIO_ACCOUNT_SID", "twilio_account_sid")
-        text("TWILIO_AUTH_TOKEN", "twilio_auth_token")
-        text("TWILIO_FROM_NUMBER", "twilio_from_number")
-        text("TWILIO_BASE_URL", "twilio_base_url")
-        text("ARREARS_PUBLIC_BASE_URL", "public_base_url")
-        text("ARREARS_HOST", "host")
-        text("LOG_FORMAT", "log_format")
-        text("LOG_LEVEL", "log_level")
-        text("ARREARS_ASSIGNMENT_STRATEGY", "assignment_strategy")
-        for name, field in (
-            ("ARREARS_PORT", "port"),
-            ("ARREARS_SESSION_TTL_HOURS", "session_ttl_hours"),
-            ("ARREARS_IMPORT_CHUNK_ROWS", "import_chunk_rows"),
-            ("ARREARS_SNAPSHOT_RETENTION_DAYS", "snapshot_retention_days"),
-            ("ARREARS_LEASE_MINUTES", "lease_minutes"),
-            ("ARREARS_DB_POOL_SIZE", "db_pool_size"),
-            ("ARREARS_PROMISE_GRACE_DAYS", "promise_grace_days"),
-        ):
+        for name, (field, parse) in ENVIRONMENT.items():
             raw = env.get(name, "").strip()
             if raw:
                 try:
-                    values[field] = int(raw)
-                except ValueError:
-                    raise ConfigurationError(
-                        f"{name} must be a whole number, not {raw!r}"
-                    ) from None
-        text("ARREARS_CLASSIFICATION_PROFILE", "classification_profile")
-        listed: list[tuple[str, str, Callable[[str], object]]] = [
-            ("ARREARS_BUCKET_EDGES", "bucket_edges", int),
-            ("ARREARS_TIER_BOUNDS", "tier_bounds", Decimal),
-            ("ARREARS_WATERFALL", "waterfall", str.strip),
-            ("ARREARS_CREDIT_STEPS", "credit_steps", Decimal),
-            ("ARREARS_NEXT_ACCOUNT_PRIORITY", "next_account_priority", str.strip),
-        ]
-        for name, field, convert in listed:
-            raw = env.get(name, "").strip()
-            if raw:
-                try:
-                    values[field] = tuple(convert(part) for part in raw.split(","))
-                except (ValueError, ArithmeticError):
-                    raise ConfigurationError(f"{name} must be a comma-separated list") from None
-        for name, field in (
-            ("ARREARS_PENALTY_DAILY_RATE", "penalty_daily_rate"),
-            ("ARREARS_PENALTY_ANNUAL_CAP", "penalty_annual_cap"),
-        ):
-            raw = env.get(name, "").strip()
-            if raw:
-                try:
-                    values[field] = Decimal(raw)
-                except ArithmeticError:
-                    raise ConfigurationError(f"{name} must be a decimal fraction") from None
-        raw_time = env.get("ARREARS_COB_TIME", "").strip()
-        if raw_time:
-            try:
-                values["cob_time"] = dt.time.fromisoformat(raw_time)
-            except ValueError:
-                raise ConfigurationError("ARREARS_COB_TIME must be HH:MM (lender time)") from None
-        secure = env.get("ARREARS_COOKIE_SECURE", "").strip().lower()
-        if secure:
-            values["cookie_secure"] = secure in {"1", "true", "yes", "on"}
-        var_dir = env.get("ARREARS_VAR_DIR", "").strip()
-        if var_dir:
-            values["var_dir"] = Path(var_dir)
-            values.setdefault("database_url", f"sqlite+aiosqlite:///{Path(var_dir) / 'arrears.db'}")
+                    values[field] = parse(raw)
+                except (ValueError, ArithmeticError) as exc:
+                    raise ConfigurationError(f"{name} {exc}") from None
+        if "var_dir" in values:
+            values.setdefault("database_url", f"sqlite+aiosqlite:///{values['var_dir']}/arrears.db")
         if "database_url" in values:
             values["database_url"] = normalise_database_url(str(values["database_url"]))
         if values.get("redis_url") and "dispatch" not in values:
             # Redis configured means the arq workers deliver; embedded mode dispatches in-process.
             values["dispatch"] = "arq"
         return cls(**values)  # type: ignore[arg-type]  # keys are the dataclass's own fields
+
+
+def _whole(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"must be a whole number, not {raw!r}") from None
+
+
+def _fraction(raw: str) -> Decimal:
+    try:
+        return Decimal(raw)
+    except ArithmeticError:
+        raise ValueError(f"must be a decimal fraction, not {raw!r}") from None
+
+
+def _listed(convert: Callable[[str], object]) -> Callable[[str], tuple[object, ...]]:
+    def parse(raw: str) -> tuple[object, ...]:
+        try:
+            return tuple(convert(part.strip()) for part in raw.split(","))
+        except (ValueError, ArithmeticError):
+            raise ValueError(f"must be a comma-separated list, not {raw!r}") from None
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    # A typo ("ture") is refused: guessing would turn a security setting off silently.
+    folded = raw.lower()
+    if folded in {"1", "true", "yes", "on"}:
+        return True
+    if folded in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"must be true or false, not {raw!r}")
+
+
+def _time(raw: str) -> dt.time:
+    try:
+        return dt.time.fromisoformat(raw)
+    except ValueError:
+        raise ValueError("must be HH:MM (lender time)") from None
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+# Environment variable -> (field, how its text is read). The README's settings table lists them.
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
+    "DATABASE_URL": ("database_url", _text),
+    "REDIS_URL": ("redis_url", _text),
+    "ARREARS_DISPATCH": ("dispatch", _text),
+    "ARREARS_CHANNEL": ("channel", _text),
+    "ARREARS_LENDER_TIMEZONE": ("lender_timezone", _text),
+    "ARREARS_LENDER_NAME": ("lender_name", _text),
+    "ARREARS_COMPLIANCE_PROFILE": ("compliance_profile", _text),
+    "ARREARS_DEFAULT_CURRENCY": ("default_currency", _text),
+    "ARREARS_DEFAULT_PHONE_REGION": ("default_phone_region", _text),
+    "TWILIO_ACCOUNT_SID": ("twilio_account_sid", _text),
+    "TWILIO_AUTH_TOKEN": ("twilio_auth_token", _text),
+    "TWILIO_FROM_NUMBER": ("twilio_from_number", _text),
+    "TWILIO_BASE_URL": ("twilio_base_url", _text),
+    "ARREARS_PUBLIC_BASE_URL": ("public_base_url", _text),
+    "ARREARS_HOST": ("host", _text),
+    "ARREARS_PORT": ("port", _whole),
+    "LOG_FORMAT": ("log_format", _text),
+    "LOG_LEVEL": ("log_level", _text),
+    "ARREARS_SESSION_TTL_HOURS": ("session_ttl_hours", _whole),
+    "ARREARS_COOKIE_SECURE": ("cookie_secure", _boolean),
+    "ARREARS_IMPORT_CHUNK_ROWS": ("import_chunk_rows", _whole),
+    "ARREARS_IMPORT_INLINE_BYTES": ("import_inline_bytes", _whole),
+    "ARREARS_DB_POOL_SIZE": ("db_pool_size", _whole),
+    "ARREARS_VAR_DIR": ("var_dir", Path),
+    "ARREARS_CLASSIFICATION_PROFILE": ("classification_profile", _text),
+    "ARREARS_BUCKET_EDGES": ("bucket_edges", _listed(int)),
+    "ARREARS_TIER_BOUNDS": ("tier_bounds", _listed(Decimal)),
+    "ARREARS_PENALTY_DAILY_RATE": ("penalty_daily_rate", _fraction),
+    "ARREARS_PENALTY_ANNUAL_CAP": ("penalty_annual_cap", _fraction),
+    "ARREARS_WATERFALL": ("waterfall", _listed(str)),
+    "ARREARS_CREDIT_STEPS": ("credit_steps", _listed(Decimal)),
+    "ARREARS_COB_TIME": ("cob_time", _time),
+    "ARREARS_SNAPSHOT_RETENTION_DAYS": ("snapshot_retention_days", _whole),
+    "ARREARS_ASSIGNMENT_STRATEGY": ("assignment_strategy", _text),
+    "ARREARS_LEASE_MINUTES": ("lease_minutes", _whole),
+    "ARREARS_PROMISE_GRACE_DAYS": ("promise_grace_days", _whole),
+    "ARREARS_NEXT_ACCOUNT_PRIORITY": ("next_account_priority", _listed(str)),
+}
 
 
 def normalise_database_url(url: str) -> str:

@@ -208,3 +208,16 @@ def installed(
         monkeypatch.syspath_prepend(str(plugin_site[name]))
 
     return install
+
+
+async def job_done(
+    client: TestClient[Any, Any], job: dict[str, Any], headers: dict[str, str], seconds: float = 60
+) -> dict[str, Any]:
+    """Poll a job (as the API answered it with 202) until it is finished; the finished job."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        current: dict[str, Any] = await (await client.get(job["url"], headers=headers)).json()
+        if current["state"] in ("succeeded", "failed"):
+            return current
+        assert asyncio.get_running_loop().time() < deadline, f"job still {current['state']}"
+        await asyncio.sleep(0.05)

@@ -16,7 +16,7 @@ from service.db.models import AuditEvent, Loan, Payment, Queue, QueueMember, Rol
 from service.devtools.demo import write_demo_portfolio
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.web import openapi
-from tests.conftest import login, make_user
+from tests.conftest import job_done, login, make_user
 
 Client = TestClient[Any, Any]
 
@@ -323,8 +323,10 @@ async def test_cob_and_the_accounts_export_through_the_api(
     sup, col = await login(client, "sup"), await login(client, "col")
 
     ran = await client.post("/api/cob", json={"as_of": "2026-11-24"}, headers=_bearer(sup))
-    assert ran.status == 201
-    summary = await ran.json()
+    assert ran.status == 202
+    job = await job_done(client, await ran.json(), _bearer(sup))
+    assert job["state"] == "succeeded"
+    summary = job["result"]
     assert summary["as_of"] == "2026-11-24"
     assert sum(summary["buckets"].values()) == summary["loans"]
 

@@ -410,7 +410,7 @@ async def test_the_api_lists_stores_and_dry_runs_plans_and_serves_letters(
     from pypdf import PdfReader
 
     from service.db.models import Role
-    from tests.conftest import login, make_user
+    from tests.conftest import job_done, login, make_user
 
     await make_user(engine, "sup", Role.supervisor)
     await make_user(engine, "col", Role.collector)
@@ -423,16 +423,18 @@ async def test_the_api_lists_stores_and_dry_runs_plans_and_serves_letters(
     ]
     assert (await client.get("/api/plans", headers=collector)).status == 403
 
-    response = await client.get("/api/plans/dry-run?for=2026-11-25", headers=staff)
-    assert response.status == 200
-    report = await response.json()
+    response = await client.post("/api/plans/dry-run", json={"for": "2026-11-25"}, headers=staff)
+    assert response.status == 202
+    job = await job_done(client, await response.json(), staff)
+    assert job["state"] == "succeeded", job["error"]
+    report = job["result"]
     assert report["day"] == "2026-11-25"
     assert {"step": "pre_due_sms", "channel": "sms", "status": "pending", "count": 2} in report[
         "steps"
     ]
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
-    assert (await client.get("/api/plans/dry-run", headers=staff)).status == 422
+    assert (await client.post("/api/plans/dry-run", json={}, headers=staff)).status == 422
 
     bad = {"name": "x", "steps": [{"key": "a", "channel": "sms", "template": "nothing"}]}
     response = await client.post("/api/plans", json=bad, headers=staff)

@@ -1,19 +1,32 @@
-"""The arq worker, on a real Redis: an import job enqueued by one process is run by another."""
+"""The arq worker, on a real Redis: what one process enqueues another runs; the nightly cron;
+``arq workers.main.WorkerSettings --check``; dependencies built by the same factory as in
+production."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 from arq import create_pool
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db.models import ImportRun, Loan
+from service.assignment.queues import install_default_queues
+from service.clock import FixedClock
+from service.cob.nightly import run_cob
+from service.db.models import ImportRun, Job, JobState, Loan, LoanSnapshot
 from service.devtools.demo import write_demo_portfolio
+from service.ingest.pipeline import ImportOptions, import_directory
 from service.settings import Settings
 from tests.conftest import REDIS_URL
-from workers.main import QUEUE_NAME, create_worker, redis_settings
+from workers.deps import DEPS, dependencies
+from workers.jobs import QUEUE_NAME
+from workers.worker import close_of_business_job, create_worker, redis_settings
 
 
 async def test_an_enqueued_import_runs_in_a_burst_worker(
@@ -44,7 +57,9 @@ async def test_an_enqueued_import_runs_in_a_burst_worker(
     assert (run.source, run.actor) == ("worker", "worker")
 
 
-async def test_healthz_checks_redis_when_configured(aiohttp_client, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_healthz_checks_redis_when_configured(
+    aiohttp_client: Any, settings: Settings
+) -> None:
     from service.web.app import create_app
 
     settings = Settings(database_url=settings.database_url, redis_url=REDIS_URL)
@@ -53,14 +68,9 @@ async def test_healthz_checks_redis_when_configured(aiohttp_client, settings: Se
     assert body["checks"] == {"database": "ok", "redis": "ok"}
 
 
-async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time(
+async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time_and_a_job(
     settings: Settings, engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    import datetime as dt
-
-    from service.cob.nightly import run_cob
-    from workers.main import close_of_business_job
-
     settings = Settings(
         database_url=settings.database_url,
         redis_url=REDIS_URL,
@@ -71,37 +81,72 @@ async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time(
     )
     worker = create_worker(settings, burst=True, handle_signals=False)
     try:
-        (job,) = worker.cron_jobs
-        assert (job.name, job.hour, job.minute, job.unique) == (
-            "close_of_business",
-            {2},
-            {30},
-            True,
-        )
+        nightly = next(job for job in worker.cron_jobs if job.name == "close_of_business")
+        assert (nightly.hour, nightly.minute, nightly.unique) == ({2}, {30}, True)
         assert str(worker.timezone) == "Asia/Shanghai"
     finally:
         await worker.close()
 
     write_demo_portfolio(tmp_path / "drop", borrowers=20, as_of=dt.date(2026, 11, 24))
-    from service.ingest.pipeline import ImportOptions, import_directory
-
     await import_directory(engine, tmp_path / "drop", ImportOptions())
     await run_cob(engine, dt.date(2026, 9, 1))  # older than the retention: dropped below
-    from service.assignment.queues import install_default_queues
-    from service.assignment.run import strategies_for
-
     async with engine.begin() as conn:
         await install_default_queues(conn)
-    ctx = {"settings": settings, "engine": engine, "strategies": strategies_for(settings)}
-    result = await close_of_business_job(ctx, "2026-11-24")
-    assert result["as_of"] == "2026-11-24"
-    assert result["loans"] > 0
+    # The lender's today comes from the dependencies' clock: 01:00 on the 24th in Shanghai.
+    clock = FixedClock(dt.datetime(2026, 11, 23, 17, 0, tzinfo=dt.UTC))
+    async with dependencies(settings, clock=clock, engine=engine) as deps:
+        job_id = await close_of_business_job({DEPS: deps})
     async with engine.connect() as conn:
-        from service.db.models import LoanSnapshot
-
+        job = (await conn.execute(select(Job).where(Job.id == job_id))).one()
         dates = set((await conn.execute(select(LoanSnapshot.as_of))).scalars())
         unassigned = await conn.scalar(
             text("SELECT count(*) FROM loans WHERE status = 'open' AND queue_id IS NULL")
         )
+    assert job.state is JobState.succeeded
+    assert job.result["as_of"] == "2026-11-24"
+    assert job.result["loans"] > 0
+    assert job.actor == "cron"
     assert dates == {dt.date(2026, 11, 24)}
     assert unassigned == 0  # the nightly run routed every open account to a queue
+
+
+def _check(settings: Settings) -> int:
+    """``arq workers.main.WorkerSettings --check``, as the compose health check runs it."""
+    environ = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": REDIS_URL,
+        "ARREARS_VAR_DIR": str(settings.var_dir),
+    }
+    arq = Path(sys.executable).parent / "arq"
+    done = subprocess.run(  # noqa: S603  # our own worker settings, our own interpreter
+        [str(arq), "workers.main.WorkerSettings", "--check"],
+        env=environ,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode
+
+
+async def test_arq_check_is_healthy_only_while_a_worker_runs(settings: Settings) -> None:
+    settings = Settings(database_url=settings.database_url, redis_url=REDIS_URL)
+    pool = await create_pool(redis_settings(settings))
+    await pool.flushdb()
+    try:
+        assert await asyncio.to_thread(_check, settings) == 1  # no worker: unhealthy
+        worker = create_worker(settings, handle_signals=False, poll_delay=0.05)
+        running = asyncio.ensure_future(worker.main())
+        try:
+            for _ in range(100):
+                if await pool.exists(f"{QUEUE_NAME}:health-check"):
+                    break
+                await asyncio.sleep(0.05)
+            assert await asyncio.to_thread(_check, settings) == 0
+        finally:
+            await worker.close()
+            running.cancel()
+        assert await asyncio.to_thread(_check, settings) == 1  # stopped: unhealthy again
+    finally:
+        await pool.flushdb()
+        await pool.aclose()

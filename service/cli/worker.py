@@ -6,10 +6,10 @@ import argparse
 
 from service.cli.common import Verbs, verb
 from service.settings import Settings
+from workers.worker import create_worker
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.main import create_worker
 
     worker = create_worker(settings, burst=args.burst)
     worker.run()

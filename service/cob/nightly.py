@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -29,6 +30,13 @@ from service.treatment.planner import PlanReport, plan_day
 from strategies import Registry
 
 log = structlog.get_logger(__name__)
+
+# Told the name of each step as the night reaches it (a job's progress); never awaited.
+StepReport = Callable[[str], None]
+
+
+def _quiet(step: str) -> None:
+    pass
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,6 +77,7 @@ async def run_cob(
     actor: str = "cob",
     retention_days: int | None = None,
     planning: Planning | None = None,
+    progress: StepReport = _quiet,
 ) -> CobReport:
     """Close of business for ``as_of``, in one transaction.
 
@@ -79,7 +88,7 @@ async def run_cob(
     started = time.perf_counter()
     async with db.begin() as conn:
         report = await close_of_business(
-            conn, as_of, config, actor, retention_days, planning, plan=None
+            conn, as_of, config, actor, retention_days, planning, plan=None, progress=progress
         )
     report = dataclasses.replace(report, seconds=time.perf_counter() - started)
     log.info(
@@ -101,14 +110,17 @@ async def close_of_business(
     retention_days: int | None,
     planning: Planning | None,
     plan: bool | None,
+    progress: StepReport = _quiet,
 ) -> CobReport:
     """COB's work in the caller's transaction (``run_cob`` commits it; a dry run rolls it back).
 
     ``plan``: None plans (and assigns) only when ``as_of`` is the latest date run.
     """
     config = config or CobConfig()
+    progress("waiting for any other close of business")
     await dialect.serialise(conn, "arrears.cob")
     await dialect.tune_for_batch(conn, work_mem="256MB", jit=False)
+    progress("positions")
     settled = await engine.position_loans(conn, as_of, config)
     latest = await engine.latest_close(conn)
     if plan is None:
@@ -116,11 +128,15 @@ async def close_of_business(
     lost = (0, 0)
     if planning is not None and plan:
         settings = planning.settings
+        progress("lost contact")
         lost = await mark_lost_contact(conn, as_of, settings.lender_timezone)
+        progress("assignment")
         await assign(conn, planning.registry, settings, as_of, reason="cob", actor=actor)
+    progress("snapshot")
     buckets = await engine.snapshot(conn, as_of)
     planned = None
     if planning is not None and plan:
+        progress("planning")
         planned = await plan_day(conn, planning.registry, planning.settings, as_of, lost)
     if retention_days is not None:
         await engine.prune(conn, as_of, retention_days)
@@ -148,7 +164,11 @@ async def close_of_business(
 
 
 async def dry_run_plan(
-    db: AsyncEngine, day: dt.date, config: CobConfig | None, planning: Planning
+    db: AsyncEngine,
+    day: dt.date,
+    config: CobConfig | None,
+    planning: Planning,
+    progress: StepReport = _quiet,
 ) -> PlanReport:
     """What ``day``'s plan would send, call and block, written nowhere.
 
@@ -168,9 +188,10 @@ async def dry_run_plan(
                     details=[{"field": "for"}],
                 )
             if latest == day:
+                progress("planning")
                 return await plan_day(conn, planning.registry, planning.settings, day)
             report = await close_of_business(
-                conn, day, config, "dry-run", None, planning, plan=True
+                conn, day, config, "dry-run", None, planning, plan=True, progress=progress
             )
             assert report.plan is not None
             return report.plan

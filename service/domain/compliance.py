@@ -71,7 +71,15 @@ class Profile:
         return self.call_window if channel == CALL else self.sms_window
 
 
-PROFILE_NAMES = ("cn", "us", "uk")
+class ProfileName(enum.StrEnum):
+    """The compliance profiles (DESIGN.md §3); their values are in profiles.toml."""
+
+    cn = "cn"
+    us = "us"
+    uk = "uk"
+
+
+PROFILE_NAMES = tuple(name.value for name in ProfileName)
 
 
 @cache

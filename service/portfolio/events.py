@@ -8,7 +8,10 @@ stay as they were: history is not rewritten.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import enum
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -22,15 +25,27 @@ from service.cob.engine import refresh_loans
 from service.db.models import Installment, Loan
 from service.domain.delinquency import CobConfig
 from service.errors import ValidationFailed
-from service.ingest import fields
-from service.ingest.contract import RowRejected, parse_columns
 
-EVENT_TYPES = ("extension", "restructuring")
-_INSTALLMENT_FIELDS: dict[str, fields.Parser] = {
-    "due_on": fields.date,
-    "principal_due": fields.money(),
-    "interest_due": fields.money(),
-}
+
+class EventType(enum.StrEnum):
+    extension = "extension"  # 展期: the remaining installments move by whole months
+    restructuring = "restructuring"  # 重组: a new schedule for the remaining principal
+
+
+MAX_EXTENSION_MONTHS = 60
+# A new installment: due date, principal, interest.
+NewInstallment = tuple[dt.date, Decimal, Decimal]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScheduleChange:
+    """What a supervisor asks for: an extension by ``months`` or a restructuring into
+    ``installments``, with the reason the audit trail keeps."""
+
+    type: EventType
+    reason: str
+    months: int | None = None
+    installments: tuple[NewInstallment, ...] = ()
 
 
 def _schedule(rows: Any) -> list[dict[str, Any]]:
@@ -49,16 +64,11 @@ async def apply_event(
     conn: AsyncConnection,
     user: CurrentUser,
     loan: Any,
-    body: dict[str, Any],
+    change: ScheduleChange,
     today: dt.date,
     config: CobConfig,
 ) -> dict[str, Any]:
-    kind = body.get("type")
-    if kind not in EVENT_TYPES:
-        raise ValidationFailed(
-            f"type must be one of {', '.join(EVENT_TYPES)}", details=[{"field": "type"}]
-        )
-    reason = str(body.get("reason") or "").strip()
+    kind, reason = change.type, change.reason.strip()
     if not reason:
         raise ValidationFailed("a reason is required", details=[{"field": "reason"}])
     # Settlement as of today tells which installment is the oldest unpaid one.
@@ -78,18 +88,19 @@ async def apply_event(
     first = unpaid[0].seq
     tail = [row for row in rows if row.seq >= first]
     before = _schedule(rows)
-    if kind == "extension":
-        months = body.get("months")
-        if not isinstance(months, int) or not 1 <= months <= 60:
+    if kind is EventType.extension:
+        months = change.months
+        if months is None or not 1 <= months <= MAX_EXTENSION_MONTHS:
             raise ValidationFailed(
-                "months must be a whole number from 1 to 60", details=[{"field": "months"}]
+                f"an extension takes months, a whole number from 1 to {MAX_EXTENSION_MONTHS}",
+                details=[{"field": "months"}],
             )
         replacement = [
             (row.seq, add_months(row.due_on, months), row.principal_due, row.interest_due)
             for row in tail
         ]
     else:
-        replacement = _restructured(body.get("installments"), tail, first, today)
+        replacement = _restructured(change.installments, tail, first, today)
     await conn.execute(
         delete(Installment).where(Installment.loan_id == loan.id, Installment.seq >= first)
     )
@@ -106,7 +117,7 @@ async def apply_event(
             for seq, due_on, principal, interest in replacement
         ],
     )
-    flag = "extended" if kind == "extension" else "restructured"
+    flag = "extended" if kind is EventType.extension else "restructured"
     flags = sorted({f for f in loan.flags.split(",") if f} | {flag})
     await conn.execute(
         update(Loan)
@@ -122,46 +133,29 @@ async def apply_event(
         conn,
         actor=user.username,
         actor_id=user.id,
-        action=f"loan.{kind}",
+        action=f"loan.{kind.value}",
         entity_type="loan",
         entity_ref=loan.loan_ref,
         details={"reason": reason, "before": before, "after": _schedule(after_rows)},
     )
     await refresh_loans(conn, [loan.id], today, config)
-    return {"type": kind, "flags": flags, "schedule": _schedule(after_rows)}
+    return {"type": kind.value, "flags": flags, "schedule": _schedule(after_rows)}
 
 
 def _restructured(
-    raw: Any, replaced: list[Any], first: int, today: dt.date
+    installments: Sequence[NewInstallment], replaced: list[Any], first: int, today: dt.date
 ) -> list[tuple[int, dt.date, Decimal, Decimal]]:
     """The new installments; their principal is that of the installments they replace, since
     payments already made are replayed onto the new schedule like onto the old one."""
-    if not isinstance(raw, list) or not raw:
+    if not installments:
         raise ValidationFailed(
-            "installments must be a non-empty list", details=[{"field": "installments"}]
+            "a restructuring takes installments, a non-empty list",
+            details=[{"field": "installments"}],
         )
-    problems: list[dict[str, Any]] = []
-    parsed: list[tuple[int, dt.date, Decimal, Decimal]] = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict):
-            problems.append({"field": f"installments[{index}]", "reason": "not an object"})
-            continue
-        try:
-            values = parse_columns(
-                {k: "" if item.get(k) is None else str(item.get(k)) for k in _INSTALLMENT_FIELDS},
-                _INSTALLMENT_FIELDS,
-            )
-        except RowRejected as exc:
-            problems += [
-                {"field": f"installments[{index}].{column}", "reason": reason}
-                for column, reason in exc.problems
-            ]
-            continue
-        parsed.append(
-            (first + index, values["due_on"], values["principal_due"], values["interest_due"])
-        )
-    if problems:
-        raise ValidationFailed("the new schedule is not valid", details=problems)
+    parsed = [
+        (first + index, due_on, principal, interest)
+        for index, (due_on, principal, interest) in enumerate(installments)
+    ]
     dates = [due_on for _, due_on, _, _ in parsed]
     if dates != sorted(set(dates)) or dates[0] < today:
         raise ValidationFailed(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -15,22 +17,23 @@ from service.cob.engine import refresh_loans
 from service.db.models import Loan, Payment
 from service.domain.delinquency import CobConfig
 from service.errors import Conflict, ValidationFailed
-from service.ingest import fields
-from service.ingest.contract import RowRejected, parse_columns
 from service.portfolio.reads import payment_summary, visible_loan
 
-_PAYMENT_FIELDS: dict[str, fields.Parser] = {
-    "payment_ref": fields.ref,
-    "loan_ref": fields.ref,
-    "paid_on": fields.date,
-    "amount": fields.money(positive=True),
-}
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewPayment:
+    """A payment as the lender reports it (amount positive, two decimals at most)."""
+
+    payment_ref: str
+    loan_ref: str
+    paid_on: dt.date
+    amount: Decimal
 
 
 async def record_payment(
     conn: AsyncConnection,
     user: CurrentUser,
-    body: dict[str, Any],
+    payment: NewPayment,
     today: dt.date,
     config: CobConfig | None = None,
 ) -> tuple[dict[str, Any], bool]:
@@ -40,14 +43,7 @@ async def record_payment(
     with different values it is a conflict, never an overwrite: a payment once recorded is
     corrected by the lender's core system, not by a retry.
     """
-    raw = {key: "" if body.get(key) is None else str(body.get(key)) for key in _PAYMENT_FIELDS}
-    try:
-        values = parse_columns(raw, _PAYMENT_FIELDS)
-    except RowRejected as exc:
-        raise ValidationFailed(
-            "payment is not valid",
-            details=[{"field": column, "reason": reason} for column, reason in exc.problems],
-        ) from None
+    values = dataclasses.asdict(payment)
     if values["paid_on"] > today:
         raise ValidationFailed(
             "payment is dated in the future",
@@ -97,11 +93,4 @@ async def record_payment(
         },
     )
     await refresh_loans(conn, [loan.id], today, config)
-    payment = {
-        "payment_ref": values["payment_ref"],
-        "loan_ref": values["loan_ref"],
-        "paid_on": values["paid_on"],
-        "amount": values["amount"],
-        "source": "api",
-    }
-    return payment, True
+    return {**values, "source": "api"}, True

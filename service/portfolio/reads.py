@@ -14,9 +14,17 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.auth import CurrentUser
-from service.db.models import Borrower, Contact, Installment, Loan, Payment, PhoneNumber
+from service.db.models import (
+    Borrower,
+    Contact,
+    Installment,
+    Loan,
+    LoanStatus,
+    Payment,
+    PhoneNumber,
+)
 from service.domain.delinquency import BucketScheme
-from service.errors import NotFound, ValidationFailed
+from service.errors import NotFound
 from service.portfolio.visibility import borrower_visible, loan_visible
 
 MAX_PAGE = 500
@@ -168,16 +176,14 @@ async def list_loans(
     user: CurrentUser,
     *,
     borrower_ref: str | None,
-    status: str | None,
+    status: LoanStatus | None,
     limit: int,
     offset: int,
 ) -> dict[str, Any]:
     condition: ColumnElement[bool] = loan_visible(user)
     if borrower_ref:
         condition = and_(condition, Borrower.borrower_ref == borrower_ref)
-    if status:
-        if status not in ("open", "closed"):
-            raise ValidationFailed("status must be open or closed", details={"status": status})
+    if status is not None:
         condition = and_(condition, Loan.status == status)
     base = select(*_LOAN_COLUMNS).join(Borrower, Borrower.id == Loan.borrower_id).where(condition)
     total = await conn.scalar(select(func.count()).select_from(base.subquery()))

@@ -9,17 +9,23 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.auth import CurrentUser
+from service.clock import Clock
 from service.settings import Settings
 from strategies import Registry
+from workers.jobs import JobRunner
 
 SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 STRATEGIES = web.AppKey("strategies", Registry)
+# Present only when REDIS_URL is configured (an arq pool: also what /healthz pings).
 REDIS = web.AppKey("redis", Redis)
 # PostgreSQL only: a small raw asyncpg pool for the statements every click runs (session
 # lookup, next account), which skip SQLAlchemy's per-statement overhead.
-HOT_POOL = web.AppKey("hot_pool", asyncpg.Pool)  # present only when REDIS_URL is configured
+HOT_POOL = web.AppKey("hot_pool", asyncpg.Pool)
+# Who runs long work asked for over HTTP: the arq workers, or this process (embedded default).
+JOBS = web.AppKey("jobs", JobRunner)
 
 USER = web.RequestKey("user", CurrentUser)
 SESSION_TOKEN = web.RequestKey("session_token", str)

@@ -30,7 +30,15 @@ from service.db.models.portfolio import (
     PhoneStatus,
     TimezoneSource,
 )
-from service.db.models.records import AuditEvent, ImportError_, ImportRun, ImportStatus
+from service.db.models.records import (
+    AuditEvent,
+    ImportError_,
+    ImportRun,
+    ImportStatus,
+    Job,
+    JobKind,
+    JobState,
+)
 from service.db.models.treatment import GuardDecision, OutboxMessage, OutboxStatus, TreatmentPlan
 
 __all__ = [
@@ -51,6 +59,9 @@ __all__ = [
     "ImportRun",
     "ImportStatus",
     "Installment",
+    "Job",
+    "JobKind",
+    "JobState",
     "Loan",
     "LoanSnapshot",
     "LoanStatus",

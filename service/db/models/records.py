@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.clock import utcnow
@@ -60,3 +60,52 @@ class ImportError_(Base):
     line: Mapped[int] = mapped_column(Integer)
     column_name: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class JobKind(enum.StrEnum):
+    close_of_business = "close_of_business"
+    dry_run = "dry_run"
+    import_files = "import_files"
+
+
+class JobState(enum.StrEnum):
+    """Forward only: queued → running → succeeded | failed (queued → failed when it never ran)."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class Job(Base):
+    """Long work asked for over HTTP (or by the nightly cron), with its state and progress.
+
+    ``owner`` names the process running it (host:pid:token) and ``heartbeat_at`` when that
+    process last said it was alive: a job whose process died is marked failed, never left
+    running (see workers.jobs).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(
+            "ix_jobs_unfinished",
+            "state",
+            postgresql_where=text("state IN ('queued', 'running')"),
+            sqlite_where=text("state IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[JobKind] = mapped_column(enum_column(JobKind, "job_kind"))
+    state: Mapped[JobState] = mapped_column(enum_column(JobState, "job_state"))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    runner: Mapped[str] = mapped_column(String(16))  # inprocess | arq
+    owner: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]

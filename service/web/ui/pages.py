@@ -1,4 +1,5 @@
-"""Server-rendered pages (Jinja2): the landing page and login. Collector pages come later."""
+"""Server-rendered pages (Jinja2): the landing page and login; the workspace and dashboard land
+here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from service import __version__, auth
 from service.db.models import ImportRun, Role
 from service.portfolio.reads import bucket_summary, portfolio_counts
-from service.web.api import set_session_cookie
+from service.web.api.session import set_session_cookie
 from service.web.keys import ENGINE, SESSION_COOKIE, SESSION_TOKEN, SETTINGS, TEMPLATES, USER
 
 

@@ -1,0 +1,32 @@
+"""The JSON API: one module per area, each an :class:`~service.web.api.framework.Api` whose
+handlers' signatures are their request and response models (``schemas`` holds the shared ones).
+``/api/openapi.json`` is generated from these (:mod:`service.web.openapi`)."""
+
+from __future__ import annotations
+
+from service.web.api import (
+    assignment,
+    cob,
+    contact,
+    health,
+    imports,
+    jobs,
+    plans,
+    portfolio,
+    session,
+    tasks,
+)
+from service.web.api.framework import Api
+
+AREAS: tuple[Api, ...] = (
+    health.api,
+    session.api,
+    portfolio.api,
+    imports.api,
+    cob.api,
+    jobs.api,
+    assignment.api,
+    contact.api,
+    plans.api,
+    tasks.api,
+)

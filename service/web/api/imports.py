@@ -1,0 +1,219 @@
+"""The import contract over HTTP: upload any subset of the CSV files; read stored reports.
+
+A small upload is imported inside the request (201 with its report); one larger than
+``ARREARS_IMPORT_INLINE_BYTES`` becomes a job (202): the files wait under the shared
+``var/uploads`` for whoever runs jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+from aiohttp import BodyPartReader, web
+from pydantic import Field
+from sqlalchemy import func, select
+
+from service.auth import CurrentUser
+from service.clock import lender_today
+from service.db.models import ImportRun, ImportStatus, JobKind
+from service.errors import InputError, ValidationFailed
+from service.ingest.files import FILES_BY_NAME
+from service.ingest.pipeline import ImportOptions, import_files
+from service.ingest.report import list_errors, load_report
+from service.web.api.framework import STAFF, Api, In, Out, Reply
+from service.web.api.jobs import JobOut
+from service.web.api.schemas import Instant, Items, Limit, Offset, Page
+from service.web.keys import CLOCK, ENGINE, JOBS, SETTINGS
+from workers.jobs import get_job, submit
+
+api = Api("imports")
+
+_SAFE_NAME = re.compile(r"^[a-z_]+\.csv$")
+
+# The upload's parts: one per contract file, named as the file (described for the document;
+# the handler streams each part to disk rather than holding it).
+_PARTS: dict[str, Any] = {
+    name: (bytes | None, Field(None, description=f"the {name} of the import contract"))
+    for name in FILES_BY_NAME
+}
+Upload = pydantic.create_model("Upload", __base__=In, **_PARTS)
+
+
+class FileReportOut(Out):
+    file: str
+    rows: int
+    stored: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+class RowErrorOut(Out):
+    file: str
+    line: int
+    column: str
+    reason: str
+
+
+class ImportReportOut(Out):
+    """An import's report: counts per file, the first rejected lines, the failure if any."""
+
+    id: int
+    status: ImportStatus
+    files: list[FileReportOut]
+    error_count: int
+    errors: list[RowErrorOut]
+    ignored_files: list[str]
+    failure: str | None
+
+
+class ImportRunOut(Out):
+    id: int
+    status: ImportStatus
+    source: str
+    actor: str
+    label: str
+    started_at: Instant
+    finished_at: Instant | None
+    error_count: int
+
+
+class RunPath(In):
+    id: int
+
+
+class RunQuery(In):
+    limit: Annotated[Limit, Field(le=200)] = 20
+    offset: Offset = 0
+
+
+class ErrorQuery(In):
+    limit: Annotated[Limit, Field(le=1000)] = 100
+    offset: Offset = 0
+    file: str | None = Field(None, description="only this file's errors, e.g. loans.csv")
+
+
+@api.post(
+    "/api/imports",
+    summary="Upload contract CSV files (multipart, one part per file)",
+    roles=STAFF,
+    status=201,
+    form=Upload,
+    responses={201: ImportReportOut, 202: JobOut},
+)
+async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
+    """201 with the report when the upload is small; 202 with a job when it is larger than
+    ``ARREARS_IMPORT_INLINE_BYTES`` (its result is the same report)."""
+    if not request.content_type.startswith("multipart/"):
+        raise InputError("upload the CSV files as multipart/form-data, one part per file")
+    settings = request.app[SETTINGS]
+    upload_root = settings.var_dir / "uploads"
+    await asyncio.to_thread(upload_root.mkdir, parents=True, exist_ok=True)
+    directory = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "import-", upload_root))
+    handed_over = False
+    try:
+        names, size = await _receive(request, directory)
+        specs = [spec for spec in FILES_BY_NAME.values() if spec.file in names]
+        label = "upload: " + ", ".join(spec.file for spec in specs)
+        if size > settings.import_inline_bytes:
+            params = {
+                "directory": str(directory),
+                "files": [spec.file for spec in specs],
+                "label": label,
+                "source": "api",
+                "actor": user.username,
+                "actor_id": user.id,
+            }
+            job_id = await submit(
+                request.app[ENGINE], request.app[JOBS], JobKind.import_files, params, user.username
+            )
+            handed_over = True  # the job removes the directory when it is done with it
+            return Reply(JobOut.of(await get_job(request.app[ENGINE], job_id)), 202)
+        report = await import_files(
+            request.app[ENGINE],
+            [(spec, directory / spec.file) for spec in specs],
+            ImportOptions(
+                default_region=settings.default_phone_region,
+                chunk_rows=settings.import_chunk_rows,
+                source="api",
+                actor=user.username,
+                actor_id=user.id,
+                refresh_as_of=lender_today(settings.lender_timezone, request.app[CLOCK].now()),
+                cob=settings.cob_config(),
+            ),
+            label=label,
+        )
+        return Reply(ImportReportOut.model_validate(report.as_dict()), 201)
+    finally:
+        if not handed_over:
+            await asyncio.to_thread(shutil.rmtree, directory, True)
+
+
+async def _receive(request: web.Request, directory: Path) -> tuple[list[str], int]:
+    """Stream each part to a file of its name; (the names, the bytes received)."""
+    names: list[str] = []
+    size = 0
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise InputError("nested multipart bodies are not accepted")
+        name = Path((part.filename or part.name or "").strip().lower()).name
+        if not _SAFE_NAME.match(name) or name not in FILES_BY_NAME:
+            raise ValidationFailed(
+                f"unexpected file {name!r}",
+                details=[{"field": name, "reason": f"expected one of {sorted(FILES_BY_NAME)}"}],
+            )
+        if name in names:
+            raise ValidationFailed(f"file {name!r} sent twice", details=[{"field": name}])
+        names.append(name)
+        with (directory / name).open("wb") as handle:  # chunks of 1 MiB
+            while chunk := await part.read_chunk(1 << 20):
+                handle.write(chunk)
+                size += len(chunk)
+    if not names:
+        raise ValidationFailed(
+            "no files in the upload",
+            details=[{"field": "", "reason": f"expected any of {sorted(FILES_BY_NAME)}"}],
+        )
+    return names, size
+
+
+@api.get("/api/imports", summary="Import runs, newest first", roles=STAFF)
+async def list_imports(request: web.Request, query: RunQuery) -> Page[ImportRunOut]:
+    async with request.app[ENGINE].connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(ImportRun))
+        rows = (
+            await conn.execute(
+                select(ImportRun)
+                .order_by(ImportRun.id.desc())
+                .limit(query.limit)
+                .offset(query.offset)
+            )
+        ).all()
+    items = [ImportRunOut.model_validate(row, from_attributes=True) for row in rows]
+    return Page[ImportRunOut](total=int(total or 0), items=items)
+
+
+@api.get("/api/imports/{id}", summary="An import's report", roles=STAFF)
+async def get_import(request: web.Request, path: RunPath) -> ImportReportOut:
+    report = await load_report(request.app[ENGINE], path.id)
+    return ImportReportOut.model_validate(report.as_dict())
+
+
+@api.get("/api/imports/{id}/errors", summary="An import's rejected lines, in order", roles=STAFF)
+async def get_import_errors(
+    request: web.Request, path: RunPath, query: ErrorQuery
+) -> Items[RowErrorOut]:
+    await load_report(request.app[ENGINE], path.id, sample=0)  # 404 for an unknown run
+    async with request.app[ENGINE].connect() as conn:
+        errors = await list_errors(
+            conn, path.id, limit=query.limit, offset=query.offset, file=query.file
+        )
+    return Items[RowErrorOut](items=[RowErrorOut.model_validate(e.as_dict()) for e in errors])

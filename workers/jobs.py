@@ -1,0 +1,414 @@
+"""Jobs: long work asked for over HTTP (a close of business, a dry run, a large import) or by the
+nightly cron, run by the arq worker when Redis is configured and in-process on the embedded
+default — the same code either way.
+
+A job is a row of ``jobs`` with a forward-only state (queued → running → succeeded | failed).
+Whoever runs it claims it with a conditional update (so a second delivery of the same job by arq
+runs nothing), stamps a heartbeat while it works, and records the result or the error. A job
+whose process died (killed, restarted, out of memory) is marked failed by the next sweep —
+at the start of every web app and worker, and every half minute after — never left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import os
+import secrets
+import shutil
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.cob.nightly import Planning, dry_run_plan, run_cob
+from service.db.models import Job, JobKind, JobState
+from service.errors import ArrearsError, NotFound
+from service.ingest.files import FILES_BY_NAME
+from service.ingest.pipeline import ImportOptions, import_files
+from workers.deps import Dependencies
+
+log = structlog.get_logger(__name__)
+
+# How often a running job says it is alive, and how long silence means its process is gone.
+HEARTBEAT = dt.timedelta(seconds=5)
+STALE_AFTER = dt.timedelta(seconds=60)
+# A queued job nobody has started in this long was lost with its queue (Redis flushed).
+NEVER_STARTED = dt.timedelta(hours=6)
+UNFINISHED = (JobState.queued, JobState.running)
+
+
+@functools.cache
+def process_identity() -> str:
+    """host:pid:token — who runs a job (the token tells a recycled pid from the first)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+# --- the jobs table ------------------------------------------------------------------------------
+
+
+async def create_job(
+    db: AsyncEngine, kind: JobKind, params: Mapping[str, Any], actor: str, runner: str
+) -> int:
+    async with db.begin() as conn:
+        job_id = await conn.scalar(
+            insert(Job)
+            .values(
+                kind=kind,
+                state=JobState.queued,
+                params=dict(params),
+                progress={},
+                runner=runner,
+                actor=actor,
+            )
+            .returning(Job.id)
+        )
+    assert job_id is not None
+    return int(job_id)
+
+
+def job_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind.value,
+        "state": row.state.value,
+        "params": row.params,
+        "progress": row.progress,
+        "result": row.result,
+        "error": row.error,
+        "actor": row.actor,
+        "created_at": row.created_at,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+    }
+
+
+async def get_job(db: AsyncEngine, job_id: int) -> dict[str, Any]:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(Job).where(Job.id == job_id))).one_or_none()
+    if row is None:
+        raise NotFound(f"job {job_id} not found")
+    return job_view(row)
+
+
+async def list_jobs(db: AsyncEngine, *, limit: int, offset: int) -> dict[str, Any]:
+    async with db.connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(Job))
+        rows = await conn.execute(select(Job).order_by(Job.id.desc()).limit(limit).offset(offset))
+        return {"total": int(total or 0), "items": [job_view(row) for row in rows]}
+
+
+async def sweep(db: AsyncEngine, now: dt.datetime) -> int:
+    """Mark failed the unfinished jobs whose process is gone; returns how many.
+
+    Gone: a process on this host whose pid no longer runs (a restart finds its own dead jobs at
+    once), or any process silent for :data:`STALE_AFTER`; a queued job nobody started within
+    :data:`NEVER_STARTED`. This process's own jobs are alive by definition.
+    """
+    me = process_identity()
+    host = me.split(":", 1)[0]
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(Job.id, Job.state, Job.owner, Job.heartbeat_at, Job.created_at).where(
+                    Job.state.in_(UNFINISHED)
+                )
+            )
+        ).all()
+    dead: dict[int, str] = {}
+    for job_id, state, owner, heartbeat, created in rows:
+        if owner == me:
+            continue
+        if state is JobState.queued:
+            if owner is None and created < now - NEVER_STARTED:
+                dead[job_id] = "never started: its queue was lost"
+            continue
+        if owner and owner.split(":", 1)[0] == host and not _alive(owner):
+            dead[job_id] = "interrupted: the process running it stopped"
+        elif heartbeat is None or heartbeat < now - STALE_AFTER:
+            dead[job_id] = "interrupted: the process running it went silent"
+    for job_id, reason in dead.items():
+        await _finish(db, job_id, JobState.failed, error=reason, from_states=UNFINISHED, now=now)
+        log.warning("job.orphan_failed", job=job_id, reason=reason)
+    return len(dead)
+
+
+def _alive(owner: str) -> bool:
+    try:
+        pid = int(owner.split(":")[1])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process with that pid: it exists
+        return True
+    return True
+
+
+async def _finish(
+    db: AsyncEngine,
+    job_id: int,
+    state: JobState,
+    *,
+    now: dt.datetime,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    from_states: tuple[JobState, ...] = (JobState.running,),
+) -> bool:
+    async with db.begin() as conn:
+        changed = await conn.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state.in_(from_states))
+            .values(state=state, result=result, error=error, finished_at=now)
+        )
+    return bool(changed.rowcount)
+
+
+# --- running one -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class Progress:
+    """What a running job reports: the step it is in and, for imports, the file and bytes. Only
+    kept in memory by the work itself (never awaited there); the heartbeat writes it."""
+
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def step(self, name: str) -> None:
+        self.values["step"] = name
+
+    # The import pipeline's progress protocol: bytes of each file as it streams in.
+    def start(self, file: str, total_bytes: int) -> None:
+        self.values.update(step="import", file=file, total_bytes=total_bytes, done_bytes=0)
+
+    def advance(self, done_bytes: int) -> None:
+        self.values["done_bytes"] = done_bytes
+
+    def finish(self) -> None:
+        self.values["done_bytes"] = self.values.get("total_bytes", 0)
+
+
+Work = Callable[[Dependencies, Mapping[str, Any], Progress], Awaitable[dict[str, Any]]]
+
+
+async def run_job(deps: Dependencies, job_id: int) -> None:
+    """Claim the job and do it. A job already claimed or finished is left alone: arq delivers
+    at least once, and a retry after a crash must not resurrect a job marked failed."""
+    now = deps.clock.now()
+    async with deps.engine.begin() as conn:
+        claimed = await conn.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.queued)
+            .values(
+                state=JobState.running,
+                owner=process_identity(),
+                started_at=now,
+                heartbeat_at=now,
+            )
+            .returning(Job.kind, Job.params)
+        )
+        row = claimed.one_or_none()
+    if row is None:
+        log.info("job.not_claimed", job=job_id)
+        return
+    kind, params = JobKind(row.kind), dict(row.params)
+    structlog.contextvars.bind_contextvars(job=job_id)
+    progress = Progress()
+    beating = asyncio.ensure_future(_heartbeat(deps, job_id, progress))
+    try:
+        log.info("job.started", kind=kind.value)
+        result = await WORK[kind](deps, params, progress)
+    except asyncio.CancelledError:
+        await _finish(
+            deps.engine,
+            job_id,
+            JobState.failed,
+            error="interrupted: shut down",
+            now=deps.clock.now(),
+        )
+        raise
+    except Exception as exc:
+        message = exc.message if isinstance(exc, ArrearsError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, ArrearsError):
+            log.exception("job.failed", kind=kind.value)
+        await _finish(deps.engine, job_id, JobState.failed, error=message, now=deps.clock.now())
+    else:
+        await _finish(deps.engine, job_id, JobState.succeeded, result=result, now=deps.clock.now())
+        log.info("job.succeeded", kind=kind.value)
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+        structlog.contextvars.unbind_contextvars("job")
+
+
+async def _heartbeat(deps: Dependencies, job_id: int, progress: Progress) -> None:
+    """Stamp the job alive and write its progress, until cancelled. Best effort: the work may
+    hold the database (SQLite's one writer) for a while; a missed beat is only a later one."""
+    while True:
+        await asyncio.sleep(HEARTBEAT.total_seconds())
+        try:
+            async with deps.engine.begin() as conn:
+                await conn.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.state == JobState.running)
+                    .values(heartbeat_at=deps.clock.now(), progress=dict(progress.values))
+                )
+        except Exception:  # the next beat tries again; the work itself is not disturbed
+            log.warning("job.heartbeat_missed", job=job_id, exc_info=True)
+
+
+# --- the kinds of work ---------------------------------------------------------------------------
+
+
+async def _close_of_business(
+    deps: Dependencies, params: Mapping[str, Any], progress: Progress
+) -> dict[str, Any]:
+    settings = deps.settings
+    as_of = dt.date.fromisoformat(params["as_of"]) if params.get("as_of") else deps.today()
+    report = await run_cob(
+        deps.engine,
+        as_of,
+        settings.cob_config(),
+        actor=str(params.get("actor") or "worker"),
+        retention_days=settings.snapshot_retention_days,
+        planning=Planning(deps.strategies, settings),
+        progress=progress.step,
+    )
+    return report.as_dict()
+
+
+async def _dry_run(
+    deps: Dependencies, params: Mapping[str, Any], progress: Progress
+) -> dict[str, Any]:
+    report = await dry_run_plan(
+        deps.engine,
+        dt.date.fromisoformat(params["for"]),
+        deps.settings.cob_config(),
+        Planning(deps.strategies, deps.settings),
+        progress=progress.step,
+    )
+    return report.as_dict()
+
+
+async def _import_files(
+    deps: Dependencies, params: Mapping[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """An upload staged under the shared ``var/uploads`` (web and workers see the same files)."""
+    settings = deps.settings
+    directory = Path(params["directory"])
+    try:
+        specs = [spec for name, spec in FILES_BY_NAME.items() if name in params["files"]]
+        report = await import_files(
+            deps.engine,
+            [(spec, directory / spec.file) for spec in specs],
+            ImportOptions(
+                default_region=settings.default_phone_region,
+                chunk_rows=settings.import_chunk_rows,
+                source=str(params.get("source", "api")),
+                actor=str(params.get("actor", "api")),
+                actor_id=params.get("actor_id"),
+                refresh_as_of=deps.today(),
+                cob=settings.cob_config(),
+            ),
+            progress,
+            label=str(params.get("label", "")),
+        )
+    finally:
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+    return report.as_dict()
+
+
+WORK: dict[JobKind, Work] = {
+    JobKind.close_of_business: _close_of_business,
+    JobKind.dry_run: _dry_run,
+    JobKind.import_files: _import_files,
+}
+
+
+# --- who runs them -------------------------------------------------------------------------------
+
+# arq's queue, shared by the web app (which enqueues) and the workers.
+QUEUE_NAME = "arrears:queue"
+RUN_JOB = "run_job_task"
+
+
+class JobRunner(Protocol):
+    """Whoever runs the jobs of this process: itself, or the arq workers."""
+
+    runner: str
+
+    async def submit(self, job_id: int) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessJobs:
+    """The embedded default's runner: each job an asyncio task of this process. Shutting down
+    cancels them, and each is then marked failed ("interrupted: shut down")."""
+
+    runner = "inprocess"
+
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, job_id: int) -> None:
+        task = asyncio.ensure_future(run_job(self.deps, job_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+class ArqJobs:
+    """With Redis: the job is enqueued for the arq workers (arq's job id is ours, so enqueueing
+    twice delivers once; the claim in :func:`run_job` makes a second delivery harmless)."""
+
+    runner = "arq"
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    async def submit(self, job_id: int) -> None:
+        await self.pool.enqueue_job(
+            RUN_JOB, job_id, _job_id=f"arrears-job-{job_id}", _queue_name=QUEUE_NAME
+        )
+
+    async def close(self) -> None:
+        pass
+
+
+async def submit(
+    db: AsyncEngine,
+    jobs: JobRunner,
+    kind: JobKind,
+    params: Mapping[str, Any],
+    actor: str,
+) -> int:
+    """Record a job and hand it to whoever runs jobs here; returns its id at once."""
+    job_id = await create_job(db, kind, params, actor, jobs.runner)
+    await jobs.submit(job_id)
+    return job_id
+
+
+async def sweep_every(deps: Dependencies, period: dt.timedelta = STALE_AFTER / 2) -> None:
+    """Sweep for orphaned jobs now and then every ``period``, until cancelled."""
+    while True:
+        try:
+            await sweep(deps.engine, deps.clock.now())
+        except Exception:  # a database hiccup: the next sweep tries again
+            log.warning("job.sweep_failed", exc_info=True)
+        await asyncio.sleep(period.total_seconds())

@@ -1,0 +1,120 @@
+"""The arq worker built from the settings: its jobs, the nightly close of business (a unique cron
+at the lender's ``ARREARS_COB_TIME``), the sweep for orphaned jobs, and its dependencies."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from arq import Worker, cron
+from arq.connections import RedisSettings
+
+from service.db.models import JobKind
+from service.ingest.pipeline import ImportOptions, import_directory
+from service.settings import Settings
+from workers.deps import DEPS, dependencies, deps_of
+from workers.jobs import QUEUE_NAME, create_job, run_job, sweep
+
+log = structlog.get_logger(__name__)
+
+# How often a worker writes arq's health-check key (what `arq … --check` reads).
+HEALTH_CHECK_SECONDS = 30
+
+
+async def run_job_task(ctx: dict[str, Any], job_id: int) -> None:
+    """A job the web app enqueued (see workers.jobs)."""
+    await run_job(deps_of(ctx), job_id)
+
+
+async def close_of_business_job(ctx: dict[str, Any], as_of: str | None = None) -> int:
+    """The nightly close of business for the lender's today (or a given date), recorded as a
+    job like one asked for over HTTP. arq runs a unique cron once per scheduled time however
+    many workers are up; should it still run twice, COB for a date replaces its own results."""
+    deps = deps_of(ctx)
+    job_id = await create_job(
+        deps.engine, JobKind.close_of_business, {"as_of": as_of, "actor": "worker"}, "cron", "arq"
+    )
+    await run_job(deps, job_id)
+    return job_id
+
+
+async def import_directory_job(
+    ctx: dict[str, Any], directory: str, actor: str = "worker"
+) -> dict[str, Any]:
+    """Import a directory of contract files (e.g. the lender's nightly drop on shared storage)."""
+    deps = deps_of(ctx)
+    settings = deps.settings
+    report = await import_directory(
+        deps.engine,
+        Path(directory),
+        ImportOptions(
+            default_region=settings.default_phone_region,
+            chunk_rows=settings.import_chunk_rows,
+            source="worker",
+            actor=actor,
+            refresh_as_of=deps.today(),
+            cob=settings.cob_config(),
+        ),
+    )
+    return report.as_dict()
+
+
+async def sweep_job(ctx: dict[str, Any]) -> int:
+    """Jobs whose process died are marked failed (every minute, and at start)."""
+    deps = deps_of(ctx)
+    return await sweep(deps.engine, deps.clock.now())
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if not settings.redis_url:
+        raise ValueError("the worker needs REDIS_URL")
+    return RedisSettings.from_dsn(settings.redis_url)
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """arq's options for these settings (``WorkerSettings`` and :func:`create_worker`)."""
+    exits = contextlib.AsyncExitStack()
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        deps = await exits.enter_async_context(dependencies(settings))
+        ctx[DEPS] = deps
+        await sweep(deps.engine, deps.clock.now())
+        log.info("worker.started")
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        await exits.aclose()
+        log.info("worker.stopped")
+
+    return {
+        "functions": [run_job_task, import_directory_job, close_of_business_job],
+        "cron_jobs": [
+            cron(
+                close_of_business_job,
+                name="close_of_business",
+                hour={settings.cob_time.hour},
+                minute={settings.cob_time.minute},
+                unique=True,
+                timeout=4 * 3600,
+            ),
+            cron(sweep_job, name="sweep_jobs", second={0}, unique=True, run_at_startup=False),
+        ],
+        # Cron times are the lender's wall clock.
+        "timezone": ZoneInfo(settings.lender_timezone),
+        "queue_name": QUEUE_NAME,
+        "redis_settings": redis_settings(settings),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        # A close of business at 1M loans takes minutes; a job never takes longer than 4 hours.
+        "job_timeout": dt.timedelta(hours=4),
+        "max_tries": 3,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+    }
+
+
+def create_worker(settings: Settings, **overrides: Any) -> Worker:
+    """An arq worker for ``settings`` (``overrides``: arq options, e.g. ``burst=True``)."""
+    return Worker(**{**worker_options(settings), **overrides})
