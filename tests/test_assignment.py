@@ -291,6 +291,10 @@ async def test_a_challenger_share_of_100k_accounts_is_within_a_point_and_stable(
     share = report.arms["m1-rr:challenger"] / 100_000
     assert 0.19 <= share <= 0.21
     async with engine.connect() as conn:
+        (listed,) = await experiments.experiment_overview(conn)
+    assert listed["challenger_accounts"] == report.arms["m1-rr:challenger"]
+    assert listed["champion_accounts"] == report.arms["m1-rr:champion"]
+    async with engine.connect() as conn:
         first = dict((await conn.execute(select(Loan.loan_ref, Loan.strategy_arm))).all())
     # The next day, every account decided afresh: the same accounts in the same arms.
     await run(engine, settings, everything=True)

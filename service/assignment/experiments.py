@@ -103,11 +103,13 @@ async def experiment_overview(conn: AsyncConnection) -> list[dict[str, Any]]:
         text(
             """SELECT e.key, e.challenger, e.share, e.active, e.segment,
                       (SELECT count(*) FROM loans l WHERE l.status = 'open'
-                         AND l.strategy_arm = e.key || ':challenger') AS challenger_accounts,
+                         AND l.strategy_arm = e.key || :challenger) AS challenger_accounts,
                       (SELECT count(*) FROM loans l WHERE l.status = 'open'
-                         AND l.strategy_arm = e.key || ':champion') AS champion_accounts
+                         AND l.strategy_arm = e.key || :champion) AS champion_accounts
                FROM experiments e ORDER BY e.id"""
-        )
+        ),
+        # Bound, not written in the SQL: text() would read ':challenger' as a parameter.
+        {"challenger": ":challenger", "champion": ":champion"},
     )
     result = []
     for row in rows.mappings():
