@@ -162,13 +162,15 @@ async def _finish(
     now: dt.datetime,
     result: dict[str, Any] | None = None,
     error: str | None = None,
+    progress: Progress | None = None,
     from_states: tuple[JobState, ...] = (JobState.running,),
 ) -> bool:
+    values: dict[str, Any] = {"state": state, "result": result, "error": error, "finished_at": now}
+    if progress is not None:
+        values["progress"] = dict(progress.values)  # where it ended, or where it stopped
     async with db.begin() as conn:
         changed = await conn.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state.in_(from_states))
-            .values(state=state, result=result, error=error, finished_at=now)
+            update(Job).where(Job.id == job_id, Job.state.in_(from_states)).values(**values)
         )
     return bool(changed.rowcount)
 
@@ -224,30 +226,32 @@ async def run_job(deps: Dependencies, job_id: int) -> None:
     structlog.contextvars.bind_contextvars(job=job_id)
     progress = Progress()
     beating = asyncio.ensure_future(_heartbeat(deps, job_id, progress))
+    # Failed unless the work returns; a cancellation (shutdown) is recorded, then re-raised.
+    state = JobState.failed
+    result: dict[str, Any] | None = None
+    error: str | None = "interrupted: shut down"
     try:
         log.info("job.started", kind=kind.value)
         result = await WORK[kind](deps, params, progress)
-    except asyncio.CancelledError:
-        await _finish(
-            deps.engine,
-            job_id,
-            JobState.failed,
-            error="interrupted: shut down",
-            now=deps.clock.now(),
-        )
-        raise
+        state, error = JobState.succeeded, None
     except Exception as exc:
-        message = exc.message if isinstance(exc, ArrearsError) else f"{type(exc).__name__}: {exc}"
+        error = exc.message if isinstance(exc, ArrearsError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, ArrearsError):
             log.exception("job.failed", kind=kind.value)
-        await _finish(deps.engine, job_id, JobState.failed, error=message, now=deps.clock.now())
-    else:
-        await _finish(deps.engine, job_id, JobState.succeeded, result=result, now=deps.clock.now())
-        log.info("job.succeeded", kind=kind.value)
     finally:
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beating
+        await _finish(
+            deps.engine,
+            job_id,
+            state,
+            result=result,
+            error=error,
+            progress=progress,
+            now=deps.clock.now(),
+        )
+        log.info(f"job.{state.value}", kind=kind.value)
         structlog.contextvars.unbind_contextvars("job")
 
 
