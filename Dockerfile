@@ -7,7 +7,8 @@ COPY service ./service
 COPY strategies ./strategies
 COPY workers ./workers
 COPY templates ./templates
-RUN pip install --no-cache-dir -e . && useradd --create-home arrears && mkdir -p /app/var && chown arrears /app/var
+# A regular (not editable) install: templates, migrations and profiles ship as package data.
+RUN pip install --no-cache-dir . && useradd --create-home arrears && mkdir -p /app/var && chown arrears /app/var
 USER arrears
 EXPOSE 8080
 CMD ["arrears", "serve", "--host", "0.0.0.0"]

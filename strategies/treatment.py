@@ -22,17 +22,29 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any, ClassVar, Literal, Protocol
 
+from service.domain.casework import TaskKind
 from strategies.types import Strategy
 
-CHANNELS = ("sms", "call", "letter", "task")
+
+class StepChannel(enum.StrEnum):
+    """How a plan's step reaches the account: a message, a letter, or a task for people."""
+
+    sms = "sms"
+    call = "call"
+    letter = "letter"
+    task = "task"
+
+
+CHANNELS = tuple(channel.value for channel in StepChannel)
 NAME_LENGTH = 64  # names, keys and templates are stored in columns of this size
-TASK_KINDS = ("field_visit", "agency_placement", "legal_review", "write_off_proposal")
+TASK_KINDS = tuple(kind.value for kind in TaskKind)
 WHEN_KEYS = frozenset(
     {
         "days_before_due",

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from service.domain.queues import WORKED_KINDS
+
 Kind = Literal["routing", "collector", "treatment"]
 
 
@@ -57,7 +59,7 @@ class QueueSpec:
 
     id: int
     name: str
-    kind: str  # collector | field | legal | agency | automated
+    kind: str  # a QueueKind (service.domain.queues)
     routing: Mapping[str, Any]
     collector_strategy: str
     position: int
@@ -66,10 +68,6 @@ class QueueSpec:
     @property
     def worked_by_collectors(self) -> bool:
         return self.kind in WORKED_KINDS
-
-
-WORKED_KINDS = frozenset({"collector", "field", "legal"})
-QUEUE_KINDS = ("collector", "field", "legal", "agency", "automated")
 
 
 class Roster:

@@ -227,3 +227,26 @@ async def test_answers_are_valid_against_the_documented_schemas(
         checked += 1
     assert checked >= 12
     assert borrower_ref is not None
+
+
+async def test_the_plan_body_is_the_plan_files_own_shape(
+    client: Client, staff: dict[str, str]
+) -> None:
+    import tomllib
+    from importlib import resources
+
+    from service.web.api.plans import PlanStep, StepWhen
+    from strategies.treatment import WHEN_KEYS
+
+    assert set(StepWhen.model_fields) == WHEN_KEYS
+    assert {"key", "channel", "template", "task", "at", "once", "when"} == set(
+        PlanStep.model_fields
+    )
+    shipped = tomllib.loads(
+        resources.files("strategies.plans").joinpath("standard.toml").read_text("utf-8")
+    )
+    response = await client.post("/api/plans", json=shipped, headers=staff)
+    assert response.status == 201, await response.text()
+    stored = await response.json()
+    assert (stored["name"], stored["version"]) == ("standard", 2)
+    assert [step["key"] for step in stored["steps"]] == [step["key"] for step in shipped["steps"]]

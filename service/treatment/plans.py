@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service import audit
 from service.clock import utcnow
 from service.db.models import Loan, TreatmentPlan
+from service.domain.contact import LOCALES
 from service.errors import ValidationFailed
 from service.treatment.messages import has_template
 from strategies.registry import Registry, StrategyError
@@ -56,7 +57,7 @@ async def store_plan(
         for step in spec.steps
         if step.channel != "task"
         for kind in [{"sms": "sms", "call": "voice", "letter": "letters"}[step.channel]]
-        for locale in ("zh-CN", "en")
+        for locale in LOCALES
         if not has_template(kind, step.template, locale)
     ]
     if missing:

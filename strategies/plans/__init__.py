@@ -1,0 +1,1 @@
+"""Treatment plans shipped with Arrears, as TOML (``builtin_plan(name)`` reads them)."""

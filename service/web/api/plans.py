@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
 from pydantic import Field
@@ -17,11 +17,10 @@ from service.web.api.framework import STAFF, Api, In, Out
 from service.web.api.jobs import JobOut
 from service.web.api.schemas import Instant, Items
 from service.web.keys import ENGINE, JOBS, STRATEGIES
+from strategies.treatment import StepChannel
 from workers.jobs import get_job, submit
 
 api = Api("plans")
-
-StepChannel = Literal["sms", "call", "letter", "task"]
 
 
 class PlanCalls(In):
