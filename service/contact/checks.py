@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.models import Attempt, Contact, Loan
 from service.domain.compliance import Decision, Facts, Party, Request, guard
+from service.domain.contact import Channel
 from service.errors import NotFound, ValidationFailed
 from service.settings import Settings
 from service.treatment.facts import (
@@ -41,7 +42,7 @@ async def load_facts(
     profile: str | None = None,
 ) -> Facts:
     """The facts for contacting ``party_ref`` ("debtor" or a contact_ref) about a loan at ``at``."""
-    if channel not in ("call", "sms"):
+    if channel not in set(Channel):
         raise ValidationFailed("channel must be call or sms", details=[{"field": "channel"}])
     name = profile or settings.compliance_profile
     check_profile(name)
