@@ -1,6 +1,11 @@
 """Process settings: one frozen object read from the environment once and passed down.
 
 Nothing reads ``os.environ`` after :func:`Settings.from_env`; tests build ``Settings`` directly.
+The variables are one table (:data:`ENVIRONMENT`), each with its reader. Kept as a dataclass
+rather than pydantic-settings: every refusal names the variable in the operator's words
+("ARREARS_PORT must be a whole number"), checks across variables read naturally in one place,
+and the secret is kept out of ``repr``; pydantic-settings would need a translation of its errors
+for the first and would not shorten the rest.
 """
 
 from __future__ import annotations

@@ -257,3 +257,20 @@ async def test_a_bad_cob_request_is_refused_before_any_job(
     assert response.status == 422
     async with engine.connect() as conn:
         assert (await conn.execute(select(Job))).first() is None
+
+
+async def test_queued_jobs_nobody_will_run_are_failed_by_the_sweep(engine: AsyncEngine) -> None:
+    now = dt.datetime.now(dt.UTC)
+    lost = await create_job(engine, JobKind.dry_run, {"for": "2026-11-25"}, "sup", "inprocess")
+    fresh = await create_job(engine, JobKind.dry_run, {"for": "2026-11-25"}, "sup", "arq")
+    async with engine.begin() as conn:
+        # Queued by a web process two minutes ago that never got to start it.
+        await conn.execute(
+            update(Job).where(Job.id == lost).values(created_at=now - dt.timedelta(minutes=2))
+        )
+    assert await jobs.sweep(engine, now) == 1
+    assert await _state(engine, lost) is JobState.failed
+    assert await _state(engine, fresh) is JobState.queued  # a worker may still take it
+    later = now + jobs.NEVER_STARTED + dt.timedelta(minutes=1)
+    assert await jobs.sweep(engine, later) == 1
+    assert await _state(engine, fresh) is JobState.failed

@@ -110,24 +110,28 @@ async def sweep(db: AsyncEngine, now: dt.datetime) -> int:
 
     Gone: a process on this host whose pid no longer runs (a restart finds its own dead jobs at
     once), or any process silent for :data:`STALE_AFTER`; a queued job nobody started within
-    :data:`NEVER_STARTED`. This process's own jobs are alive by definition.
+    :data:`NEVER_STARTED` (an in-process one: within :data:`STALE_AFTER`). This process's own
+    jobs are alive by definition.
     """
     me = process_identity()
     host = me.split(":", 1)[0]
     async with db.connect() as conn:
         rows = (
             await conn.execute(
-                select(Job.id, Job.state, Job.owner, Job.heartbeat_at, Job.created_at).where(
-                    Job.state.in_(UNFINISHED)
-                )
+                select(
+                    Job.id, Job.state, Job.runner, Job.owner, Job.heartbeat_at, Job.created_at
+                ).where(Job.state.in_(UNFINISHED))
             )
         ).all()
     dead: dict[int, str] = {}
-    for job_id, state, owner, heartbeat, created in rows:
+    for job_id, state, runner, owner, heartbeat, created in rows:
         if owner == me:
             continue
         if state is JobState.queued:
-            if owner is None and created < now - NEVER_STARTED:
+            # An in-process job is claimed the moment it is queued, by the process that queued it.
+            if runner == InProcessJobs.runner and created < now - STALE_AFTER:
+                dead[job_id] = "never started: the process that queued it stopped"
+            elif created < now - NEVER_STARTED:
                 dead[job_id] = "never started: its queue was lost"
             continue
         if owner and owner.split(":", 1)[0] == host and not _alive(owner):
@@ -206,7 +210,7 @@ async def run_job(deps: Dependencies, job_id: int) -> None:
     """Claim the job and do it. A job already claimed or finished is left alone: arq delivers
     at least once, and a retry after a crash must not resurrect a job marked failed."""
     now = deps.clock.now()
-    async with deps.engine.begin() as conn:
+    async with deps.engine.begin() as conn:  # a failure here leaves it queued, for the sweep
         claimed = await conn.execute(
             update(Job)
             .where(Job.id == job_id, Job.state == JobState.queued)
@@ -369,7 +373,14 @@ class InProcessJobs:
     async def submit(self, job_id: int) -> None:
         task = asyncio.ensure_future(run_job(self.deps, job_id))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Only the claim can raise (the work's errors are recorded on the job): the job
+            # stays queued, and the sweep marks it failed.
+            log.error("job.not_started", exc_info=task.exception())
 
     async def close(self) -> None:
         for task in list(self.tasks):
