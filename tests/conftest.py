@@ -13,10 +13,10 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -208,6 +208,38 @@ def installed(
         monkeypatch.syspath_prepend(str(plugin_site[name]))
 
     return install
+
+
+T = TypeVar("T")
+
+
+class Db:
+    """The test's database from synchronous tests (the CLI runs its own event loop)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def run(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        async def go() -> T:
+            engine = create_engine(self.settings)
+            try:
+                return await work(engine)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        async def query(engine: AsyncEngine) -> list[tuple[Any, ...]]:
+            async with engine.connect() as conn:
+                return [tuple(r) for r in (await conn.execute(text(sql))).all()]
+
+        return self.run(query)
+
+
+@pytest.fixture
+def db(settings: Settings) -> Db:
+    return Db(settings)
 
 
 async def job_done(

@@ -3,19 +3,16 @@ contact; tasks; letters; the dry run; plans as versioned data; a plugged-in trea
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cli import main
-from service.db.engine import create_engine
 from service.db.models import Hold, OptOut, Promise, PromiseStatus
 from service.domain.contact import Channel
 from service.settings import Settings
@@ -23,9 +20,9 @@ from service.treatment.planner import PlanReport, plan_day
 from service.treatment.plans import store_plan
 from strategies.registry import load_registry
 from strategies.treatment import PlanSpec, PlanSteps, Step, TreatmentAccount
+from tests.conftest import Db
 
 DAY = dt.date(2026, 11, 25)
-T = TypeVar("T")
 BORROWERS = """\
 borrower_ref,name,phone,timezone,locale,address,sms_consent
 B-PRE,张一,13800138001,Asia/Shanghai,zh-CN,北京市朝阳区,true
@@ -111,7 +108,12 @@ async def add_facts(engine: AsyncEngine) -> None:
         )
         await conn.execute(
             insert(OptOut).values(
-                phone="+8613800138006", channel=Channel.sms, source="sms_reply", keyword="TD"
+                phone="+8613800138006",
+                channel=Channel.sms,
+                source="keyword",
+                keyword="TD",
+                # Known before the day planned: an opt-out counts from when it was recorded.
+                opted_out_at=dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC),
             )
         )
         await conn.execute(
@@ -151,35 +153,6 @@ async def add_facts(engine: AsyncEngine) -> None:
                 updated_at=now,
             )
         )
-
-
-class Db:
-    """The test's database from synchronous tests (the CLI runs its own event loop)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def run(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-        async def go() -> T:
-            engine = create_engine(self.settings)
-            try:
-                return await work(engine)
-            finally:
-                await engine.dispose()
-
-        return asyncio.run(go())
-
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        async def query(engine: AsyncEngine) -> list[tuple[Any, ...]]:
-            async with engine.connect() as conn:
-                return [tuple(r) for r in (await conn.execute(text(sql))).all()]
-
-        return self.run(query)
-
-
-@pytest.fixture
-def db(settings: Settings) -> Db:
-    return Db(settings)
 
 
 OUTBOX = (

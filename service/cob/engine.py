@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.clock import utcnow
 from service.db import dialect
 from service.db.dialect import date_sql, days_sql, drop_temp_table
+from service.domain.compliance import HoldKind
 from service.domain.delinquency import (
     FLAG_FLOORS,
     BucketScheme,
@@ -32,6 +33,8 @@ from service.domain.delinquency import (
     TierScheme,
 )
 
+# Holds that floor the classification as the flags of the same name do.
+HOLD_FLOORS = tuple(kind.value for kind in HoldKind if kind.value in FLAG_FLOORS)
 # The temporary tables of a run, dropped when a payment's refresh is done with them.
 WORK_TABLES = ("cob_scope", "cob_loans", "cob_events", "cob_cursor", "cob_positions", "cob_inst")
 
@@ -60,6 +63,20 @@ def _later(a: str, b: str) -> str:
 
 def _clamp(value: str, upper: str) -> str:
     return f"CASE WHEN {value} <= 0 THEN 0 WHEN {value} >= {upper} THEN {upper} ELSE {value} END"
+
+
+def _flags(day: str) -> str:
+    """The loan's flags and, as flags too, the holds in force on ``day`` that floor the class
+    (a bankruptcy, a death: DESIGN.md §5), whether on the loan or on every loan of the borrower."""
+    held = " ".join(
+        f"""|| CASE WHEN EXISTS (
+                 SELECT 1 FROM holds h
+                 WHERE h.borrower_id = l.borrower_id AND (h.loan_id IS NULL OR h.loan_id = l.id)
+                   AND h.code = '{kind}' AND h.started_on <= {day}
+                   AND (h.ends_on IS NULL OR h.ends_on >= {day})) THEN ',{kind}' ELSE '' END"""
+        for kind in HOLD_FLOORS
+    )
+    return f"(l.flags {held})"
 
 
 def bucket_sql(scheme: BucketScheme, dpd: str) -> str:
@@ -361,7 +378,7 @@ async def _derive_positions(conn: AsyncConnection, as_of: dt.date, config: CobCo
         f"""SELECT x.*, {dpd} AS dpd,
                        {bucket_sql(config.buckets, dpd)} AS bucket,
                        {tier_sql(config.tiers, "x.principal_left")} AS tier,
-                       {class_sql(config.classification, dpd, "l.flags")} AS risk,
+                       {class_sql(config.classification, dpd, _flags(day))} AS risk,
                        CASE WHEN x.outstanding = 0 AND x.principal_left = 0
                             THEN 1 ELSE 0 END AS settled,
                        x.accrued_through AS last_paid

@@ -57,7 +57,7 @@ async def load_facts(
     chosen = profile_for(name, loan.region)
     if party_ref == "debtor":
         plan = plan_for(await plans_by_portfolio(conn), loan.product)
-        opted = await opted_out(conn, [loan.debtor_phone])
+        opted = await opted_out(conn, [loan.debtor_phone], at)
         per_day = plan.spec.calls_per_day if plan is not None else None
         return facts_for(loan, chosen, settings, opted, plan_calls_per_day=per_day)
     party, phone, contact_id = await _third_party(conn, loan, party_ref)
@@ -76,7 +76,7 @@ async def load_facts(
             )
             or 0
         )
-    opted = await opted_out(conn, [phone])
+    opted = await opted_out(conn, [phone], at)
     # A third party never gave SMS consent here: texts to them are blocked (fail closed).
     return facts_for(loan, chosen, settings, opted, party, phone, False, located)
 

@@ -25,7 +25,7 @@ from service.db.models import (
     Role,
     User,
 )
-from service.domain.contact import Channel
+from service.domain.contact import Channel, OptOutSource
 from service.settings import Settings
 from strategies import Registry
 
@@ -188,6 +188,7 @@ async def _seed_compliance(conn: AsyncConnection, as_of: dt.date, now: dt.dateti
                     note="demo",
                     created_by="demo",
                     created_at=now,
+                    source="demo",
                 )
             )
     # Borrowers the next day's plan texts (T-3 and due day): every other one replied TD.
@@ -209,7 +210,7 @@ async def _seed_compliance(conn: AsyncConnection, as_of: dt.date, now: dt.dateti
                 phone=phone,
                 channel=Channel.sms,
                 opted_out_at=now,
-                source="sms_reply",
+                source=OptOutSource.keyword,
                 keyword="TD",
             )
         )

@@ -82,6 +82,60 @@ class ProfileName(enum.StrEnum):
 PROFILE_NAMES = tuple(name.value for name in ProfileName)
 
 
+class HoldKind(enum.StrEnum):
+    """What can stop contact (DESIGN.md §5, ``holds.csv``); each profile says which of them
+    block it (``blocking_holds``)."""
+
+    dispute = "dispute"
+    deceased = "deceased"
+    bankruptcy = "bankruptcy"
+    legal_action = "legal_action"
+    complaint = "complaint"
+    cease_in_writing = "cease_in_writing"
+    attorney_represented = "attorney_represented"
+    breathing_space = "breathing_space"
+    mental_health_crisis = "mental_health_crisis"
+    vulnerability_review = "vulnerability_review"
+
+
+class TimezoneSource(enum.StrEnum):
+    """Where the debtor's zone comes from (DESIGN.md §3, "time-zone evidence")."""
+
+    file = "file"  # the file's zone, which the phone number agrees with (or has no zone for)
+    phone = "phone"  # no zone in the file: the phone number's
+    ambiguous = "ambiguous"  # the evidence disagrees, or the number fits several zones
+    unknown = "unknown"
+    confirmed = "confirmed"  # the debtor confirmed it: wins over every other evidence
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ZoneEvidence:
+    zone: str | None  # one zone when the evidence agrees on it
+    candidates: tuple[str, ...]  # every zone the debtor may be in (the guard allows their overlap)
+    source: TimezoneSource
+
+
+def debtor_zone(file_zone: str | None, confirmed: bool, phone_zones: Sequence[str]) -> ZoneEvidence:
+    """The debtor's zone from the evidence: the file's zone and the phone number's zones.
+
+    A zone the debtor confirmed wins. The file's zone stands when the number has no zone or fits
+    it; when they disagree (a Los Angeles zone on file, a New York area code) the zone is
+    ambiguous, and only hours allowed in every candidate pass.
+    """
+    if file_zone and confirmed:
+        return ZoneEvidence(file_zone, (file_zone,), TimezoneSource.confirmed)
+    phone = tuple(dict.fromkeys(phone_zones))
+    if file_zone:
+        if not phone or file_zone in phone:
+            return ZoneEvidence(file_zone, (file_zone,), TimezoneSource.file)
+        return ZoneEvidence(None, (file_zone, *phone), TimezoneSource.ambiguous)
+    if len(phone) == 1:
+        return ZoneEvidence(phone[0], phone, TimezoneSource.phone)
+    if phone:
+        return ZoneEvidence(None, phone, TimezoneSource.ambiguous)
+    return ZoneEvidence(None, (), TimezoneSource.unknown)
+
+
 @cache
 def _profiles_data() -> dict[str, Any]:
     text = resources.files("service.domain").joinpath("profiles.toml").read_text("utf-8")
@@ -113,6 +167,9 @@ def _profile(name: str, values: Mapping[str, Any]) -> Profile:
         converted[key] = tuple(values.get(key, ()))
     for key in ("blocking_holds", "uncounted_call_results"):
         converted[key] = frozenset(values.get(key, ()))
+    unknown_holds = converted["blocking_holds"] - set(HoldKind)
+    if unknown_holds:
+        raise ValueError(f"profile {name}: blocking_holds {sorted(unknown_holds)} are no HoldKind")
     return Profile(name=name, **converted)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import enum
 
+from service.domain.compliance import HoldKind
+
 
 class Channel(enum.StrEnum):
     """How an attempt reached (or tried to reach) a person."""
@@ -47,6 +49,34 @@ class Disposition(enum.StrEnum):
     bankruptcy = "bankruptcy"
     cease_request = "cease_request"
     wrong_number = "wrong_number"
+
+
+class OptOutSource(enum.StrEnum):
+    """How an opt-out reached the lender or us (``opt_outs.csv``)."""
+
+    keyword = "keyword"  # a reply such as STOP or 退订
+    written = "written"
+    verbal = "verbal"
+    provider = "provider"  # the carrier or Twilio refused the number (error 21610)
+
+
+class OptOutChannel(enum.StrEnum):
+    """What an opt-out covers: one medium, or both (stored as one row per medium)."""
+
+    sms = "sms"
+    call = "call"
+    all = "all"
+
+
+# Dispositions that put a hold on the account, the hold they put, and whether it covers the one
+# debt the contact was about or every loan of the debtor (DESIGN.md §5). ``refused`` (a third
+# party's) blocks that person instead. A later disposition never lifts any of these.
+DISPOSITION_HOLDS: dict[Disposition, tuple[HoldKind, bool]] = {
+    Disposition.dispute: (HoldKind.dispute, False),
+    Disposition.deceased: (HoldKind.deceased, True),
+    Disposition.bankruptcy: (HoldKind.bankruptcy, True),
+    Disposition.cease_request: (HoldKind.cease_in_writing, True),
+}
 
 
 class LetterKind(enum.StrEnum):

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from service.domain.compliance import debtor_zone
 from service.domain.phones import region_country, zones_for
 from service.ingest import fields as f
 from service.ingest.contract import (
@@ -29,6 +30,7 @@ BORROWER_COLUMNS = (
     "region",
     "address",
     "sms_consent",
+    "timezone_confirmed",  # optional: true when the debtor confirmed the zone
 )
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-[A-Z]{2})?$")
 
@@ -48,6 +50,7 @@ def _parse_borrower(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedR
                 "address": f.text(2000),
                 "sms_consent": f.boolean,
                 "locale": f.text(16),
+                "timezone_confirmed": f.boolean,
             },
         )
     except RowRejected as exc:
@@ -77,16 +80,14 @@ def _parse_borrower(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedR
     if problems:
         raise RowRejected(problems)
 
-    zone: str | None = values["timezone"]
-    candidates: tuple[str, ...]
-    if zone:
-        candidates, source = (zone,), "file"
-    elif phones:
-        guess = zones_for(phones[0][0])
-        zone, candidates = guess.zone, guess.candidates
-        source = "phone" if guess.zone else ("ambiguous" if guess.ambiguous else "unknown")
-    else:
-        candidates, source = (), "unknown"
+    if values["timezone_confirmed"] and not values["timezone"]:
+        raise RowRejected([("timezone_confirmed", "a confirmed zone needs the timezone")])
+    # The file's zone is evidence, as is the primary number's area code (DESIGN.md §3).
+    evidence = debtor_zone(
+        values["timezone"],
+        values["timezone_confirmed"],
+        zones_for(phones[0][0]).candidates if phones else (),
+    )
     ref = values["borrower_ref"]
     return {
         "stage_borrowers": [
@@ -97,9 +98,9 @@ def _parse_borrower(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedR
                 locale,
                 values["region"].upper(),
                 values["address"],
-                zone,
-                ";".join(candidates),
-                source,
+                evidence.zone,
+                ";".join(evidence.candidates),
+                evidence.source.value,
                 values["sms_consent"],
             )
         ],
@@ -148,6 +149,11 @@ BORROWERS = FileSpec(
             "sms_consent": "s.sms_consent",
             "created_at": ":now",
             "updated_at": ":now",
+        },
+        # A zone the debtor confirmed (through the API) outranks any file but a confirming one.
+        keep={
+            column: "t.timezone_source = 'confirmed' AND v.timezone_source <> 'confirmed'"
+            for column in ("timezone", "timezone_candidates", "timezone_source")
         },
     ),
     after=(

@@ -25,6 +25,7 @@ class RowRejected(Exception):
 class ParseContext:
     default_region: str
     now: dt.datetime
+    lender_zone: str = "Asia/Shanghai"  # whose calendar a moment's date is read in
 
 
 StagedRows = dict[str, list[tuple[Any, ...]]]
@@ -59,6 +60,9 @@ class Upsert:
     joins: str = ""
     # target columns written on insert only (never changed by a re-import)
     insert_only: tuple[str, ...] = ("created_at",)
+    # target column -> SQL condition over the stored row ``t`` and the new values ``v`` under
+    # which a re-import leaves the stored value as it is
+    keep: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from service.ingest import fields as f
 from service.ingest.contract import (
+    Check,
     FileSpec,
     Parent,
     ParseContext,
@@ -150,6 +151,21 @@ def _parse_payment(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRo
     return {"stage_payments": [parse_values(raw, _PAYMENT_ITEMS, line)]}
 
 
+# DESIGN.md §5: a payment recorded through the API is not rewritten by an import (re-sending the
+# identical row is fine); the lender's core system corrects it at the source.
+_RECORDED_HERE = """
+    SELECT s.line, 'payment_ref ''' || s.payment_ref || ''' was recorded through the '
+                   || p.source || ' with other values (' || l.loan_ref || ', '
+                   || CAST(p.paid_on AS VARCHAR(10)) || ', ' || CAST(p.amount AS VARCHAR(20))
+                   || '); an import may not change it' AS reason
+    FROM stage_payments s
+    JOIN payments p ON p.payment_ref = s.payment_ref
+    JOIN loans l ON l.id = p.loan_id
+    WHERE p.source <> 'import'
+      AND (l.loan_ref <> s.loan_ref OR p.paid_on <> s.paid_on OR p.amount <> s.amount)
+"""
+
+
 PAYMENTS = FileSpec(
     file="payments.csv",
     columns=tuple(_PAYMENT_PARSERS),
@@ -166,6 +182,7 @@ PAYMENTS = FileSpec(
     parse=_parse_payment,
     moves_positions=True,
     parents=(Parent("loan_ref", "loans", "loan_ref"),),
+    checks=(Check(column="payment_ref", sql=_RECORDED_HERE),),
     upsert=Upsert(
         target="payments",
         conflict=("payment_ref",),

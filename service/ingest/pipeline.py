@@ -62,6 +62,7 @@ class NoProgress:
 @dataclasses.dataclass(frozen=True, slots=True)
 class ImportOptions:
     default_region: str = "CN"
+    lender_zone: str = "Asia/Shanghai"  # the lender's calendar, for the dates of moments
     chunk_rows: int = 20_000
     source: str = "cli"
     actor: str = "cli"
@@ -207,7 +208,9 @@ async def _import_file(
         conn, "rejected_lines", (("line", "int"), ("column_name", "text"), ("reason", "text"))
     )
 
-    ctx = ParseContext(default_region=options.default_region, now=utcnow())
+    ctx = ParseContext(
+        default_region=options.default_region, now=utcnow(), lender_zone=options.lender_zone
+    )
     python_rejected = 0
     started_at = time.perf_counter()
     size = (await asyncio.to_thread(path.stat)).st_size

@@ -33,10 +33,17 @@ async def upsert(conn: AsyncConnection, spec: FileSpec, now: dt.datetime) -> tup
     if compared:
         select_list = ", ".join(f"{values[c]} AS {c}" for c in columns)
         match = " AND ".join(f"t.{c} = v.{c}" for c in target.conflict)
-        differs = " OR ".join(f"t.{c} IS DISTINCT FROM v.{c}" for c in compared)
+        new = {
+            c: f"CASE WHEN {target.keep[c]} THEN t.{c} ELSE v.{c} END"
+            if c in target.keep
+            else f"v.{c}"
+            for c in changeable
+        }
+        differs = " OR ".join(f"t.{c} IS DISTINCT FROM {new[c]}" for c in compared)
+        assignments = ", ".join(f"{c} = {new[c]}" for c in changeable)
         result = await conn.execute(
             text(
-                f"UPDATE {target.target} AS t SET {', '.join(f'{c} = v.{c}' for c in changeable)} "
+                f"UPDATE {target.target} AS t SET {assignments} "
                 f"FROM (SELECT {select_list} {source}) AS v WHERE {match} AND ({differs})"
             ),
             params,

@@ -252,15 +252,23 @@ async def _load_chunk(
 
 
 async def opted_out(
-    conn: AsyncConnection, phones: Iterable[str | None]
+    conn: AsyncConnection,
+    phones: Iterable[str | None],
+    at: dt.datetime,
+    since: dt.datetime | None = None,
 ) -> frozenset[tuple[str, str]]:
-    """(phone, channel) pairs that opted out, among ``phones``."""
+    """(phone, channel) pairs among ``phones`` opted out at ``at`` — or at any moment from
+    ``since`` to ``at`` (a day planned ahead: an opt-in later that day does not lift the earlier
+    contacts). Opt-outs recorded after ``at`` are not known then."""
     wanted = sorted({p for p in phones if p})
+    since = since or at
     pairs: set[tuple[str, str]] = set()
     for start in range(0, len(wanted), CHUNK):
         rows = await conn.execute(
             select(OptOut.phone, OptOut.channel).where(
-                OptOut.phone.in_(wanted[start : start + CHUNK])
+                OptOut.phone.in_(wanted[start : start + CHUNK]),
+                OptOut.opted_out_at <= at,
+                or_(OptOut.opted_in_at.is_(None), OptOut.opted_in_at > since),
             )
         )
         pairs.update((phone, str(channel)) for phone, channel in rows)

@@ -168,7 +168,9 @@ async def _plan_contacts(
     until = dt.datetime.combine(day + dt.timedelta(days=2), dt.time(), lender)
     loan_ids = sorted({row.account.loan_id for row, _, _ in contacts})
     facts = await load_loan_facts(conn, settings, loan_ids, until, on=day)
-    opted = await opted_out(conn, (f.debtor_phone for f in facts.values()))
+    # An opt-out in force at any moment of the day, wherever the debtor's day is, holds.
+    since = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), lender)
+    opted = await opted_out(conn, (f.debtor_phone for f in facts.values()), until, since)
     timed = []
     for row, plan, step in contacts:
         loan = facts[row.account.loan_id]

@@ -28,7 +28,6 @@ from service.db.models.portfolio import (
     PhoneKind,
     PhoneNumber,
     PhoneStatus,
-    TimezoneSource,
 )
 from service.db.models.records import (
     AuditEvent,
@@ -40,6 +39,7 @@ from service.db.models.records import (
     JobState,
 )
 from service.db.models.treatment import GuardDecision, OutboxMessage, OutboxStatus, TreatmentPlan
+from service.domain.compliance import TimezoneSource
 
 __all__ = [
     "AssignmentMove",

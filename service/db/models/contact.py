@@ -103,5 +103,10 @@ class OptOut(Base):
     phone: Mapped[str] = mapped_column(String(20))
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
     opted_out_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    source: Mapped[str] = mapped_column(String(24))  # sms_reply, collector, provider, import
+    # Lifted from then on (a re-subscription, or the lender's record of consent given again).
+    opted_in_at: Mapped[dt.datetime | None]
+    source: Mapped[str] = mapped_column(String(24))  # an OptOutSource
     keyword: Mapped[str | None] = mapped_column(String(32))
+    # Who recorded it (import, or arrears: a reply, the provider, the API, a collector): an
+    # import may change only what an import wrote (DESIGN.md §5).
+    recorded_by: Mapped[str] = mapped_column(String(16), server_default="import", default="arrears")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from service.clock import utcnow
 from service.db.models.base import Base, enum_column
 from service.db.types import Coefficient, Rate
+from service.domain.compliance import TimezoneSource
 
 
 class PhoneKind(enum.StrEnum):
@@ -33,13 +35,6 @@ class PhoneKind(enum.StrEnum):
 class PhoneStatus(enum.StrEnum):
     active = "active"
     invalid = "invalid"  # confirmed wrong or not in service
-
-
-class TimezoneSource(enum.StrEnum):
-    file = "file"
-    phone = "phone"
-    ambiguous = "ambiguous"  # several zones fit the phone number; candidates recorded
-    unknown = "unknown"
 
 
 class LoanStatus(enum.StrEnum):
@@ -203,6 +198,10 @@ class Payment(Base):
     updated_at: Mapped[dt.datetime | None]
 
 
+def _our_hold_ref() -> str:
+    return f"arrears-{secrets.token_hex(8)}"
+
+
 class Hold(Base):
     """Something that stops contact: a dispute, a death, a bankruptcy, breathing space ...
 
@@ -212,11 +211,16 @@ class Hold(Base):
     __tablename__ = "holds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The lender's key (holds.csv), or ours for holds recorded here ("attempt:REF", "arrears-…").
+    hold_ref: Mapped[str] = mapped_column(String(64), unique=True, default=_our_hold_ref)
     borrower_id: Mapped[int] = mapped_column(
         ForeignKey("borrowers.id", ondelete="CASCADE"), index=True
     )
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
-    code: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(32))  # a HoldKind
+    # Who recorded it (import, api, collector, demo): an import may change only what an import
+    # wrote (DESIGN.md §5).
+    source: Mapped[str] = mapped_column(String(16), server_default="import", default="api")
     started_on: Mapped[dt.date] = mapped_column(Date)
     ends_on: Mapped[dt.date | None] = mapped_column(Date)
     note: Mapped[str] = mapped_column(Text, default="")

@@ -33,6 +33,7 @@ class ImportStatus(enum.StrEnum):
     running = "running"
     completed = "completed"
     failed = "failed"
+    interrupted = "interrupted"  # its process died (killed, restarted): the files committed stay
 
 
 class ImportRun(Base):
@@ -48,6 +49,9 @@ class ImportRun(Base):
     files: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     failure: Mapped[str | None] = mapped_column(Text)
+    # The process running it and when it last said so (a dead one's run is interrupted).
+    owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[dt.datetime | None]
 
 
 class ImportError_(Base):

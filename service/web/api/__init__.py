@@ -13,6 +13,7 @@ from service.web.api import (
     jobs,
     plans,
     portfolio,
+    restrictions,
     session,
     tasks,
 )
@@ -22,6 +23,7 @@ AREAS: tuple[Api, ...] = (
     health.api,
     session.api,
     portfolio.api,
+    restrictions.api,
     imports.api,
     cob.api,
     jobs.api,
