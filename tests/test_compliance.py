@@ -28,8 +28,10 @@ PHONE_US = "+12125550100"
 DEBTOR = Party("debtor", "debtor")
 
 
-def at(zone: ZoneInfo, day: int, hour: int, minute: int = 0, month: int = 11) -> dt.datetime:
-    return dt.datetime(2026, month, day, hour, minute, tzinfo=zone)
+def at(
+    zone: ZoneInfo, day: int, hour: int, minute: int = 0, month: int = 11, second: int = 0
+) -> dt.datetime:
+    return dt.datetime(2026, month, day, hour, minute, second, tzinfo=zone)
 
 
 def cn_facts(**changes: object) -> Facts:
@@ -40,6 +42,7 @@ def cn_facts(**changes: object) -> Facts:
         party=DEBTOR,
         phone=PHONE_CN,
         sms_consent=True,
+        debtor_numbers=(PHONE_CN,),
     )
     return dataclasses.replace(facts, **changes)  # type: ignore[arg-type]
 
@@ -52,6 +55,7 @@ def us_facts(**changes: object) -> Facts:
         party=DEBTOR,
         phone=PHONE_US,
         sms_consent=True,
+        debtor_numbers=(PHONE_US,),
     )
     return dataclasses.replace(facts, **changes)  # type: ignore[arg-type]
 
@@ -84,7 +88,7 @@ def test_an_ambiguous_zone_allows_only_hours_open_in_every_candidate() -> None:
     decision = guard(Request("call", at(NEW_YORK, 24, 8, 30)), facts)
     assert decision.verdict is Verdict.defer
     assert decision.reasons == ("outside_window_in_some_zone",)
-    assert decision.next_allowed_at == at(NEW_YORK, 24, 11)
+    assert decision.next_allowed_at == at(NEW_YORK, 24, 11, second=1)
 
 
 def test_an_unknown_zone_uses_the_lender_s_in_cn_and_blocks_in_us() -> None:
@@ -107,7 +111,7 @@ def test_us_seven_calls_on_seven_days_allow_one_on_the_eighth_day_but_not_a_seco
     decision = guard(Request("call", at(NEW_YORK, 8, 15)), us_facts(history=history))
     assert decision.verdict is Verdict.defer
     assert decision.reasons == ("calls_in_7_days",)
-    assert decision.next_allowed_at == at(NEW_YORK, 9, 8)
+    assert decision.next_allowed_at == at(NEW_YORK, 9, 8, second=1)
 
 
 def test_us_a_busy_signal_does_not_count_toward_the_seven() -> None:
@@ -126,8 +130,8 @@ def test_us_no_call_for_seven_days_after_a_conversation_its_day_being_day_one() 
     for day in range(10, 17):
         decision = guard(Request("call", at(NEW_YORK, day, 12)), facts)
         assert decision.reasons == ("conversation_in_last_7_days",), day
-        assert decision.next_allowed_at == at(NEW_YORK, 17, 8)
-    assert guard(Request("call", at(NEW_YORK, 17, 8)), facts).verdict is Verdict.allow
+        assert decision.next_allowed_at == at(NEW_YORK, 17, 8, second=1)
+    assert guard(Request("call", at(NEW_YORK, 17, 8, second=1)), facts).verdict is Verdict.allow
 
 
 def test_a_state_override_allows_fewer_calls() -> None:
@@ -176,7 +180,7 @@ def test_sms_caps_per_profile() -> None:
     )
     decision = guard(Request("sms", at(NEW_YORK, 24, 11)), us_facts(history=week))
     assert decision.reasons == ("sms_in_7_days",)
-    assert decision.next_allowed_at == at(NEW_YORK, 27, 8)
+    assert decision.next_allowed_at == at(NEW_YORK, 27, 8, second=1)
 
 
 # --- permissions, holds, third parties, content ------------------------------------------------

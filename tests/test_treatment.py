@@ -205,7 +205,7 @@ def test_cob_plans_the_day_into_the_outbox_once_with_every_decision_kept(
     assert (verdict, reasons) == ("block", "opted_out")
     facts = json.loads(inputs)
     assert facts["opted_out"] == [["+8613800138006", "sms"]]
-    assert facts["profile"] == "cn"
+    assert facts["profile"]["name"] == "cn"
     assert "回复TD退订" in facts["request"]["text"]
     assert facts["request"]["at"] == "2026-11-25T10:00:00+08:00"
 
@@ -225,7 +225,7 @@ def test_the_next_day_expires_unsent_reminders_and_a_conversation_ends_lost_cont
         (folder / name).unlink()
     (folder / "attempts.csv").write_text(
         ATTEMPTS.splitlines()[0]
-        + "\nX3,L-LOST,debtor,13800138008,call,inbound,2026-11-26T09:00:00+08:00,conversation\n"
+        + "\nX3,L-LOST,debtor,13800138008,call,inbound,2026-11-25T15:00:00+08:00,conversation\n"
     )
     assert main(["import", str(folder), "--as-of", "2026-11-25"]) == 0
     assert main(["cob", "--as-of", "2026-11-26"]) == 0
@@ -546,7 +546,7 @@ def test_us_calls_leave_only_the_limited_content_voicemail(
             "WHERE l.loan_ref = 'L-CALL'"
         )[0][0]
     )
-    assert (inputs["profile"], inputs["template"]) == ("us", "reminder_limited")
+    assert (inputs["profile"]["name"], inputs["template"]) == ("us", "reminder_limited")
 
 
 def test_a_us_call_without_a_limited_script_is_blocked(

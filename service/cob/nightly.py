@@ -129,7 +129,7 @@ async def close_of_business(
     if planning is not None and plan:
         settings = planning.settings
         progress("lost contact")
-        lost = await mark_lost_contact(conn, as_of, settings.lender_timezone)
+        lost = await mark_lost_contact(conn, as_of, settings.lender_timezone, settings.cob_time)
         progress("assignment")
         await assign(conn, planning.registry, settings, as_of, reason="cob", actor=actor)
     progress("snapshot")

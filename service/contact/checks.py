@@ -30,6 +30,9 @@ from service.treatment.facts import (
 )
 from service.treatment.plans import plan_for, plans_by_portfolio
 
+# Moments the guard can reason about: a calendar with days on either side.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
 
 async def load_facts(
     conn: AsyncConnection,
@@ -41,9 +44,15 @@ async def load_facts(
     at: dt.datetime,
     profile: str | None = None,
 ) -> Facts:
-    """The facts for contacting ``party_ref`` ("debtor" or a contact_ref) about a loan at ``at``."""
+    """The facts for contacting ``party_ref`` ("debtor" in any case, or a contact_ref of the
+    loan's borrower) about a loan at ``at``, as known then."""
     if channel not in set(Channel):
         raise ValidationFailed("channel must be call or sms", details=[{"field": "channel"}])
+    if not FIRST_YEAR <= at.year <= LAST_YEAR:
+        # The guard would fail closed on such a moment; the asker more likely mistyped it.
+        raise ValidationFailed(
+            f"at must be in the years {FIRST_YEAR} to {LAST_YEAR}", details=[{"field": "at"}]
+        )
     name = profile or settings.compliance_profile
     check_profile(name)
     loan_id = await conn.scalar(select(Loan.id).where(Loan.loan_ref == loan_ref))
@@ -55,30 +64,33 @@ async def load_facts(
         # Holds are those in force on the debtor's date, not the asker's.
         loan = (await load_loan_facts(conn, settings, [loan_id], at, on=local))[loan_id]
     chosen = profile_for(name, loan.region)
-    if party_ref == "debtor":
-        plan = plan_for(await plans_by_portfolio(conn), loan.product)
+    plan = plan_for(await plans_by_portfolio(conn), loan.product)
+    days = plan.spec.lost_contact_after_days if plan is not None else 3
+    if party_ref.lower() == "debtor":
         opted = await opted_out(conn, [loan.debtor_phone], at)
         per_day = plan.spec.calls_per_day if plan is not None else None
-        return facts_for(loan, chosen, settings, opted, plan_calls_per_day=per_day)
-    party, phone, contact_id = await _third_party(conn, loan, party_ref)
-    located = 0
-    if contact_id is not None:
-        located = int(
-            await conn.scalar(
-                select(func.count())
-                .select_from(Attempt)
-                .where(
-                    Attempt.loan_id == loan.loan_id,
-                    Attempt.contact_id == contact_id,
-                    Attempt.direction == "outbound",
-                    Attempt.occurred_at <= at,
-                )
-            )
-            or 0
+        return facts_for(
+            loan, chosen, settings, opted, plan_calls_per_day=per_day, lost_contact_days=days
         )
+    party, phone, contact_id = await _third_party(conn, loan, loan_ref, party_ref)
+    # "Once per person" (US): every earlier contact with them, about any of the debtor's debts.
+    located = int(
+        await conn.scalar(
+            select(func.count())
+            .select_from(Attempt)
+            .where(
+                Attempt.contact_id == contact_id,
+                Attempt.direction == "outbound",
+                Attempt.occurred_at <= at,
+            )
+        )
+        or 0
+    )
     opted = await opted_out(conn, [phone], at)
     # A third party never gave SMS consent here: texts to them are blocked (fail closed).
-    return facts_for(loan, chosen, settings, opted, party, phone, False, located)
+    return facts_for(
+        loan, chosen, settings, opted, party, phone, False, located, lost_contact_days=days
+    )
 
 
 def _debtor_date(zones: Sequence[str], lender_zone: str, at: dt.datetime) -> dt.date:
@@ -92,8 +104,8 @@ def _debtor_date(zones: Sequence[str], lender_zone: str, at: dt.datetime) -> dt.
 
 
 async def _third_party(
-    conn: AsyncConnection, loan: LoanFacts, party_ref: str
-) -> tuple[Party, str | None, int | None]:
+    conn: AsyncConnection, loan: LoanFacts, loan_ref: str, party_ref: str
+) -> tuple[Party, str | None, int]:
     contact = (
         await conn.execute(
             select(Contact.id, Contact.phone, Contact.debt_related, Contact.refused_at).where(
@@ -102,8 +114,9 @@ async def _third_party(
         )
     ).one_or_none()
     if contact is None:
-        # Not this borrower's contact: to the guard, an unrelated third party.
-        return Party(party_ref, "unrelated"), None, None
+        # Naming someone who is not this borrower's contact is a mistake to point out, not a
+        # person to judge (the guard would call them an unrelated third party).
+        raise NotFound(f"no contact {party_ref!r} for loan {loan_ref}")
     kind = "guarantor" if contact.debt_related else "emergency"
     return Party(party_ref, kind, contact.refused_at is not None), contact.phone, contact.id
 

@@ -66,9 +66,28 @@ class Profile:
     voicemail: str | None = None  # "limited": only the limited-content message
     # Results that do not count toward calls_per_7_days (the call never reached the number).
     uncounted_call_results: frozenset[str] = frozenset()
+    # "After 8 o'clock": the window's opening instant itself is outside it (US, 15 U.S.C. §1692c).
+    window_opens_after: bool = False
 
     def window(self, channel: str) -> tuple[dt.time, dt.time]:
         return self.call_window if channel == CALL else self.sms_window
+
+    def as_dict(self) -> dict[str, Any]:
+        """The profile's effective values (overrides and caps applied), as stored with a
+        decision so that it can be decided again."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, tuple) and value and isinstance(value[0], dt.time):
+                value = [moment.strftime("%H:%M") for moment in value]
+            elif isinstance(value, frozenset | tuple):
+                value = sorted(value) if isinstance(value, frozenset) else list(value)
+            values[field.name] = value
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Profile:
+        return _profile(values["name"], {k: v for k, v in values.items() if k != "name"})
 
 
 class ProfileName(enum.StrEnum):
@@ -221,10 +240,16 @@ class Facts:
     holds: frozenset[str] = frozenset()
     promise_until: dt.date | None = None  # a pending promise's date plus grace
     # The debtor's state, for third-party rules: reachable | unreachable | deceased |
-    # incapacitated.
-    debtor_state: str = "reachable"
-    location_contacts_with_party: int = 0  # earlier location-only contacts with this person
+    # incapacitated (given, or judged by :func:`debtor_state`).
+    debtor_state: str | None = None  # None: judged here, from the holds and the contact log
+    location_contacts_with_party: int = 0  # earlier location contacts with this person, any debt
     debt: str = ""  # the debt (loan) this contact is about; "" counts every attempt as this debt
+    # What reachability (失联) is judged from: the debtor's known, valid numbers; the days of
+    # attempts on every one of them without a conversation that make a debtor lost; the day the
+    # last close of business found them lost (None: it did not).
+    debtor_numbers: tuple[str, ...] = ()
+    lost_contact_days: int = 3
+    lost_contact_on: dt.date | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -258,21 +283,25 @@ class _Outcome:
 
 
 def guard(request: Request, facts: Facts) -> Decision:
-    """The verdict on one contact, with every reason that applies (deterministic)."""
+    """The verdict on one contact, with every reason that applies (deterministic). It never
+    raises on odd facts: a moment no calendar can reason about is blocked, with the reason."""
     if request.at.tzinfo is None:
         raise ValueError("the contact's time must be aware")
     outcome = _Outcome()
-    if request.channel == LETTER:
-        return _letter(request, facts, outcome)
-    zones = _zones(facts, outcome)
-    _parties(request, facts, outcome)
-    _permissions(request, facts, outcome)
-    if zones:
-        try:
-            _timed_rules(request, facts, zones, outcome)
-        except _NoCommonWindow:
-            outcome.blocks.append("no_common_window")
-    _content(request, facts, outcome)
+    try:
+        if request.channel == LETTER:
+            return _letter(request, facts, outcome)
+        zones = _zones(facts, outcome)
+        _parties(request, facts, outcome)
+        _permissions(request, facts, outcome)
+        if zones:
+            try:
+                _timed_rules(request, facts, zones, outcome)
+            except _NoCommonWindow:
+                outcome.blocks.append("no_common_window")
+        _content(request, facts, outcome)
+    except OverflowError:  # a time in year 1 or 9999: days around it do not exist
+        return Decision(Verdict.block, ("time_out_of_range",))
     return outcome.decision()
 
 
@@ -280,13 +309,21 @@ def _letter(request: Request, facts: Facts, outcome: _Outcome) -> Decision:
     """A letter: no window, caps, number or consent; holds and third-party rules apply, and a
     pending promise suspends an automated one until the day after its date plus grace."""
     _parties(request, facts, outcome)
-    zone = ZoneInfo(facts.debtor_zones[0]) if len(facts.debtor_zones) == 1 else None
-    zone = zone or ZoneInfo(facts.lender_zone)
+    zone = ZoneInfo(facts.lender_zone)
+    if len(facts.debtor_zones) == 1:  # a letter's day is the debtor's when their zone is known
+        zone = _zone_or(facts.debtor_zones[0], zone)
     promise = facts.promise_until
     if promise is not None and request.automated and _local_date(request.at, zone) <= promise:
         resume = dt.datetime.combine(promise + dt.timedelta(days=1), dt.time(), zone)
         outcome.defers.append(("promise_pending", resume))
     return outcome.decision()
+
+
+def _zone_or(name: str, fallback: ZoneInfo) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return fallback
 
 
 def _timed_rules(
@@ -341,7 +378,7 @@ def _parties(request: Request, facts: Facts, outcome: _Outcome) -> None:
         return
     if rules == "cn":
         if party.kind == "emergency":
-            if facts.debtor_state == "reachable":
+            if debtor_state(facts, request.at) == "reachable":
                 outcome.blocks.append("third_party_debtor_reachable")
             if request.purpose != "location":
                 outcome.blocks.append("third_party_no_disclosure")
@@ -389,37 +426,55 @@ def _local_date(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
     return moment.astimezone(zone).date()
 
 
-def _inside(moment: dt.datetime, window: tuple[dt.time, dt.time], zone: ZoneInfo) -> bool:
-    local = moment.astimezone(zone).time()
-    return window[0] <= local < window[1]
+# A window that opens "after" its hour first allows the next whole second.
+_AFTER = dt.timedelta(seconds=1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Window:
+    start: dt.time
+    end: dt.time
+    opens_after: bool  # the start instant itself is outside (US: "after 8 o'clock")
+
+    def inside(self, moment: dt.datetime, zone: ZoneInfo) -> bool:
+        local = moment.astimezone(zone).time()
+        opened = self.start < local if self.opens_after else self.start <= local
+        return opened and local < self.end
+
+    def opening(self, day: dt.date, zone: ZoneInfo) -> dt.datetime:
+        first = dt.datetime.combine(day, self.start, zone)
+        return (first + _AFTER if self.opens_after else first).astimezone(dt.UTC)
+
+
+def _window_of(profile: Profile, channel: str) -> _Window:
+    start, end = profile.window(channel)
+    return _Window(start, end, profile.window_opens_after)
 
 
 def _window(
     request: Request, profile: Profile, zones: Sequence[ZoneInfo], outcome: _Outcome
 ) -> None:
-    window = profile.window(request.channel)
-    if all(_inside(request.at, window, zone) for zone in zones):
+    window = _window_of(profile, request.channel)
+    if all(window.inside(request.at, zone) for zone in zones):
         return
     reason = "outside_window" if len(zones) == 1 else "outside_window_in_some_zone"
     outcome.defers.append((reason, _next_open(request.at, window, zones)))
 
 
-def _next_open(
-    moment: dt.datetime, window: tuple[dt.time, dt.time], zones: Sequence[ZoneInfo]
-) -> dt.datetime:
+def _next_open(moment: dt.datetime, window: _Window, zones: Sequence[ZoneInfo]) -> dt.datetime:
     """The first instant at or after ``moment`` inside the window in every zone."""
     # Candidates: each zone's window openings from the day before onwards; the answer is one
     # of them (or ``moment`` itself), whichever is first inside every zone's window.
     candidates = sorted(
         {
-            dt.datetime.combine(day, window[0], zone).astimezone(dt.UTC)
+            window.opening(day, zone)
             for zone in zones
             for offset in range(-1, SEARCH_DAYS)
             for day in [_local_date(moment, zone) + dt.timedelta(days=offset)]
         }
     )
     for candidate in candidates:
-        if candidate >= moment and all(_inside(candidate, window, zone) for zone in zones):
+        if candidate >= moment and all(window.inside(candidate, zone) for zone in zones):
             return candidate
     # The candidate zones' windows never overlap (zones half a world apart): no hour is safe.
     raise _NoCommonWindow
@@ -429,8 +484,8 @@ def _window_start(
     day: dt.date, profile: Profile, channel: str, zones: Sequence[ZoneInfo]
 ) -> dt.datetime:
     """The first allowed instant of ``day`` (in the first zone) or after it."""
-    start = dt.datetime.combine(day, profile.window(channel)[0], zones[0])
-    return _next_open(start.astimezone(dt.UTC), profile.window(channel), zones)
+    window = _window_of(profile, channel)
+    return _next_open(window.opening(day, zones[0]), window, zones)
 
 
 # --- frequency ----------------------------------------------------------------------------------
@@ -530,3 +585,116 @@ def _in_7_days(days: Sequence[dt.date], last: dt.date) -> int:
     """How many of ``days`` fall in the seven consecutive days ending ``last``."""
     first = last - dt.timedelta(days=6)
     return sum(1 for day in days if first <= day <= last)
+
+
+# --- reachability (失联) --------------------------------------------------------------------------
+
+# Holds that are states of the debtor for the third-party rules, not only reasons to stop.
+STATE_HOLDS = ("deceased",)
+
+
+def debtor_state(facts: Facts, at: dt.datetime) -> str:
+    """The debtor's state at ``at`` for the third-party rules: given, or judged from the holds
+    and the contact log as it stands (DESIGN.md §3, "reachability is live").
+
+    A conversation with the debtor since the lost-contact episode began (or in the last days)
+    makes them reachable at once. Found lost by the last close of business and not reached since:
+    unreachable. Otherwise lost only when every known number was dialled in the last
+    ``lost_contact_days`` whole days without a conversation, or no valid number is left.
+    """
+    if facts.debtor_state is not None:
+        return facts.debtor_state
+    state = next((hold for hold in STATE_HOLDS if hold in facts.holds), None)
+    if state is not None:
+        return state
+    zone = _zone_or(facts.lender_zone, ZoneInfo("UTC"))
+    today = _local_date(at, zone)
+    window = dt.datetime.combine(
+        today - dt.timedelta(days=facts.lost_contact_days), dt.time(), zone
+    )
+    since = window
+    if facts.lost_contact_on is not None:
+        since = min(window, dt.datetime.combine(facts.lost_contact_on, dt.time(), zone))
+    debtor = [a for a in facts.history if a.party == "debtor" and a.at <= at]
+    if any(a.result == "conversation" and a.at >= since for a in debtor):
+        return "reachable"
+    if facts.lost_contact_on is not None or not facts.debtor_numbers:
+        return "unreachable"
+    dialled = {
+        a.phone
+        for a in debtor
+        if a.channel == CALL and a.direction == "outbound" and a.at >= window
+    }
+    return "unreachable" if set(facts.debtor_numbers) <= dialled else "reachable"
+
+
+# --- decisions kept, and decided again ------------------------------------------------------------
+
+
+def decision_inputs(request: Request, facts: Facts) -> dict[str, Any]:
+    """Everything a decision was made from, as JSON: enough to decide it again with
+    :func:`replay` (the profile's effective values, every history item with its debt)."""
+    return {
+        "request": {
+            "channel": request.channel,
+            "at": request.at.isoformat(),
+            "automated": request.automated,
+            "purpose": request.purpose,
+            "text": request.text,
+            "voicemail": request.voicemail,
+        },
+        "profile": facts.profile.as_dict(),
+        "lender_zone": facts.lender_zone,
+        "debtor_zones": list(facts.debtor_zones),
+        "party": dataclasses.asdict(facts.party),
+        "phone": facts.phone,
+        "sms_consent": facts.sms_consent,
+        "opted_out": sorted(list(pair) for pair in facts.opted_out),
+        "holds": sorted(facts.holds),
+        "promise_until": facts.promise_until.isoformat() if facts.promise_until else None,
+        "debtor_state": facts.debtor_state,
+        "location_contacts_with_party": facts.location_contacts_with_party,
+        "debt": facts.debt,
+        "debtor_numbers": list(facts.debtor_numbers),
+        "lost_contact_days": facts.lost_contact_days,
+        "lost_contact_on": facts.lost_contact_on.isoformat() if facts.lost_contact_on else None,
+        "history": [
+            [a.at.isoformat(), a.channel, a.direction, a.party, a.phone, a.result, a.debt]
+            for a in facts.history
+        ],
+    }
+
+
+def replay(inputs: Mapping[str, Any]) -> Decision:
+    """The decision :func:`decision_inputs` describes, decided again from the inputs alone."""
+    asked = inputs["request"]
+    request = Request(
+        channel=asked["channel"],
+        at=dt.datetime.fromisoformat(asked["at"]),
+        automated=asked["automated"],
+        purpose=asked["purpose"],
+        text=asked["text"],
+        voicemail=asked["voicemail"],
+    )
+    promise, lost = inputs["promise_until"], inputs["lost_contact_on"]
+    facts = Facts(
+        profile=Profile.from_dict(inputs["profile"]),
+        lender_zone=inputs["lender_zone"],
+        debtor_zones=tuple(inputs["debtor_zones"]),
+        party=Party(**inputs["party"]),
+        phone=inputs["phone"],
+        history=tuple(
+            PastAttempt(dt.datetime.fromisoformat(at), *rest) for at, *rest in inputs["history"]
+        ),
+        sms_consent=inputs["sms_consent"],
+        opted_out=frozenset((phone, medium) for phone, medium in inputs["opted_out"]),
+        holds=frozenset(inputs["holds"]),
+        promise_until=dt.date.fromisoformat(promise) if promise else None,
+        debtor_state=inputs["debtor_state"],
+        location_contacts_with_party=inputs["location_contacts_with_party"],
+        debt=inputs["debt"],
+        debtor_numbers=tuple(inputs["debtor_numbers"]),
+        lost_contact_days=inputs["lost_contact_days"],
+        lost_contact_on=dt.date.fromisoformat(lost) if lost else None,
+    )
+    return guard(request, facts)

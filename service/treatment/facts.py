@@ -13,7 +13,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,7 +36,6 @@ from service.domain.compliance import (
     Party,
     PastAttempt,
     Profile,
-    Request,
     load_profile,
 )
 from service.errors import ValidationFailed
@@ -45,8 +43,6 @@ from service.settings import Settings
 
 # The guard looks this far back in the contact log: the longest rule spans 7 days.
 HISTORY_DAYS = 14
-# Holds that change the debtor's state for third-party rules rather than only blocking.
-STATE_HOLDS = ("deceased", "incapacitated")
 # The party of attempts about someone else's debt on the same number.
 OTHER_PERSON = "~another-person"
 # Loans per round trip when loading facts in bulk.
@@ -63,16 +59,12 @@ class LoanFacts:
     zones: tuple[str, ...]  # () unknown; one known; several ambiguous
     region: str
     sms_consent: bool
-    debtor_phone: str | None
+    debtor_phone: str | None  # the number to call: the primary, else the first other one
+    debtor_numbers: tuple[str, ...]  # every known, valid number of the debtor
     holds: frozenset[str]
     promise_until: dt.date | None
-    lost_contact: bool
+    lost_contact_on: dt.date | None  # found lost (失联) by the last close of business
     history: tuple[PastAttempt, ...]
-
-    @property
-    def debtor_state(self) -> str:
-        state = next((hold for hold in STATE_HOLDS if hold in self.holds), None)
-        return state or ("unreachable" if self.lost_contact else "reachable")
 
 
 @cache
@@ -128,7 +120,7 @@ async def _load_chunk(
         )
     ).all()
     borrowers = sorted({row.borrower_id for row in loans})
-    phones: dict[int, str] = {}
+    phones: dict[int, list[str]] = defaultdict(list)
     for borrower_id, e164 in await conn.execute(
         select(PhoneNumber.borrower_id, PhoneNumber.e164)
         .where(
@@ -138,7 +130,7 @@ async def _load_chunk(
         )
         .order_by(PhoneNumber.borrower_id, PhoneNumber.kind != PhoneKind.primary, PhoneNumber.id)
     ):
-        phones.setdefault(borrower_id, e164)
+        phones[borrower_id].append(e164)
     holds: dict[tuple[int, int | None], set[str]] = defaultdict(set)
     for borrower_id, loan_id, code in await conn.execute(
         select(Hold.borrower_id, Hold.loan_id, Hold.code).where(
@@ -191,7 +183,7 @@ async def _load_chunk(
         )
     # Dials to the same numbers about other people's debts (a shared or recycled number): they
     # count for the caps per number only (their party matches no one contacted here).
-    numbers = sorted(set(phones.values()))
+    numbers = sorted({found[0] for found in phones.values()})
     shared: dict[str, list[PastAttempt]] = defaultdict(list)
     for start in range(0, len(numbers), CHUNK):
         for loan_id, when, channel, direction, phone, outcome in await conn.execute(
@@ -226,6 +218,7 @@ async def _load_chunk(
     result: dict[int, LoanFacts] = {}
     for row in loans:
         promise = promised.get(row.id)
+        numbers = phones.get(row.borrower_id, [])
         result[row.id] = LoanFacts(
             loan_id=row.id,
             borrower_id=row.borrower_id,
@@ -237,13 +230,14 @@ async def _load_chunk(
             ),
             region=row.region or "",
             sms_consent=bool(row.sms_consent),
-            debtor_phone=phones.get(row.borrower_id),
+            debtor_phone=numbers[0] if numbers else None,
+            debtor_numbers=tuple(numbers),
             holds=frozenset(holds[(row.borrower_id, None)] | holds[(row.borrower_id, row.id)]),
             promise_until=promise + grace if promise else None,
-            lost_contact=row.lost_contact_on is not None,
+            lost_contact_on=row.lost_contact_on,
             history=tuple(
                 sorted(
-                    history[row.borrower_id] + shared.get(phones.get(row.borrower_id, ""), []),
+                    history[row.borrower_id] + shared.get(numbers[0] if numbers else "", []),
                     key=lambda attempt: attempt.at,
                 )
             ),
@@ -285,11 +279,13 @@ def facts_for(
     consent: bool | None = None,
     located: int = 0,
     plan_calls_per_day: int | None = None,
+    lost_contact_days: int = 3,
 ) -> Facts:
     """The guard's facts for contacting the debtor (default) or a third party about a loan.
 
-    ``plan_calls_per_day``: the treatment plan's calls a day to the debtor, applied with the
-    profile's own cap (the lower wins).
+    What a plan adds is handed in: ``plan_calls_per_day``, the plan's calls a day to the debtor
+    (applied with the profile's own cap, the lower wins), and ``lost_contact_days``, its days
+    of calls without reaching the debtor that make them lost (失联).
     """
     debtor = party is None
     number = loan.debtor_phone if debtor else phone
@@ -311,34 +307,9 @@ def facts_for(
         ),
         holds=loan.holds,
         promise_until=loan.promise_until,
-        debtor_state=loan.debtor_state,
         location_contacts_with_party=located,
         debt=str(loan.loan_id),
+        debtor_numbers=loan.debtor_numbers,
+        lost_contact_days=lost_contact_days,
+        lost_contact_on=loan.lost_contact_on,
     )
-
-
-def facts_as_inputs(request: Request, facts: Facts) -> dict[str, Any]:
-    """What a stored decision keeps of its inputs: enough to decide it again."""
-    return {
-        "request": {
-            "channel": request.channel,
-            "at": request.at.isoformat(),
-            "automated": request.automated,
-            "purpose": request.purpose,
-            "text": request.text,
-        },
-        "profile": facts.profile.name,
-        "lender_zone": facts.lender_zone,
-        "debtor_zones": list(facts.debtor_zones),
-        "party": dataclasses.asdict(facts.party),
-        "phone": facts.phone,
-        "sms_consent": facts.sms_consent,
-        "opted_out": sorted(facts.opted_out),
-        "holds": sorted(facts.holds),
-        "promise_until": facts.promise_until.isoformat() if facts.promise_until else None,
-        "debtor_state": facts.debtor_state,
-        "history": [
-            [a.at.isoformat(), a.channel, a.direction, a.party, a.phone, a.result]
-            for a in facts.history
-        ],
-    }

@@ -18,43 +18,44 @@ from service.treatment.plans import active_plans, install_default_plan, product_
 
 
 async def mark_lost_contact(
-    conn: AsyncConnection, day: dt.date, lender_zone: str
+    conn: AsyncConnection, day: dt.date, lender_zone: str, cob_time: dt.time
 ) -> tuple[int, int]:
     """Mark 失联 where the plan's days of calls never reached the debtor; clear it once they do.
 
-    Lost: overdue for at least calls.from_dpd + lost_contact.after_days, no conversation with the
-    debtor (about any of their loans) in the last after_days whole days, and either calls to the
-    debtor in that time or no number left to call. Reached: a conversation with the debtor since
-    the day contact was lost, the loan back to current, or closed.
+    As known at ``day``'s close of business (``cob_time``, lender time): a back-filled night
+    never sees a later call. Lost: overdue for at least calls.from_dpd + lost_contact.after_days,
+    no conversation with the debtor (about any of their loans) in the last after_days whole days,
+    and every known valid number of the debtor dialled in that time (or none left to dial).
+    Reached: a conversation with the debtor since the day contact was lost, the loan back to
+    current, or closed. The guard judges the same rule live (service.domain.compliance).
     """
     await install_default_plan(conn)
     plans = {stored.spec.portfolio: stored for stored in await active_plans(conn)}
     marked = cleared = 0
     zone = ZoneInfo(lender_zone)
+    until = _utc(dt.datetime.combine(day, cob_time, zone))
     for portfolio, stored in plans.items():
         spec = stored.spec
-        # The last after_days whole days (COB runs in the small hours of its day).
-        since = dt.datetime.combine(
-            day - dt.timedelta(days=spec.lost_contact_after_days), dt.time(), zone
-        ).astimezone(dt.UTC)
-        talked = _debtor_attempts(
-            Attempt.result == AttemptResult.conversation, Attempt.occurred_at >= since
+        since = _utc(
+            dt.datetime.combine(
+                day - dt.timedelta(days=spec.lost_contact_after_days), dt.time(), zone
+            )
         )
-        called = _debtor_attempts(
-            Attempt.channel == Channel.call,
-            Attempt.direction == Direction.outbound,
-            Attempt.occurred_at >= since,
-        )
-        reached_since_lost = _debtor_attempts(
-            Attempt.result == AttemptResult.conversation,
-            Attempt.occurred_at >= Loan.lost_contact_on,
-        )
-        no_number = ~(
+        known = (Attempt.occurred_at >= since, Attempt.occurred_at < until)
+        talked = _debtor_attempts(Attempt.result == AttemptResult.conversation, *known)
+        # A number of the debtor nobody dialled in that time: not lost yet.
+        untried = (
             select(PhoneNumber.id)
             .where(
                 PhoneNumber.borrower_id == Loan.borrower_id,
                 PhoneNumber.status == PhoneStatus.active,
                 PhoneNumber.kind != PhoneKind.former,
+                ~_debtor_attempts(
+                    Attempt.phone == PhoneNumber.e164,
+                    Attempt.channel == Channel.call,
+                    Attempt.direction == Direction.outbound,
+                    *known,
+                ),
             )
             .exists()
         )
@@ -67,7 +68,7 @@ async def mark_lost_contact(
                 Loan.days_past_due >= spec.calls_from_dpd + spec.lost_contact_after_days,
                 products,
                 ~talked,
-                or_(called, no_number),
+                ~untried,
             )
             .values(lost_contact_on=day)
         )
@@ -77,12 +78,37 @@ async def mark_lost_contact(
             .where(
                 Loan.lost_contact_on.is_not(None),
                 products,
-                or_(Loan.status != LoanStatus.open, Loan.days_past_due == 0, reached_since_lost),
+                or_(Loan.status != LoanStatus.open, Loan.days_past_due == 0),
             )
             .values(lost_contact_on=None)
         )
         cleared += result.rowcount
+        # Reached since: the lost date is a lender-local date, so each one is compared from its
+        # own local midnight (one statement per episode start: there are few of them).
+        episodes = await conn.execute(
+            select(Loan.lost_contact_on)
+            .where(Loan.lost_contact_on.is_not(None), products)
+            .distinct()
+        )
+        for (lost_on,) in episodes.all():
+            assert lost_on is not None  # selected where set
+            start = _utc(dt.datetime.combine(lost_on, dt.time(), zone))
+            reached = _debtor_attempts(
+                Attempt.result == AttemptResult.conversation,
+                Attempt.occurred_at >= start,
+                Attempt.occurred_at < until,
+            )
+            result = await conn.execute(
+                update(Loan)
+                .where(Loan.lost_contact_on == lost_on, products, reached)
+                .values(lost_contact_on=None)
+            )
+            cleared += result.rowcount
     return marked, cleared
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC)
 
 
 def _debtor_attempts(*conditions: Any) -> Any:

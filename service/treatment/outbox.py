@@ -112,13 +112,24 @@ async def withdraw_unplanned(
         )
     )
     stale = [row_id for row_id, key in rows if key not in planned]
-    for start in range(0, len(stale), CHUNK):
-        await conn.execute(
+    return await cancel_unsent(conn, stale, "not_planned")
+
+
+async def cancel_unsent(conn: AsyncConnection, ids: Sequence[int], reason: str) -> int:
+    """Cancel these rows — those still unsent when the statement runs: a dispatcher may have
+    claimed one since it was read, and a claimed row is the dispatcher's."""
+    cancelled = 0
+    for start in range(0, len(ids), CHUNK):
+        result = await conn.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(stale[start : start + CHUNK]))
-            .values(status=OutboxStatus.cancelled, reasons="not_planned", updated_at=utcnow())
+            .where(
+                OutboxMessage.id.in_(ids[start : start + CHUNK]),
+                OutboxMessage.status.in_(UNSENT),
+            )
+            .values(status=OutboxStatus.cancelled, reasons=reason, updated_at=utcnow())
         )
-    return len(stale)
+        cancelled += result.rowcount
+    return cancelled
 
 
 async def expire(conn: AsyncConnection, day: dt.date, lender: ZoneInfo) -> int:

@@ -29,11 +29,18 @@ from service.db.models import (
     OutboxMessage,
     OutboxStatus,
 )
-from service.domain.compliance import Decision, PastAttempt, Profile, Request, Verdict, guard
+from service.domain.compliance import (
+    Decision,
+    PastAttempt,
+    Profile,
+    Request,
+    Verdict,
+    decision_inputs,
+    guard,
+)
 from service.settings import Settings
 from service.treatment.accounts import PlanRow, accounts_on
 from service.treatment.facts import (
-    facts_as_inputs,
     facts_for,
     load_loan_facts,
     opted_out,
@@ -164,8 +171,9 @@ async def _plan_contacts(
 ) -> list[str]:
     """Decide and write the slice's contacts; returns their keys (what this run planned)."""
     lender = ZoneInfo(settings.lender_timezone)
-    # Everything in the contact log up to the end of the planning day counts.
-    until = dt.datetime.combine(day + dt.timedelta(days=2), dt.time(), lender)
+    # As known at the day's close of business (a back-filled night never sees later calls);
+    # what this run plans for the day is added to the history below as it goes.
+    until = dt.datetime.combine(day, settings.cob_time, lender)
     loan_ids = sorted({row.account.loan_id for row, _, _ in contacts})
     facts = await load_loan_facts(conn, settings, loan_ids, until, on=day)
     # An opt-out in force at any moment of the day, wherever the debtor's day is, holds.
@@ -193,7 +201,14 @@ async def _plan_contacts(
             continue
         loan = facts[row.account.loan_id]
         profile = profile_for(settings.compliance_profile, loan.region)
-        base = facts_for(loan, profile, settings, opted, plan_calls_per_day=plan.spec.calls_per_day)
+        base = facts_for(
+            loan,
+            profile,
+            settings,
+            opted,
+            plan_calls_per_day=plan.spec.calls_per_day,
+            lost_contact_days=plan.spec.lost_contact_after_days,
+        )
         if planned[loan.borrower_id]:
             history = tuple(sorted(base.history + tuple(planned[loan.borrower_id]), key=_when))
             base = dataclasses.replace(base, history=history)
@@ -256,7 +271,7 @@ async def _plan_contacts(
                 "reasons": ",".join(decision.reasons)[:400],
                 "next_allowed_at": decision.next_allowed_at,
                 "inputs": json.dumps(
-                    {"step": step.key, "template": template, **facts_as_inputs(request, base)},
+                    {"step": step.key, "template": template, **decision_inputs(request, base)},
                     ensure_ascii=False,
                 ),
                 "decided_at": now,
