@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,8 +18,10 @@ from service.domain.compliance import (
     PastAttempt,
     Request,
     Verdict,
+    decision_inputs,
     guard,
     load_profile,
+    replay,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -318,7 +321,9 @@ def test_the_guard_never_allows_outside_the_window_or_above_a_cap(
     zones = [ZoneInfo(z) for z in facts.debtor_zones] or [ZoneInfo(facts.lender_zone)]
     start, end = profile.window(request.channel)
     for zone in zones:
-        assert start <= request.at.astimezone(zone).time() < end
+        local = request.at.astimezone(zone).time()
+        assert start < local if profile.window_opens_after else start <= local
+        assert local < end
     # With the allowed contact added, the day's and the week's counts stay within the caps.
     zone = zones[0]
     today = request.at.astimezone(zone).date()
@@ -364,7 +369,10 @@ def test_a_deferred_contact_is_inside_the_window_at_its_next_allowed_time(
     zones = [ZoneInfo(z) for z in facts.debtor_zones] or [ZoneInfo(facts.lender_zone)]
     start, end = facts.profile.window(request.channel)
     for zone in zones:
-        assert start <= later.at.astimezone(zone).time() < end
+        local = later.at.astimezone(zone).time()
+        opened = start < local if facts.profile.window_opens_after else start <= local
+        assert opened
+        assert local < end
 
 
 def test_every_profile_loads_and_unknown_ones_are_refused() -> None:
@@ -405,3 +413,104 @@ def test_a_letter_has_no_window_but_holds_and_promises_apply() -> None:
     assert promised == Decision(
         Verdict.defer, ("promise_pending",), dt.datetime(2026, 11, 28, tzinfo=SHANGHAI)
     )
+
+
+def test_a_letter_to_a_debtor_with_an_invalid_or_no_zone_is_decided_in_the_lender_s() -> None:
+    night = Request("letter", at(SHANGHAI, 24, 23, 30))
+    promise = dt.date(2026, 11, 27)
+    for zones in ((), ("Mars/Olympus_Mons",), ("not a zone at all",), ("Asia/Tokyo", "Europe/X")):
+        decision = guard(night, cn_facts(debtor_zones=zones, promise_until=promise))
+        assert decision == Decision(
+            Verdict.defer, ("promise_pending",), dt.datetime(2026, 11, 28, tzinfo=SHANGHAI)
+        ), zones
+    # No zone to count the day in at all: blocked, with the reason.
+    nowhere = cn_facts(debtor_zones=("Mars/Olympus_Mons",), lender_zone="Nowhere/Land")
+    assert guard(night, nowhere) == Decision(Verdict.block, ("zone_invalid",))
+    assert guard(Request("call", night.at), nowhere).reasons == ("zone_invalid",)
+
+
+@pytest.mark.parametrize("year", [1, 9999])
+@pytest.mark.parametrize("channel", ["call", "sms", "letter"])
+def test_a_moment_in_year_1_or_9999_is_blocked_not_raised(year: int, channel: str) -> None:
+    edge = dt.datetime(year, 1, 1, 9, tzinfo=dt.UTC)
+    if year == 9999:
+        edge = dt.datetime(year, 12, 31, 9, tzinfo=dt.UTC)
+    facts = cn_facts(promise_until=dt.date(2026, 11, 27), history=(call(edge, "no_answer"),))
+    decision = guard(Request(channel, edge), facts)
+    assert decision.verdict is Verdict.block
+    assert decision.reasons == ("time_out_of_range",)
+
+
+def test_the_us_window_opens_after_8_and_closes_at_9() -> None:
+    facts = us_facts()
+    eight = at(NEW_YORK, 24, 8)
+    assert guard(Request("call", eight), facts) == Decision(
+        Verdict.defer, ("outside_window",), at(NEW_YORK, 24, 8, second=1)
+    )
+    assert guard(Request("call", at(NEW_YORK, 24, 8, second=1)), facts).verdict is Verdict.allow
+    assert guard(Request("sms", eight), facts).verdict is Verdict.defer
+    just_before_nine = dt.datetime(2026, 11, 24, 20, 59, 59, tzinfo=NEW_YORK)
+    assert guard(Request("call", just_before_nine), facts).verdict is Verdict.allow
+    assert guard(Request("call", at(NEW_YORK, 24, 21)), facts).verdict is Verdict.defer
+    # China's 08:00 is inside its window.
+    assert guard(Request("call", at(SHANGHAI, 24, 8)), cn_facts()).verdict is Verdict.allow
+
+
+OPT_OUTS = [(PHONE_CN, "sms"), (PHONE_US, "call"), (PHONE_CN, "call")]
+
+
+@st.composite
+def every_fact(draw: st.DrawFn) -> tuple[Request, Facts]:
+    """A situation with every kind of fact the guard reads: parties, holds, promises,
+    opt-outs, regional profiles, a plan's call cap, reachability, debts."""
+    request, facts = draw(situations())
+    party = draw(
+        st.sampled_from(
+            [DEBTOR, Party("C1", "emergency"), Party("C1", "guarantor", refused=True),
+             Party("X", "unrelated")]
+        )
+    )  # fmt: skip
+    profile = facts.profile
+    if profile.name == "us" and draw(st.booleans()):
+        profile = load_profile("us", "MA")
+    cap = draw(st.none() | st.integers(1, 4))
+    if cap is not None:
+        profile = dataclasses.replace(profile, calls_per_day=cap)
+    day = dt.date(2026, 11, 1) + dt.timedelta(days=draw(st.integers(0, 40)))
+    facts = dataclasses.replace(
+        facts,
+        profile=profile,
+        party=party,
+        history=tuple(
+            dataclasses.replace(a, debt=draw(st.sampled_from(["", "1", "2"])))
+            for a in facts.history
+        ),
+        opted_out=frozenset(draw(st.sets(st.sampled_from(OPT_OUTS)))),
+        holds=frozenset(draw(st.sets(st.sampled_from(["dispute", "deceased", "complaint"])))),
+        promise_until=draw(st.none() | st.just(day)),
+        debtor_state=draw(st.sampled_from([None, None, "reachable", "unreachable"])),
+        location_contacts_with_party=draw(st.integers(0, 2)),
+        debt=draw(st.sampled_from(["", "1", "2"])),
+        debtor_numbers=tuple(draw(st.sets(st.sampled_from([PHONE_CN, PHONE_US])))),
+        lost_contact_days=draw(st.integers(1, 5)),
+        lost_contact_on=draw(st.none() | st.just(day)),
+    )
+    request = dataclasses.replace(
+        request,
+        channel=draw(st.sampled_from(["call", "sms", "letter"])),
+        automated=draw(st.booleans()),
+        purpose=draw(st.sampled_from(["collection", "location"])),
+        text=draw(st.none() | st.just(profile.sms_footer) | st.just("还款提醒")),
+        voicemail=draw(st.sampled_from([None, "limited", "full"])),
+    )
+    return request, facts
+
+
+@settings(max_examples=300, deadline=None)
+@given(every_fact())
+def test_a_decision_is_decided_again_from_its_stored_inputs_alone(
+    situation: tuple[Request, Facts],
+) -> None:
+    request, facts = situation
+    stored = json.loads(json.dumps(decision_inputs(request, facts)))
+    assert replay(stored) == guard(request, facts)

@@ -129,6 +129,13 @@ async def latest_close(conn: AsyncConnection) -> dt.date | None:
     return dt.date.fromisoformat(str(latest)[:10]) if latest is not None else None
 
 
+async def latest_position(conn: AsyncConnection) -> dt.date | None:
+    """The latest date a loan is positioned as of (a payment or an import refreshes loans as of
+    the lender's today, ahead of the latest close of business)."""
+    latest = await conn.scalar(text("SELECT MAX(state_as_of) FROM loans"))
+    return dt.date.fromisoformat(str(latest)[:10]) if latest is not None else None
+
+
 async def record_run(
     conn: AsyncConnection, as_of: dt.date, loans: int, actor: str, config: CobConfig
 ) -> None:

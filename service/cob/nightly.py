@@ -1,10 +1,11 @@
 """The sequence of the night: positions, lost contact, assignment, snapshots, the day's plan.
 
 One transaction per close of business, one at a time (whichever worker or command starts it):
-every loan is positioned (:mod:`service.cob.engine`); when the date is the latest run, lost
-contact is marked, accounts whose segment changed are re-assigned before the snapshot (so the
-snapshot says who owned each account that night), and the day's treatment is planned into the
-outbox. Running a date again gives the same result; snapshots are replaced.
+every loan is positioned (:mod:`service.cob.engine`); when the date is the latest run (and no
+loan is positioned as of a later date), lost contact is marked, accounts whose segment changed
+are re-assigned before the snapshot (so the snapshot says who owned each account that night),
+and the day's treatment is planned into the outbox. Running a date again gives the same result;
+snapshots are replaced.
 """
 
 from __future__ import annotations
@@ -124,7 +125,11 @@ async def close_of_business(
     settled = await engine.position_loans(conn, as_of, config)
     latest = await engine.latest_close(conn)
     if plan is None:
-        plan = latest is None or latest <= as_of
+        # A back-filled night (an earlier date than the latest run, or than the loans' own
+        # positions) writes its snapshots only: lost contact, assignment and the plan read the
+        # loans' positions, which then are not the night's.
+        positioned = await engine.latest_position(conn)
+        plan = (latest is None or latest <= as_of) and (positioned is None or positioned <= as_of)
     lost = (0, 0)
     if planning is not None and plan:
         settings = planning.settings
@@ -185,6 +190,13 @@ async def dry_run_plan(
                 raise ValidationFailed(
                     f"close of business has run for {latest.isoformat()}: a dry run plans that "
                     "day or a later one",
+                    details=[{"field": "for"}],
+                )
+            positioned = await engine.latest_position(conn)
+            if positioned is not None and positioned > day:
+                raise ValidationFailed(
+                    f"loans are positioned as of {positioned.isoformat()} (an import or a "
+                    "payment refreshed them): a dry run plans that day or a later one",
                     details=[{"field": "for"}],
                 )
             if latest == day:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.db.models import Attempt, Contact, Loan
 from service.domain.compliance import Decision, Facts, Party, Request, guard
 from service.domain.contact import Channel
+from service.domain.dates import EARLIEST_DATE, LATEST_DATE, in_calendar
 from service.errors import NotFound, ValidationFailed
 from service.settings import Settings
 from service.treatment.facts import (
@@ -29,9 +30,6 @@ from service.treatment.facts import (
     profile_for,
 )
 from service.treatment.plans import plan_for, plans_by_portfolio
-
-# Moments the guard can reason about: a calendar with days on either side.
-FIRST_YEAR, LAST_YEAR = 1900, 2199
 
 
 async def load_facts(
@@ -48,10 +46,11 @@ async def load_facts(
     loan's borrower) about a loan at ``at``, as known then."""
     if channel not in set(Channel):
         raise ValidationFailed("channel must be call or sms", details=[{"field": "channel"}])
-    if not FIRST_YEAR <= at.year <= LAST_YEAR:
+    if not in_calendar(at.date()):
         # The guard would fail closed on such a moment; the asker more likely mistyped it.
         raise ValidationFailed(
-            f"at must be in the years {FIRST_YEAR} to {LAST_YEAR}", details=[{"field": "at"}]
+            f"at must be in the years {EARLIEST_DATE.year} to {LATEST_DATE.year}",
+            details=[{"field": "at"}],
         )
     name = profile or settings.compliance_profile
     check_profile(name)

@@ -19,6 +19,8 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from service.domain.dates import in_calendar
+
 CALL, SMS, LETTER = "call", "sms", "letter"
 # Days a defer looks ahead for an open window in every candidate zone.
 SEARCH_DAYS = 60
@@ -284,9 +286,12 @@ class _Outcome:
 
 def guard(request: Request, facts: Facts) -> Decision:
     """The verdict on one contact, with every reason that applies (deterministic). It never
-    raises on odd facts: a moment no calendar can reason about is blocked, with the reason."""
+    raises on odd facts: a moment outside the calendar (service.domain.dates) is blocked, with
+    the reason."""
     if request.at.tzinfo is None:
         raise ValueError("the contact's time must be aware")
+    if not in_calendar(request.at.astimezone(dt.UTC).date()):
+        return Decision(Verdict.block, ("time_out_of_range",))
     outcome = _Outcome()
     try:
         if request.channel == LETTER:
@@ -300,7 +305,7 @@ def guard(request: Request, facts: Facts) -> Decision:
             except _NoCommonWindow:
                 outcome.blocks.append("no_common_window")
         _content(request, facts, outcome)
-    except OverflowError:  # a time in year 1 or 9999: days around it do not exist
+    except OverflowError:  # a history item or promise at the calendar's edge
         return Decision(Verdict.block, ("time_out_of_range",))
     return outcome.decision()
 
@@ -309,9 +314,12 @@ def _letter(request: Request, facts: Facts, outcome: _Outcome) -> Decision:
     """A letter: no window, caps, number or consent; holds and third-party rules apply, and a
     pending promise suspends an automated one until the day after its date plus grace."""
     _parties(request, facts, outcome)
-    zone = ZoneInfo(facts.lender_zone)
-    if len(facts.debtor_zones) == 1:  # a letter's day is the debtor's when their zone is known
-        zone = _zone_or(facts.debtor_zones[0], zone)
+    # A letter's day is the debtor's when their zone is known, else the lender's.
+    names = [*(facts.debtor_zones if len(facts.debtor_zones) == 1 else ()), facts.lender_zone]
+    zone = next((zone for zone in map(_zone_or_none, names) if zone is not None), None)
+    if zone is None:
+        outcome.blocks.append("zone_invalid")
+        return outcome.decision()
     promise = facts.promise_until
     if promise is not None and request.automated and _local_date(request.at, zone) <= promise:
         resume = dt.datetime.combine(promise + dt.timedelta(days=1), dt.time(), zone)
@@ -319,11 +327,11 @@ def _letter(request: Request, facts: Facts, outcome: _Outcome) -> Decision:
     return outcome.decision()
 
 
-def _zone_or(name: str, fallback: ZoneInfo) -> ZoneInfo:
+def _zone_or_none(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return fallback
+        return None
 
 
 def _timed_rules(
@@ -346,19 +354,14 @@ def _timed_rules(
 
 
 def _zones(facts: Facts, outcome: _Outcome) -> tuple[ZoneInfo, ...]:
-    zones = []
-    for name in facts.debtor_zones:
-        try:
-            zones.append(ZoneInfo(name))
-        except (ZoneInfoNotFoundError, ValueError):
-            outcome.blocks.append("zone_invalid")
-            return ()
-    if zones:
-        return tuple(zones)
-    if facts.profile.unknown_zone == "lender":
-        return (ZoneInfo(facts.lender_zone),)
-    outcome.blocks.append("zone_unknown")
-    return ()
+    if not facts.debtor_zones and facts.profile.unknown_zone != "lender":
+        outcome.blocks.append("zone_unknown")
+        return ()
+    zones = tuple(_zone_or_none(name) for name in facts.debtor_zones or [facts.lender_zone])
+    if None in zones:
+        outcome.blocks.append("zone_invalid")
+        return ()
+    return tuple(zone for zone in zones if zone is not None)
 
 
 def _parties(request: Request, facts: Facts, outcome: _Outcome) -> None:
@@ -607,7 +610,7 @@ def debtor_state(facts: Facts, at: dt.datetime) -> str:
     state = next((hold for hold in STATE_HOLDS if hold in facts.holds), None)
     if state is not None:
         return state
-    zone = _zone_or(facts.lender_zone, ZoneInfo("UTC"))
+    zone = _zone_or_none(facts.lender_zone) or ZoneInfo("UTC")
     today = _local_date(at, zone)
     window = dt.datetime.combine(
         today - dt.timedelta(days=facts.lost_contact_days), dt.time(), zone

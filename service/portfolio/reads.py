@@ -7,6 +7,7 @@ them see: a collector, the loans of their own queues.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -266,8 +267,11 @@ async def list_payments(
     return {"total": total, "items": [payment_summary(row, row.loan_ref) for row in rows]}
 
 
-async def bucket_summary(conn: AsyncConnection, user: CurrentUser) -> list[dict[str, Any]]:
-    """Open loans by bucket as of their last close of business: count and overdue amount."""
+async def bucket_summary(
+    conn: AsyncConnection, user: CurrentUser, edges: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Open loans by bucket as of their last close of business: count and overdue amount, in
+    the order of the configured bucket ``edges`` (labels from older edges last)."""
     rows = (
         await conn.execute(
             select(Loan.bucket, func.count(), func.sum(Loan.overdue_amount))
@@ -275,7 +279,7 @@ async def bucket_summary(conn: AsyncConnection, user: CurrentUser) -> list[dict[
             .group_by(Loan.bucket)
         )
     ).all()
-    order = {label: index for index, label in enumerate(BucketScheme().labels)}
+    order = {label: index for index, label in enumerate(BucketScheme(tuple(edges)).labels)}
     summary = [
         {
             "bucket": bucket,

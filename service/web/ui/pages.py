@@ -31,7 +31,7 @@ async def index(request: web.Request) -> web.Response:
     if user is not None:
         async with request.app[ENGINE].connect() as conn:
             counts = await portfolio_counts(conn, user)
-            buckets = await bucket_summary(conn, user)
+            buckets = await bucket_summary(conn, user, request.app[SETTINGS].bucket_edges)
             if user.role in (Role.supervisor, Role.admin):
                 imports = list(
                     (
