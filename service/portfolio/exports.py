@@ -1,11 +1,13 @@
-"""Exports outside tools rely on (DESIGN.md §5): the accounts file of a close of business."""
+"""Exports outside tools rely on (DESIGN.md §5): the accounts file of a close of business, and
+the one CSV writer every export uses, safe to open in a spreadsheet."""
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import datetime as dt
-import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,17 +15,80 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.db.models import Loan, LoanSnapshot, Queue, User
 from service.errors import NotFound
 
-ACCOUNT_COLUMNS = (
-    "loan_ref",
-    "dpd",
-    "bucket",
-    "amount_tier",
-    "overdue_amount",
-    "outstanding",
-    "penalty_accrued",
-    "classification",
-    "queue",
-    "collector",
+# What a cell holds, which decides how it is written: a number is never taken for a formula,
+# whatever its sign; text is.
+CellKind = Literal["text", "integer", "money"]
+CENT = Decimal("0.01")
+# OWASP, "CSV Injection": a spreadsheet runs a cell that begins with one of these as a formula
+# (or, for tab and carriage return, may strip them and run what follows). Such a text cell is
+# written after a single quote, which spreadsheets show as text and do not display.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# RFC 4180: a cell with one of these is quoted. The csv module leaves a bare carriage return
+# unquoted when rows end in "\n", which would split the row for whoever reads it back.
+_QUOTED_IF = (",", '"', "\r", "\n")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    kind: CellKind = "text"
+
+
+class CsvTable:
+    """The CSV writer of every export: a header, then rows written by their columns' kinds
+    (integers as digits, money with two decimals, text neutralised against formulas)."""
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.columns = tuple(columns)
+
+    def header(self) -> str:
+        return _line(column.name for column in self.columns)
+
+    def rows(self, rows: Iterable[Sequence[Any]]) -> str:
+        """The CSV text of ``rows``, each a value per column (None: an empty cell)."""
+        return "".join(self._row(row) for row in rows)
+
+    def _row(self, row: Sequence[Any]) -> str:
+        return _line(
+            _cell(column.kind, value) for column, value in zip(self.columns, row, strict=True)
+        )
+
+
+def _cell(kind: CellKind, value: Any) -> str:
+    if value is None:
+        return ""
+    if kind == "integer":
+        return str(int(value))
+    if kind == "money":
+        # SQLite may hand an amount back as a float from raw SQL: read it through its text.
+        return str(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def _line(cells: Iterable[str]) -> str:
+    return ",".join(_quoted(cell) for cell in cells) + "\n"
+
+
+def _quoted(cell: str) -> str:
+    if any(mark in cell for mark in _QUOTED_IF):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+ACCOUNTS = CsvTable(
+    (
+        Column("loan_ref"),
+        Column("dpd", "integer"),
+        Column("bucket"),
+        Column("amount_tier"),
+        Column("overdue_amount", "money"),
+        Column("outstanding", "money"),
+        Column("penalty_accrued", "money"),
+        Column("classification"),
+        Column("queue"),
+        Column("collector"),
+    )
 )
 BATCH = 5_000
 
@@ -58,30 +123,7 @@ async def account_rows(engine: AsyncEngine, as_of: dt.date) -> AsyncIterator[str
             .where(LoanSnapshot.as_of == as_of)
             .order_by(Loan.loan_ref)
         )
-        yield _line(ACCOUNT_COLUMNS)
+        yield ACCOUNTS.header()
         result = await conn.stream(query.execution_options(yield_per=BATCH))
         async for partition in result.partitions(BATCH):
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            for row in partition:
-                writer.writerow(
-                    (
-                        row[0],
-                        row[1],
-                        row[2],
-                        row[3],
-                        f"{row[4]:.2f}",
-                        f"{row[5]:.2f}",
-                        f"{row[6]:.2f}",
-                        row[7],
-                        row[8] or "",
-                        row[9] or "",
-                    )
-                )
-            yield buffer.getvalue()
-
-
-def _line(values: tuple[str, ...]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
-    return buffer.getvalue()
+            yield ACCOUNTS.rows(partition)
