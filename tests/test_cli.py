@@ -73,8 +73,10 @@ def test_cob_then_export_accounts_in_the_contract_columns(
 
     assert list(rows[0]) == [
         "loan_ref", "dpd", "bucket", "amount_tier", "overdue_amount", "outstanding",
-        "penalty_accrued", "classification", "queue", "collector",
+        "penalty_accrued", "classification", "queue", "collector", "status",
     ]  # fmt: skip
+    assert {row["status"] for row in rows} <= {"open", "closed", "written_off"}
+    assert any(row["status"] == "open" for row in rows)
     assert {row["bucket"] for row in rows} <= {"M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+"}
     assert {row["classification"] for row in rows} <= {
         "normal", "special_mention", "substandard", "doubtful", "loss",
