@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Iterator
 
@@ -107,6 +108,16 @@ def test_an_access_log_line_keeps_its_status_size_and_request_id() -> None:
     for request_id in ("1947aa122c9e4f0b", "0b1947aa122c9e41"):
         assert mask(f"request_id={request_id}") == f"request_id={request_id}"
         assert mask(f"run 20261124 {request_id}").endswith(f" {request_id}")
+
+
+def test_masking_a_long_line_takes_linear_time() -> None:
+    """Every value of every log line passes the masker: padding must not make it quadratic
+    (200,000 spaces took hours when separators in front of a number could repeat)."""
+    for filler in (" ", ".", "%20", "-", "+"):
+        line = filler * 200_000 + "13800138000"
+        started = time.perf_counter()
+        assert mask(line).endswith("*******8000")
+        assert time.perf_counter() - started < 5
 
 
 def test_integers_and_mapping_keys_are_masked_too(json_log: io.StringIO) -> None:

@@ -82,10 +82,11 @@ def zones_for(e164: str) -> ZoneGuess:
 # form: spaces, dots, hyphens, plus signs (a form's space), parentheses, and their percent-encoded
 # forms (%20 %2B %2D %2E %28 %29).
 _SEPARATOR = r"(?:[ \t\u00a0.+\-()]|%2[0BbDdEe89])"
-# A number: groups of digits joined by one to three separators, a CN ID's final X included.
-# Separators in front are matched (and kept) so that the "20" of a leading "%20" is not taken for
-# the number's first digits.
-_NUMBER = re.compile(rf"(?P<lead>{_SEPARATOR}*)(?P<number>\d+(?:{_SEPARATOR}{{1,3}}\d+)*[Xx]?)")
+# A number: groups of digits joined by one to three separators, a CN ID's final X included. It
+# does not start inside a %XX escape (the "20" of "%20"); nothing in it can repeat unbounded
+# before its first digit, so that a long run of spaces costs linear time.
+_NUMBER = re.compile(rf"(?<!%)(?<!%[0-9A-Fa-f])\d+(?:{_SEPARATOR}{{1,3}}\d+)*[Xx]?")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _GROUP = re.compile(r"%[0-9A-Fa-f]{2}|(\d+)")  # a group of digits, not the hex of an escape
 _TOKEN = re.compile(r"%[0-9A-Fa-f]{2}|.", re.DOTALL)
 
@@ -140,9 +141,11 @@ def _mask_numbers(text: str, start: int, end: int) -> str:
     pieces: list[str] = []
     done = start
     for found in _NUMBER.finditer(text, start, end):
-        begin, finish = found.span("number")
-        number = found.group("number")
-        after_letter = not found.group("lead") and begin > 0 and _ascii_letter(text[begin - 1])
+        begin, finish = found.span()
+        number = found.group()
+        after_letter = _ascii_letter(text[begin - 1]) if begin > 0 else False
+        if after_letter and _ESCAPE.fullmatch(text, max(begin - 3, 0), begin):
+            after_letter = False  # "%2B86...": the letter ends an escape, the number is alone
         least = _AFTER_LETTER_FROM if after_letter else _MASKED_FROM
         if number[-1] in "Xx" and _count(number[:-1]) != 17:
             number, finish = number[:-1], finish - 1  # only an ID ends in X
