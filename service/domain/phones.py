@@ -81,18 +81,21 @@ def zones_for(e164: str) -> ZoneGuess:
 # What people write between the digits of a phone or ID number, also as it arrives in a URL or a
 # form: spaces, dots, hyphens, plus signs (a form's space), parentheses, and their percent-encoded
 # forms (%20 %2B %2D %2E %28 %29).
-_SEPARATOR = r"(?:[ \t\u00a0.+\-()]|%2[0BbDdEe89])"
+_SEPARATOR_CHARS = r"[ \t\u00a0.+\-()]"
+_SEPARATOR_ESCAPES = r"%2[0BbDdEe89]"
+_SEPARATOR = rf"(?:{_SEPARATOR_CHARS}|{_SEPARATOR_ESCAPES})"
+_HEX_ESCAPE = r"%[0-9A-Fa-f]{2}"
 # A number: groups of digits joined by one to three separators, a CN ID's final X included. It
 # does not start inside a %XX escape (the "20" of "%20"); nothing in it can repeat unbounded
 # before its first digit, so that a long run of spaces costs linear time.
 _NUMBER = re.compile(rf"(?<!%)(?<!%[0-9A-Fa-f])\d+(?:{_SEPARATOR}{{1,3}}\d+)*[Xx]?")
-_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-_GROUP = re.compile(r"%[0-9A-Fa-f]{2}|(\d+)")  # a group of digits, not the hex of an escape
-_TOKEN = re.compile(r"%[0-9A-Fa-f]{2}|.", re.DOTALL)
+_ESCAPE = re.compile(_HEX_ESCAPE)
+_GROUP = re.compile(rf"{_HEX_ESCAPE}|(\d+)")  # a group of digits, not the hex of an escape
+_TOKEN = re.compile(rf"{_HEX_ESCAPE}|.", re.DOTALL)
 
 # What stays readable although it is made of digits, each only when it stands alone (no digit,
 # nor a separator and a digit, either side), so that no group of a number can pass for one:
-_ALONE_BEFORE = r"(?<!\d)(?<!\d[ \t\u00a0.+\-()])(?<!\d%2[0BbDdEe89])"
+_ALONE_BEFORE = rf"(?<!\d)(?<!\d{_SEPARATOR_CHARS})(?<!\d{_SEPARATOR_ESCAPES})"
 _ALONE_AFTER = rf"(?!\d)(?!{_SEPARATOR}\d)"
 _READABLE = re.compile(
     "|".join(
