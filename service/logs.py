@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
+from decimal import Decimal
 from typing import Any, TextIO
 
 import structlog
@@ -23,23 +24,32 @@ SENSITIVE_KEYS = frozenset({"phone", "to", "from", "from_", "e164", "id_number",
 def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return mask(value)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        # A number passed as a number (phone=8613800138000) is masked as its text would be.
+        text = str(value)
+        masked = mask(text)
+        return value if masked == text else masked
     if isinstance(value, dict):
-        return {key: _mask_item(key, item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+        return {_mask_value(key): _mask_item(key, item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return type(value)(_mask_value(item) for item in value)
     return value
 
 
 def _mask_item(key: Any, value: Any) -> Any:
-    if key in SENSITIVE_KEYS and isinstance(value, str) and len(value) > 4:
-        return "*" * (len(value) - 4) + value[-4:]
+    if key in SENSITIVE_KEYS and isinstance(value, str | int) and not isinstance(value, bool):
+        text = str(value)
+        if len(text) > 4:
+            return "*" * (len(text) - 4) + text[-4:]
     return _mask_value(value)
 
 
 def mask_personal_numbers(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask phone and ID numbers in every value, keys included."""
+    """structlog processor: mask phone and ID numbers in every value (numbers, nested values and
+    mapping keys included); values under :data:`SENSITIVE_KEYS` keep only their last 4
+    characters whatever they look like."""
     for key in list(event_dict):
         event_dict[key] = _mask_item(key, event_dict[key])
     return event_dict

@@ -315,6 +315,7 @@ async def test_cob_and_the_accounts_export_through_the_api(
     assert export.headers["Content-Type"].startswith("text/csv")
     lines = (await export.text()).splitlines()
     assert lines[0].startswith("loan_ref,dpd,bucket,amount_tier,overdue_amount")
+    assert lines[0].endswith(",queue,collector,status")
     assert len(lines) == summary["loans"] + 1
 
     missing = await client.get("/api/exports/accounts?as_of=2020-01-01", headers=_bearer(sup))

@@ -23,6 +23,14 @@ from service.errors import NotFound, ValidationFailed
 from strategies import Registry, StrategyError
 from strategies.routing import check_routing
 
+# The two sides of every experiment; a loan's (and a snapshot's) strategy_arm is "key:side".
+SIDES = ("champion", "challenger")
+
+
+def arm_of(key: str, side: str) -> str:
+    """The strategy_arm value of one side of an experiment."""
+    return f"{key}:{side}"
+
 
 def challenger_point(key: str, loan_ref: str) -> float:
     """Where an account falls in [0, 1) for an experiment: stable, independent across keys."""
@@ -39,7 +47,7 @@ class ExperimentSpec:
 
     def arm(self, loan_ref: str) -> str:
         inside = challenger_point(self.key, loan_ref) < float(self.share)
-        return f"{self.key}:{'challenger' if inside else 'champion'}"
+        return arm_of(self.key, "challenger" if inside else "champion")
 
 
 async def load_experiments(conn: AsyncConnection) -> list[ExperimentSpec]:
@@ -108,8 +116,9 @@ async def experiment_overview(conn: AsyncConnection) -> list[dict[str, Any]]:
                          AND l.strategy_arm = e.key || :champion) AS champion_accounts
                FROM experiments e ORDER BY e.id"""
         ),
-        # Bound, not written in the SQL: text() would read ':challenger' as a parameter.
-        {"challenger": ":challenger", "champion": ":champion"},
+        # Each arm's text after the key, bound: text() would read ':challenger' written in the
+        # SQL as a parameter.
+        {side: arm_of("", side) for side in SIDES},
     )
     result = []
     for row in rows.mappings():
@@ -131,6 +140,8 @@ async def experiment_results(
     if (await conn.execute(select(Experiment.id).where(Experiment.key == key))).first() is None:
         raise NotFound(f"experiment {key!r} not found")
     order = " ".join(f"WHEN '{label}' THEN {i}" for i, label in enumerate(buckets))
+    arms = {side: arm_of(key, side) for side in SIDES}
+    side_of = {arm: side for side, arm in arms.items()}
     rows = await conn.execute(
         text(
             f"""SELECT s.strategy_arm,
@@ -147,10 +158,11 @@ async def experiment_results(
                 LEFT JOIN (SELECT loan_id, SUM(amount) AS collected FROM payments
                            WHERE paid_on > :start AND paid_on <= :end GROUP BY loan_id) p
                   ON p.loan_id = s.loan_id
-                WHERE s.as_of = :start AND s.strategy_arm LIKE :arms
+                WHERE s.as_of = :start AND s.strategy_arm IN (:champion, :challenger)
                 GROUP BY s.strategy_arm ORDER BY s.strategy_arm"""
         ),
-        {"start": start, "end": end, "arms": f"{key}:%"},
+        # The arms compared whole: a pattern would let a key's "_" or "%" match other keys.
+        {"start": start, "end": end, **arms},
     )
     results = []
     for arm, accounts, overdue_accounts, overdue, collected, cured, rolled in rows:
@@ -158,7 +170,7 @@ async def experiment_results(
         collected_d = Decimal(str(collected)).quantize(Decimal("0.01"))
         results.append(
             {
-                "arm": arm.split(":", 1)[1],
+                "arm": side_of[arm],
                 "accounts": int(accounts),
                 "overdue_accounts": int(overdue_accounts or 0),
                 "overdue_amount": overdue_d,

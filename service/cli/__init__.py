@@ -30,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        # argparse has printed the usage error (2) or the help (0): answer with its code, as
+        # every other failure does, rather than leave the caller's process.
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         settings = Settings.from_env()
         configure_logging(settings)

@@ -8,7 +8,7 @@ import datetime as dt
 import sys
 
 from service.assignment.run import strategies_for
-from service.cli.common import Verbs, actor, migrated, verb
+from service.cli.common import Verbs, actor, date_arg, migrated, verb
 from service.clock import lender_today
 from service.cob.nightly import Planning, run_cob
 from service.errors import ArrearsError
@@ -17,15 +17,29 @@ from service.settings import Settings
 
 
 def cob_days(settings: Settings, args: argparse.Namespace) -> list[dt.date]:
-    """The dates asked for: one (--as-of, default the lender's today) or --from … --to."""
-    if args.as_of:
-        return [dt.date.fromisoformat(args.as_of)]
-    if args.date_from and args.date_to:
-        first, last = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
+    """The dates asked for: one (--as-of, default the lender's today) or --from … --to, none
+    after the lender's today (a close of business is for a day that has come)."""
+    if args.as_of and (args.date_from or args.date_to):
+        raise ArrearsError("--as-of or --from/--to, not both")
+    if args.date_from and not args.date_to:
+        raise ArrearsError("--from needs --to (the last day of the backfill)")
+    if args.date_to and not args.date_from:
+        raise ArrearsError("--to needs --from (the first day of the backfill)")
+    today = lender_today(settings.lender_timezone)
+    if args.date_from:
+        first, last, option = args.date_from, args.date_to, "--to"
         if last < first:
             raise ArrearsError("--to is before --from")
-        return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-    return [lender_today(settings.lender_timezone)]
+    else:
+        first = last = args.as_of or today
+        option = "--as-of"
+    if last > today:
+        raise ArrearsError(
+            f"{option} {last.isoformat()} is after the lender's today ({today.isoformat()}, "
+            f"{settings.lender_timezone}): close of business runs for days that have come; "
+            f"`arrears plan --dry-run --for {last.isoformat()}` shows a day ahead"
+        )
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
@@ -59,18 +73,22 @@ async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     async with migrated(settings) as engine:
-        async for chunk in account_rows(engine, dt.date.fromisoformat(args.as_of)):
+        async for chunk in account_rows(engine, args.as_of):
             sys.stdout.write(chunk)
     return 0
 
 
 def register(verbs: Verbs[argparse.ArgumentParser]) -> None:
     cob = verb(verbs, "cob", cmd_cob, "close of business: positions, snapshots (default today)")
-    cob.add_argument("--as-of", help="YYYY-MM-DD")
-    cob.add_argument("--from", dest="date_from", help="backfill from YYYY-MM-DD ...")
-    cob.add_argument("--to", dest="date_to", help="... to YYYY-MM-DD, one COB a day")
+    cob.add_argument("--as-of", type=date_arg, metavar="YYYY-MM-DD", help="default today")
+    cob.add_argument(
+        "--from", dest="date_from", type=date_arg, metavar="YYYY-MM-DD", help="backfill from ..."
+    )
+    cob.add_argument(
+        "--to", dest="date_to", type=date_arg, metavar="YYYY-MM-DD", help="... to, one COB a day"
+    )
 
     export = verb(verbs, "export", cmd_export, "export a close of business as CSV")
     export.add_argument("what", choices=("accounts",))
-    export.add_argument("--as-of", required=True, help="YYYY-MM-DD")
+    export.add_argument("--as-of", required=True, type=date_arg, metavar="YYYY-MM-DD")
     export.add_argument("--format", choices=("csv",), default="csv")

@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import sys
 from pathlib import Path
 
-from service.cli.common import Verbs, migrated, verb
+from service.cli.common import Verbs, date_arg, migrated, moment_arg, verb
 from service.contact.checks import check_contact
 from service.domain.compliance import PROFILE_NAMES
 from service.domain.contact import Channel, LetterKind
-from service.errors import ArrearsError
 from service.settings import Settings
 from service.treatment.messages import letter_for
 
 
 async def cmd_check_contact(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        at = dt.datetime.fromisoformat(args.at)
-    except ValueError:
-        raise ArrearsError(f"--at {args.at!r} is not an ISO 8601 time") from None
     async with migrated(settings) as engine, engine.connect() as conn:
         decision = await check_contact(
             conn,
@@ -31,7 +25,7 @@ async def cmd_check_contact(settings: Settings, args: argparse.Namespace) -> int
             loan_ref=args.loan,
             party_ref=args.party,
             channel=args.channel,
-            at=at,
+            at=args.at,
             profile=args.profile,
         )
     print(json.dumps(decision.as_dict(), ensure_ascii=False))
@@ -59,12 +53,14 @@ def register(verbs: Verbs[argparse.ArgumentParser]) -> None:
     check.add_argument("--loan", required=True, metavar="REF")
     check.add_argument("--channel", required=True, choices=list(Channel))
     check.add_argument("--party", required=True, metavar="debtor|CONTACT_REF")
-    check.add_argument("--at", required=True, metavar="ISO8601", help="with its offset")
+    check.add_argument(
+        "--at", required=True, type=moment_arg, metavar="ISO8601", help="with its offset"
+    )
     check.add_argument("--profile", choices=PROFILE_NAMES)
 
     letter = verb(verbs, "letter", cmd_letter, "render a loan's due or overdue notice")
     letter.add_argument("--loan", required=True, metavar="REF")
     letter.add_argument("--kind", required=True, choices=list(LetterKind))
     letter.add_argument("--format", choices=("html", "pdf"), default="html")
-    letter.add_argument("--as-of", type=dt.date.fromisoformat, metavar="YYYY-MM-DD")
+    letter.add_argument("--as-of", type=date_arg, metavar="YYYY-MM-DD")
     letter.add_argument("--out", metavar="FILE")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from service.assignment.run import strategies_for
-from service.cli.common import Verbs, migrated, verb
+from service.cli.common import Verbs, date_arg, migrated, verb
 from service.cli.imports import TqdmProgress, print_report, report_exit
 from service.clock import lender_today
 from service.db.models import User
@@ -25,9 +24,7 @@ DEMO_SEED = 20261124
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     directory = Path(args.dir) if args.dir else settings.var_dir / "demo"
-    as_of = (
-        dt.date.fromisoformat(args.as_of) if args.as_of else lender_today(settings.lender_timezone)
-    )
+    as_of = args.as_of or lender_today(settings.lender_timezone)
     counts = write_demo_portfolio(directory, borrowers=args.borrowers, as_of=as_of, seed=args.seed)
     print(
         f"demo portfolio written to {directory}: {counts.borrowers} borrowers, "
@@ -103,6 +100,8 @@ def register(verbs: Verbs[argparse.ArgumentParser]) -> None:
     demo = verb(verbs, "demo", cmd_demo, "write (and import) a synthetic lender portfolio")
     demo.add_argument("--borrowers", type=int, default=5_000)
     demo.add_argument("--dir", help="where to write the CSV files (default var/demo)")
-    demo.add_argument("--as-of", help="the portfolio's date, YYYY-MM-DD (default today)")
+    demo.add_argument(
+        "--as-of", type=date_arg, metavar="YYYY-MM-DD", help="the portfolio's date (default today)"
+    )
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
     demo.add_argument("--no-import", action="store_true", help="only write the files")

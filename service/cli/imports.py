@@ -4,14 +4,13 @@ line, with a progress bar and the stored reports."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from service.cli.common import Verbs, actor, migrated, verb
+from service.cli.common import Verbs, actor, date_arg, migrated, verb
 from service.clock import lender_today
 from service.db.models import ImportRun
 from service.ingest.pipeline import ImportOptions, import_directory
@@ -121,7 +120,7 @@ def register(verbs: Verbs[argparse.ArgumentParser]) -> None:
     imp.add_argument("directory")
     imp.add_argument(
         "--as-of",
-        type=dt.date.fromisoformat,
+        type=date_arg,
         metavar="YYYY-MM-DD",
         help="the lender's date the changed loans' positions are brought to (default today)",
     )

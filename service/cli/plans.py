@@ -4,12 +4,11 @@ and the versions of the treatment plans."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 from pathlib import Path
 
 from service.assignment.run import strategies_for
-from service.cli.common import Verbs, actor, migrated, verb
+from service.cli.common import Verbs, actor, date_arg, migrated, verb
 from service.cob.nightly import Planning, dry_run_plan
 from service.errors import ArrearsError
 from service.settings import Settings
@@ -23,13 +22,9 @@ async def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
             "plans are written by close of business (arrears cob --as-of DATE); "
             "add --dry-run to see a day's plan without writing it"
         )
-    try:
-        day = dt.date.fromisoformat(args.day)
-    except ValueError:
-        raise ArrearsError(f"--for {args.day!r} is not a date (YYYY-MM-DD)") from None
     planning = Planning(strategies_for(settings), settings)
     async with migrated(settings) as engine:
-        report = await dry_run_plan(engine, day, settings.cob_config(), planning)
+        report = await dry_run_plan(engine, args.day, settings.cob_config(), planning)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
         return 0
@@ -106,7 +101,7 @@ async def cmd_plans(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(verbs: Verbs[argparse.ArgumentParser]) -> None:
     plan = verb(verbs, "plan", cmd_plan, "a day's treatment plan: what would be sent and why not")
-    plan.add_argument("--for", dest="day", required=True, metavar="YYYY-MM-DD")
+    plan.add_argument("--for", dest="day", required=True, type=date_arg, metavar="YYYY-MM-DD")
     plan.add_argument("--dry-run", action="store_true", help="write nothing (required)")
     plan.add_argument("--json", action="store_true", help="the counts as JSON")
 

@@ -4,14 +4,13 @@ assignment run, 离职移交, champion/challenger experiments, the registered st
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 from decimal import Decimal, InvalidOperation
 
 from service.assignment import experiments, queues
 from service.assignment.moves import handover
 from service.assignment.run import assign, strategies_for
-from service.cli.common import Verbs, actor, json_object, migrated, verb
+from service.cli.common import Verbs, actor, date_arg, json_object, migrated, verb
 from service.clock import lender_today
 from service.domain.queues import QueueKind
 from service.errors import ArrearsError
@@ -108,8 +107,8 @@ async def cmd_experiments(settings: Settings, args: argparse.Namespace) -> int:
             rows = await experiments.experiment_results(
                 conn,
                 args.key,
-                dt.date.fromisoformat(args.date_from),
-                dt.date.fromisoformat(args.date_to),
+                args.date_from,
+                args.date_to,
                 settings.cob_config().buckets.labels,
             )
             print(json.dumps(rows, default=str, indent=2))
@@ -165,8 +164,10 @@ def register(verbs: Verbs[argparse.ArgumentParser]) -> None:
     start.add_argument("--share", required=True, help="fraction of the segment, e.g. 0.2")
     results = exp_verbs.add_parser("results")
     results.add_argument("key")
-    results.add_argument("--from", dest="date_from", required=True)
-    results.add_argument("--to", dest="date_to", required=True)
+    results.add_argument(
+        "--from", dest="date_from", required=True, type=date_arg, metavar="YYYY-MM-DD"
+    )
+    results.add_argument("--to", dest="date_to", required=True, type=date_arg, metavar="YYYY-MM-DD")
 
     verb(
         verbs,

@@ -45,10 +45,15 @@ async def run_close_of_business(
     "/api/exports/accounts",
     summary="The accounts file of a close of business",
     roles=STAFF,
-    produces={"text/csv": "one row per loan of that close (DESIGN.md §5)"},
+    produces={
+        "text/csv": "one row per loan known on that date, closed ones with their status "
+        "(DESIGN.md §5)"
+    },
     errors=(404,),
 )
 async def export_accounts(request: web.Request, query: ExportQuery) -> web.StreamResponse:
+    """The file of ``arrears export accounts`` (the same function): every loan disbursed by
+    ``as_of``, with its status; 404 when no close of business ran for that date."""
     rows = account_rows(request.app[ENGINE], query.as_of)
     first = await anext(rows)  # raises NotFound before any byte is sent
     response = web.StreamResponse(
