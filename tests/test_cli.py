@@ -184,8 +184,8 @@ BAD_DATES = [
     ("29/02/2024", "'29/02/2024' is not a date (YYYY-MM-DD)"),
     ("2026-W01-1", "'2026-W01-1' is not a date (YYYY-MM-DD)"),
     ("20260101", "'20260101' is not a date (YYYY-MM-DD)"),
-    ("0001-01-01", "'0001-01-01' is out of range: years 1900 to 2200"),
-    ("2201-01-01", "'2201-01-01' is out of range: years 1900 to 2200"),
+    ("0001-01-01", "'0001-01-01' is out of range: years 1900 to 2999"),
+    ("3000-01-01", "'3000-01-01' is out of range: years 1900 to 2999"),
 ]
 
 

@@ -214,7 +214,7 @@ def test_check_contact_refuses_a_year_no_calendar_reasons_about(
             "--at", when]  # fmt: skip
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "at must be in the years" in err
+    assert "is out of range: years 1900 to 2999" in err
     assert "Traceback" not in err
 
 

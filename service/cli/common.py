@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.engine import create_engine
 from service.db.migrate import upgrade
+from service.domain.dates import EARLIEST_DATE, LATEST_DATE
 from service.errors import ArrearsError
 from service.settings import Settings
 
@@ -63,9 +64,9 @@ def json_object(raw: str, option: str) -> dict[str, Any]:
     return value
 
 
-# A loan's dates lie in these years; anything outside is a typo (0001, 20266) that would
-# otherwise reach the database or the date arithmetic of a close of business.
-FIRST_YEAR, LAST_YEAR = 1900, 2200
+# A loan's dates lie in the calendar's years (service.domain.dates); anything outside is a typo
+# (0001, 20266) that would otherwise reach the database or the date arithmetic of a night.
+FIRST_YEAR, LAST_YEAR = EARLIEST_DATE.year, LATEST_DATE.year
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
