@@ -26,11 +26,12 @@ from service.cob.nightly import Planning, run_cob
 from service.db.models import Job, JobKind, JobState, Role
 from service.devtools.demo import write_demo_portfolio
 from service.ingest.pipeline import ImportOptions, import_directory
+from service.processes import process_identity
 from service.settings import Settings
 from service.web.app import create_app
 from tests.conftest import REDIS_URL, job_done, login, make_user
 from workers import jobs
-from workers.jobs import create_job, process_identity
+from workers.jobs import create_job
 from workers.worker import create_worker, redis_settings
 
 AS_OF = dt.date(2026, 11, 24)

@@ -15,11 +15,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
-import os
-import secrets
-import shutil
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,24 +26,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.cob.nightly import Planning, dry_run_plan, run_cob
 from service.db.models import Job, JobKind, JobState
 from service.errors import ArrearsError, NotFound
+from service.ingest import uploads
 from service.ingest.files import FILES_BY_NAME
 from service.ingest.pipeline import ImportOptions, import_files
+from service.ingest.runs import sweep_interrupted
+from service.processes import HEARTBEAT, STALE_AFTER, is_alive, process_identity
 from workers.deps import Dependencies
 
 log = structlog.get_logger(__name__)
 
-# How often a running job says it is alive, and how long silence means its process is gone.
-HEARTBEAT = dt.timedelta(seconds=5)
-STALE_AFTER = dt.timedelta(seconds=60)
 # A queued job nobody has started in this long was lost with its queue (Redis flushed).
 NEVER_STARTED = dt.timedelta(hours=6)
 UNFINISHED = (JobState.queued, JobState.running)
-
-
-@functools.cache
-def process_identity() -> str:
-    """host:pid:token — who runs a job (the token tells a recycled pid from the first)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 # --- the jobs table ------------------------------------------------------------------------------
@@ -105,16 +94,34 @@ async def list_jobs(db: AsyncEngine, *, limit: int, offset: int) -> dict[str, An
         return {"total": int(total or 0), "items": [job_view(row) for row in rows]}
 
 
-async def sweep(db: AsyncEngine, now: dt.datetime) -> int:
-    """Mark failed the unfinished jobs whose process is gone; returns how many.
+async def sweep(db: AsyncEngine, now: dt.datetime, var_dir: Path | None = None) -> int:
+    """Mark failed the unfinished jobs whose process is gone; returns how many. Then close the
+    imports such a process left running (``interrupted``) and, given ``var_dir``, remove the
+    uploads no unfinished job or live process will read (service.ingest.uploads).
 
     Gone: a process on this host whose pid no longer runs (a restart finds its own dead jobs at
     once), or any process silent for :data:`STALE_AFTER`; a queued job nobody started within
     :data:`NEVER_STARTED` (an in-process one: within :data:`STALE_AFTER`). This process's own
     jobs are alive by definition.
     """
+    failed = await _sweep_jobs(db, now)
+    await sweep_interrupted(db, now)
+    if var_dir is not None:
+        async with db.connect() as conn:
+            waiting = (
+                await conn.scalars(
+                    select(Job.params).where(
+                        Job.kind == JobKind.import_files, Job.state.in_(UNFINISHED)
+                    )
+                )
+            ).all()
+        directories = [str(params.get("directory", "")) for params in waiting]
+        await asyncio.to_thread(uploads.sweep_uploads, var_dir, directories, now)
+    return failed
+
+
+async def _sweep_jobs(db: AsyncEngine, now: dt.datetime) -> int:
     me = process_identity()
-    host = me.split(":", 1)[0]
     async with db.connect() as conn:
         rows = (
             await conn.execute(
@@ -134,7 +141,7 @@ async def sweep(db: AsyncEngine, now: dt.datetime) -> int:
             elif created < now - NEVER_STARTED:
                 dead[job_id] = "never started: its queue was lost"
             continue
-        if owner and owner.split(":", 1)[0] == host and not _alive(owner):
+        if owner and is_alive(owner) is False:
             dead[job_id] = "interrupted: the process running it stopped"
         elif heartbeat is None or heartbeat < now - STALE_AFTER:
             dead[job_id] = "interrupted: the process running it went silent"
@@ -142,20 +149,6 @@ async def sweep(db: AsyncEngine, now: dt.datetime) -> int:
         await _finish(db, job_id, JobState.failed, error=reason, from_states=UNFINISHED, now=now)
         log.warning("job.orphan_failed", job=job_id, reason=reason)
     return len(dead)
-
-
-def _alive(owner: str) -> bool:
-    try:
-        pid = int(owner.split(":")[1])
-    except (IndexError, ValueError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process with that pid: it exists
-        return True
-    return True
 
 
 async def _finish(
@@ -332,7 +325,7 @@ async def _import_files(
             label=str(params.get("label", "")),
         )
     finally:
-        await asyncio.to_thread(shutil.rmtree, directory, True)
+        await asyncio.to_thread(uploads.remove, directory)
     return report.as_dict()
 
 
@@ -423,7 +416,7 @@ async def sweep_every(deps: Dependencies, period: dt.timedelta = STALE_AFTER / 2
     """Sweep for orphaned jobs now and then every ``period``, until cancelled."""
     while True:
         try:
-            await sweep(deps.engine, deps.clock.now())
+            await sweep(deps.engine, deps.clock.now(), deps.settings.var_dir)
         except Exception:  # a database hiccup: the next sweep tries again
             log.warning("job.sweep_failed", exc_info=True)
         await asyncio.sleep(period.total_seconds())

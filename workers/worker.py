@@ -66,7 +66,7 @@ async def import_directory_job(
 async def sweep_job(ctx: dict[str, Any]) -> int:
     """Jobs whose process died are marked failed (every minute, and at start)."""
     deps = deps_of(ctx)
-    return await sweep(deps.engine, deps.clock.now())
+    return await sweep(deps.engine, deps.clock.now(), deps.settings.var_dir)
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -82,7 +82,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     async def on_startup(ctx: dict[str, Any]) -> None:
         deps = await exits.enter_async_context(dependencies(settings))
         ctx[DEPS] = deps
-        await sweep(deps.engine, deps.clock.now())
+        await sweep(deps.engine, deps.clock.now(), deps.settings.var_dir)
         log.info("worker.started")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import select
 
 from service.cli.common import Verbs, actor, date_arg, migrated, verb
-from service.clock import lender_today
+from service.clock import lender_today, utcnow
 from service.db.models import ImportRun
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.ingest.report import ImportReport, list_errors, load_report
+from service.ingest.runs import sweep_interrupted
 from service.settings import Settings
 
 
@@ -73,6 +74,7 @@ def report_exit(report: ImportReport) -> int:
 
 async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     async with migrated(settings) as engine:
+        await sweep_interrupted(engine, utcnow())  # an earlier import killed on this host
         report = await import_directory(
             engine,
             Path(args.directory),
@@ -92,6 +94,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_imports(settings: Settings, args: argparse.Namespace) -> int:
     async with migrated(settings) as engine:
+        await sweep_interrupted(engine, utcnow())
         if args.action == "list":
             async with engine.connect() as conn:
                 rows = (
@@ -101,7 +104,7 @@ async def cmd_imports(settings: Settings, args: argparse.Namespace) -> int:
                 ).all()
             for row in rows:
                 print(
-                    f"#{row.id:<5} {row.started_at:%Y-%m-%d %H:%M} {row.status.value:<9} "
+                    f"#{row.id:<5} {row.started_at:%Y-%m-%d %H:%M} {row.status.value:<11} "
                     f"{row.source:<6} {row.actor:<12} errors {row.error_count:<7} {row.label}"
                 )
             return 0

@@ -2,7 +2,8 @@
 database), check set-based, upsert, report.
 
 Each file is one transaction: either all its good rows are stored and its bad rows reported, or
-(on a database failure) nothing of that file changes. A run's report (counts per file and every
+(on a database failure) nothing of that file changes; the run's record of a file (its counts and
+audit event) commits with it (service.ingest.runs). A run's report (counts per file and every
 rejected line with its column and reason) is stored and can be read back later.
 """
 
@@ -18,14 +19,13 @@ from pathlib import Path
 from typing import Protocol
 
 import structlog
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service import audit
 from service.clock import utcnow
 from service.cob.engine import refresh_loans
 from service.db import dialect
-from service.db.models import ImportError_, ImportRun, ImportStatus
+from service.db.models import ImportError_, ImportStatus
 from service.domain.delinquency import CobConfig
 from service.errors import InputError
 from service.ingest.checks import reject_in_sql
@@ -33,6 +33,7 @@ from service.ingest.contract import FileSpec, ParseContext
 from service.ingest.files import FILES
 from service.ingest.reading import parse_chunks
 from service.ingest.report import FileReport, ImportReport, load_report
+from service.ingest.runs import RunActor, close_run, file_committed, heartbeat, open_run, summary_of
 from service.ingest.upsert import upsert
 
 log = structlog.get_logger(__name__)
@@ -114,22 +115,8 @@ async def import_files(
     label: str = "",
 ) -> ImportReport:
     progress = progress or NoProgress()
-    async with engine.begin() as conn:
-        run_id = (
-            await conn.execute(
-                insert(ImportRun)
-                .values(
-                    status=ImportStatus.running,
-                    source=options.source,
-                    actor=options.actor,
-                    label=label,
-                    files={},
-                    error_count=0,
-                    started_at=utcnow(),
-                )
-                .returning(ImportRun.id)
-            )
-        ).scalar_one()
+    who = RunActor(options.source, options.actor, options.actor_id)
+    run_id = await open_run(engine, who, label)
     structlog.contextvars.bind_contextvars(import_run=run_id)
     log.info("import.started", files=[spec.file for spec, _ in files], source=options.source)
     reports: list[FileReport] = []
@@ -137,52 +124,33 @@ async def import_files(
     interrupted: BaseException | None = None
     moved: set[int] = set()
     try:
-        for spec, path in files:
-            async with engine.begin() as conn:
-                report = await _import_file(conn, run_id, spec, path, options, progress, moved)
-            reports.append(report)
-            log.info("import.file_done", **report.as_dict())
-        if moved and options.refresh_as_of is not None:
-            async with engine.begin() as conn:
-                refreshed = await refresh_loans(
-                    conn, sorted(moved), options.refresh_as_of, options.cob
-                )
-            log.info("import.positions_refreshed", loans=refreshed)
+        async with heartbeat(engine, run_id):
+            for spec, path in files:
+                async with engine.begin() as conn:
+                    report = await _import_file(conn, run_id, spec, path, options, progress, moved)
+                    # The run's record of the file commits with the file (a kill -9 later
+                    # leaves the run saying which files were stored, and how many rows).
+                    summary = summary_of([*reports, report], list(ignored))
+                    await file_committed(conn, run_id, who, report, summary)
+                reports.append(report)
+                log.info("import.file_done", **report.as_dict())
+            if moved and options.refresh_as_of is not None:
+                async with engine.begin() as conn:
+                    refreshed = await refresh_loans(
+                        conn, sorted(moved), options.refresh_as_of, options.cob
+                    )
+                log.info("import.positions_refreshed", loans=refreshed)
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"
         log.exception("import.failed", failure=failure)
-    except BaseException as exc:  # cancelled or interrupted: still close the run as failed
+    except BaseException as exc:  # cancelled, or Ctrl-C: the run is closed, then it goes on
         failure, interrupted = f"interrupted ({type(exc).__name__})", exc
     status = ImportStatus.failed if failure else ImportStatus.completed
-    async with engine.begin() as conn:
-        error_count = (
-            await conn.execute(
-                select(func.count()).select_from(ImportError_).where(ImportError_.run_id == run_id)
-            )
-        ).scalar_one()
-        files_summary = {report.file: report.as_dict() for report in reports}
-        if ignored:
-            files_summary["ignored"] = {"files": list(ignored)}
-        await conn.execute(
-            update(ImportRun)
-            .where(ImportRun.id == run_id)
-            .values(
-                status=status,
-                finished_at=utcnow(),
-                files=files_summary,
-                error_count=error_count,
-                failure=failure,
-            )
-        )
-        await audit.record(
-            conn,
-            actor=options.actor,
-            actor_id=options.actor_id,
-            action=f"import.{status.value}",
-            entity_type="import_run",
-            entity_ref=str(run_id),
-            details={"files": files_summary, "error_count": error_count, "failure": failure},
-        )
+    if interrupted is not None:
+        status = ImportStatus.interrupted
+    error_count = await close_run(
+        engine, run_id, who, status, summary_of(reports, list(ignored)), failure
+    )
     log.info("import.finished", status=status.value, error_count=error_count)
     structlog.contextvars.unbind_contextvars("import_run")
     if interrupted is not None:

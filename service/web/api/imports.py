@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +21,7 @@ from service.auth import CurrentUser
 from service.clock import lender_today
 from service.db.models import ImportRun, ImportStatus, JobKind
 from service.errors import InputError, ValidationFailed
+from service.ingest import uploads
 from service.ingest.files import FILES_BY_NAME
 from service.ingest.pipeline import ImportOptions, import_files
 from service.ingest.report import list_errors, load_report
@@ -114,9 +113,7 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
     if not request.content_type.startswith("multipart/"):
         raise InputError("upload the CSV files as multipart/form-data, one part per file")
     settings = request.app[SETTINGS]
-    upload_root = settings.var_dir / "uploads"
-    await asyncio.to_thread(upload_root.mkdir, parents=True, exist_ok=True)
-    directory = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "import-", upload_root))
+    directory = await asyncio.to_thread(uploads.scratch_directory, settings.var_dir)
     handed_over = False
     try:
         names, size = await _receive(request, directory)
@@ -131,6 +128,7 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
                 "actor": user.username,
                 "actor_id": user.id,
             }
+            await asyncio.to_thread(uploads.hand_over, directory)
             job_id = await submit(
                 request.app[ENGINE], request.app[JOBS], JobKind.import_files, params, user.username
             )
@@ -153,7 +151,7 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
         return Reply(ImportReportOut.model_validate(report.as_dict()), 201)
     finally:
         if not handed_over:
-            await asyncio.to_thread(shutil.rmtree, directory, True)
+            await asyncio.to_thread(uploads.remove, directory)
 
 
 async def _receive(request: web.Request, directory: Path) -> tuple[list[str], int]:
