@@ -4,15 +4,20 @@ odd facts answered without a traceback."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cli import main
-from service.db.models import Role
+from service.contact.checks import load_facts
+from service.db.models import Promise, PromiseStatus, Role
+from service.settings import Settings
 from tests.conftest import Db, login, make_user
 
 BORROWERS = """\
@@ -245,3 +250,38 @@ async def test_the_api_refuses_far_years_and_strangers_clearly(
     )
     assert response.status == 404
     assert "no contact 'nobody' for loan L-CN" in (await response.json())["error"]["message"]
+
+
+def test_a_check_in_the_past_knows_only_the_promises_and_lost_contact_of_then(
+    drop: Path, db: Db, settings: Settings
+) -> None:
+    async def facts_at(engine: AsyncEngine) -> list[tuple[object, object]]:
+        async with engine.begin() as conn:
+            loan = await conn.scalar(text("SELECT id FROM loans WHERE loan_ref = 'L-CN'"))
+            await conn.execute(
+                insert(Promise).values(
+                    loan_id=loan,
+                    amount="500.00",
+                    promised_on=dt.date(2026, 11, 30),
+                    status=PromiseStatus.pending,
+                    source="collector",
+                    created_at=dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC),
+                    updated_at=dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC),
+                )
+            )
+            await conn.execute(
+                text("UPDATE loans SET lost_contact_on = '2026-11-25' WHERE id = :id"),
+                {"id": loan},
+            )
+            seen = []
+            for when in ("2026-11-24T10:00:00+08:00", "2026-11-26T10:00:00+08:00"):
+                facts = await load_facts(
+                    conn, settings, loan_ref="L-CN", party_ref="debtor", channel="call",
+                    at=dt.datetime.fromisoformat(when),
+                )  # fmt: skip
+                seen.append((facts.promise_until, facts.lost_contact_on))
+            return seen
+
+    before, after = db.run(facts_at)
+    assert before == (None, None)
+    assert after == (dt.date(2026, 12, 3), dt.date(2026, 11, 25))  # the promise plus 3 days' grace

@@ -144,7 +144,11 @@ async def _load_chunk(
         loan_id: day_promised
         for loan_id, day_promised in await conn.execute(
             select(Promise.loan_id, func.max(Promise.promised_on))
-            .where(Promise.loan_id.in_(loan_ids), Promise.status == PromiseStatus.pending)
+            .where(
+                Promise.loan_id.in_(loan_ids),
+                Promise.status == PromiseStatus.pending,
+                Promise.created_at <= at,  # as known then
+            )
             .group_by(Promise.loan_id)
         )
     }
@@ -234,7 +238,12 @@ async def _load_chunk(
             debtor_numbers=tuple(numbers),
             holds=frozenset(holds[(row.borrower_id, None)] | holds[(row.borrower_id, row.id)]),
             promise_until=promise + grace if promise else None,
-            lost_contact_on=row.lost_contact_on,
+            # Found lost by a night after ``day``: not known then.
+            lost_contact_on=(
+                row.lost_contact_on
+                if row.lost_contact_on is not None and row.lost_contact_on <= day
+                else None
+            ),
             history=tuple(
                 sorted(
                     history[row.borrower_id] + shared.get(numbers[0] if numbers else "", []),
