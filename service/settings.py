@@ -70,6 +70,8 @@ class Settings:
     import_chunk_rows: int = 20_000
     # An upload larger than this is imported by a job (202), not inside the request.
     import_inline_bytes: int = 2 * 1024 * 1024
+    # The largest upload POST /api/imports takes (every other request: 64 KiB, service.web.app).
+    import_max_bytes: int = 512 * 1024 * 1024
     db_pool_size: int = 30  # PostgreSQL connections each process keeps open
     var_dir: Path = DEFAULT_VAR_DIR
     # Delinquency (see docs/delinquency.md); validated together by cob_config().
@@ -137,6 +139,8 @@ class Settings:
             problems.append("ARREARS_IMPORT_CHUNK_ROWS must be positive")
         if self.import_inline_bytes < 0:
             problems.append("ARREARS_IMPORT_INLINE_BYTES must not be negative")
+        if self.import_max_bytes < 1:
+            problems.append("ARREARS_IMPORT_MAX_BYTES must be positive")
         if self.snapshot_retention_days < 1:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
         if self.promise_grace_days < 0:
@@ -273,6 +277,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "ARREARS_COOKIE_SECURE": ("cookie_secure", _boolean),
     "ARREARS_IMPORT_CHUNK_ROWS": ("import_chunk_rows", _whole),
     "ARREARS_IMPORT_INLINE_BYTES": ("import_inline_bytes", _whole),
+    "ARREARS_IMPORT_MAX_BYTES": ("import_max_bytes", _whole),
     "ARREARS_DB_POOL_SIZE": ("db_pool_size", _whole),
     "ARREARS_VAR_DIR": ("var_dir", Path),
     "ARREARS_CLASSIFICATION_PROFILE": ("classification_profile", _text),

@@ -110,8 +110,18 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]
         operation["description"] = (
             operation.get("description", "") + f"\n\nRoles: {roles}."
         ).strip()
+    # A path's fields are its parameters, with the model's own schemas (an id's bounds too).
+    path_schemas: dict[str, Any] = {}
+    if endpoint.path_params is not None:
+        name_of = schema(endpoint.path_params, "validation")["$ref"].rsplit("/", 1)[1]
+        path_schemas = schemas[name_of].get("properties", {})
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": _path_schema(endpoint, name)}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": path_schemas.get(name, {"type": "string"}),
+        }
         for name in _PARAMETER.findall(endpoint.path)
     ]
     if endpoint.query is not None:
@@ -176,11 +186,3 @@ def _error_statuses(endpoint: Endpoint) -> list[int]:
     if _PARAMETER.search(endpoint.path):
         statuses.add(404)
     return sorted(statuses)
-
-
-def _path_schema(endpoint: Endpoint, name: str) -> dict[str, Any]:
-    if endpoint.path_params is not None and name in endpoint.path_params.model_fields:
-        annotation = endpoint.path_params.model_fields[name].annotation
-        if annotation is int:
-            return {"type": "integer"}
-    return {"type": "string"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -19,7 +19,7 @@ from service.errors import NotFound, ValidationFailed
 from service.portfolio.reads import visible_loan
 from service.web.api.framework import STAFF, Api, In, Out
 from service.web.api.portfolio import RefPath
-from service.web.api.schemas import Instant, Items, Money, Ratio, Ref, Text
+from service.web.api.schemas import Day, Instant, Items, Money, Ratio, Ref, ShareIn, Text
 from service.web.keys import CLOCK, ENGINE, HOT_POOL, SETTINGS, STRATEGIES
 
 api = Api("assignment")
@@ -125,10 +125,12 @@ class ExperimentOut(Out):
 
 
 class NewExperiment(In):
-    key: Text = Field(description="1 to 40 characters, no ':'")
+    key: Annotated[str, Field(pattern=r"^[^:\s](?:[^:]{0,38}[^:\s])?$")] = Field(
+        description="1 to 40 characters, no ':'"
+    )
     segment: dict[str, Any] = Field(default_factory=dict, description="a routing definition")
     challenger: Text = Field(description="a routing or collector strategy's name")
-    share: Decimal = Field(description="the challenger's fraction of the segment, e.g. 0.2")
+    share: ShareIn = Field(description='the challenger\'s fraction of the segment, e.g. "0.2"')
 
 
 class ExperimentKey(Out):
@@ -140,8 +142,8 @@ class ExperimentPath(In):
 
 
 class ResultsQuery(In):
-    start: dt.date = Field(alias="from")
-    end: dt.date = Field(alias="to")
+    start: Day = Field(alias="from")
+    end: Day = Field(alias="to")
 
 
 class Arm(Out):

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from service.db.models import JobKind, JobState
 from service.web.api.framework import STAFF, Api, In, Out
-from service.web.api.schemas import Instant, Limit, Offset, Page
+from service.web.api.schemas import Id, Instant, Limit, Offset, Page
 from service.web.keys import ENGINE
 from workers.jobs import get_job, list_jobs
 
@@ -38,7 +38,7 @@ class JobOut(Out):
 
 
 class JobPath(In):
-    id: int
+    id: Id
 
 
 class JobQuery(In):

@@ -26,6 +26,7 @@ from service.portfolio.events import (
 )
 from service.web.api.framework import STAFF, Api, In, Out, Reply
 from service.web.api.schemas import (
+    Day,
     Limit,
     Money,
     MoneyIn,
@@ -50,7 +51,7 @@ class RefPath(In):
 
 
 class BorrowerQuery(In):
-    q: str | None = Field(None, description="part of a borrower_ref or name")
+    q: str | None = Field(None, max_length=200, description="part of a borrower_ref or name")
     limit: Annotated[Limit, Field(le=reads.MAX_PAGE)] = 50
     offset: Offset = 0
 
@@ -148,7 +149,7 @@ class LoanDetail(LoanOut):
 
 class PaymentQuery(In):
     loan_ref: Ref | None = None
-    since: dt.date | None = None
+    since: Day | None = None
     limit: Annotated[Limit, Field(le=reads.MAX_PAGE)] = 50
     offset: Offset = 0
 
@@ -156,12 +157,12 @@ class PaymentQuery(In):
 class NewPayment(In):
     payment_ref: Ref
     loan_ref: Ref
-    paid_on: dt.date
+    paid_on: Day
     amount: PositiveMoneyIn
 
 
 class NewInstallment(In):
-    due_on: dt.date
+    due_on: Day
     principal_due: MoneyIn
     interest_due: MoneyIn
 
