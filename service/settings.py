@@ -72,7 +72,9 @@ class Settings:
     import_inline_bytes: int = 2 * 1024 * 1024
     # The largest upload POST /api/imports takes (every other request: 64 KiB, service.web.app).
     import_max_bytes: int = 512 * 1024 * 1024
-    db_pool_size: int = 30  # PostgreSQL connections each process keeps open
+    # PostgreSQL connections each process keeps open (N): a web process holds at most 2.5 N (N,
+    # N/2 overflow, N raw for the hot paths), a worker or the CLI 1.5 N (docs/security.md).
+    db_pool_size: int = 10
     var_dir: Path = DEFAULT_VAR_DIR
     # Delinquency (see docs/delinquency.md); validated together by cob_config().
     classification_profile: str = "cn_bank_2023"

@@ -5,7 +5,7 @@ not a reference, a number not a date, ``true`` not a month, "١٢٣" not an amou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def errors_logged() -> Iterator[list[dict[str, Any]]]:
+def errors_logged() -> Iterator[list[MutableMapping[str, Any]]]:
     """The error-level events logged while the test runs (a traceback is one)."""
     with structlog.testing.capture_logs() as events:
         yield [e for e in events if e.get("log_level") in ("error", "critical", "exception")]
@@ -40,8 +40,9 @@ async def staff(client: Client, engine: AsyncEngine) -> dict[str, str]:
 async def _refused(response: Any, status: int) -> dict[str, Any]:
     assert response.status == status, (response.status, await response.text())
     body: dict[str, Any] = await response.json()
-    assert set(body["error"]) == {"code", "message", "details"}
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}
+    return error
 
 
 async def _count(engine: AsyncEngine, table: Any) -> int:
@@ -50,7 +51,7 @@ async def _count(engine: AsyncEngine, table: Any) -> int:
 
 
 async def test_ids_past_the_column_are_not_found(
-    client: Client, staff: dict[str, str], errors_logged: list[dict[str, Any]]
+    client: Client, staff: dict[str, str], errors_logged: list[MutableMapping[str, Any]]
 ) -> None:
     for path in (f"/api/jobs/{HUGE}", f"/api/imports/{HUGE}", f"/api/imports/{HUGE}/errors"):
         await _refused(await client.get(path, headers=staff), 404)
@@ -62,7 +63,7 @@ async def test_ids_past_the_column_are_not_found(
 
 
 async def test_offsets_and_limits_past_64_bits_are_named(
-    client: Client, staff: dict[str, str], errors_logged: list[dict[str, Any]]
+    client: Client, staff: dict[str, str], errors_logged: list[MutableMapping[str, Any]]
 ) -> None:
     for path in ("/api/loans", "/api/jobs", "/api/imports", "/api/payments", "/api/tasks"):
         for name in ("offset", "limit"):
@@ -88,7 +89,7 @@ async def test_a_malformed_upload_is_a_400_and_stores_nothing(
     client: Client,
     engine: AsyncEngine,
     staff: dict[str, str],
-    errors_logged: list[dict[str, Any]],
+    errors_logged: list[MutableMapping[str, Any]],
     content_type: str,
     body: bytes,
 ) -> None:
@@ -114,7 +115,7 @@ async def test_a_malformed_upload_is_a_400_and_stores_nothing(
     ids=["5000 digits", "5000 deep", "40 deep", "NaN", "Infinity", "1e999"],
 )
 async def test_json_no_parser_should_take_is_a_400(
-    client: Client, staff: dict[str, str], errors_logged: list[dict[str, Any]], body: str
+    client: Client, staff: dict[str, str], errors_logged: list[MutableMapping[str, Any]], body: str
 ) -> None:
     # The anonymous login reads JSON before anyone is known, and so does every other endpoint.
     for path, headers in (("/api/session", JSON), ("/api/payments", {**staff, **JSON})):
@@ -128,7 +129,7 @@ async def test_dates_outside_1900_to_2999_are_refused_before_any_work(
     client: Client,
     engine: AsyncEngine,
     staff: dict[str, str],
-    errors_logged: list[dict[str, Any]],
+    errors_logged: list[MutableMapping[str, Any]],
     day: str,
 ) -> None:
     posts = {
@@ -156,7 +157,7 @@ async def test_dates_outside_1900_to_2999_are_refused_before_any_work(
 
 @pytest.mark.parametrize("share", ["NaN", "Infinity", "-Infinity", "1e999", "0", "1", "0.0"])
 async def test_a_share_that_is_not_a_fraction_is_refused(
-    client: Client, staff: dict[str, str], errors_logged: list[dict[str, Any]], share: str
+    client: Client, staff: dict[str, str], errors_logged: list[MutableMapping[str, Any]], share: str
 ) -> None:
     body = {"key": "m1", "challenger": "senior_first", "share": share}
     error = await _refused(await client.post("/api/experiments", json=body, headers=staff), 422)

@@ -64,7 +64,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _hot_pool(app: web.Application) -> AsyncIterator[None]:
     dsn = app[SETTINGS].database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=20)
+    # As many as the engine's steady pool: on two cores the hot statements are CPU-bound well
+    # before ten connections are busy (bench/assign), and each counts against max_connections.
+    size = app[SETTINGS].db_pool_size
+    pool = await asyncpg.create_pool(dsn, min_size=min(2, size), max_size=size)
     app[HOT_POOL] = pool
     yield
     await pool.close()

@@ -102,12 +102,19 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             log.exception("http.unhandled_error")
         if not _is_api(request) and status == 401:
             raise web.HTTPSeeOther(f"/login?next={request.path_qs}") from None
-        return json_response(error_body(exc.code, exc.message, exc.details), status=status)
+        answer = json_response(error_body(exc.code, exc.message, exc.details), status=status)
+        if isinstance(exc, Throttled):
+            answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
     except web.HTTPException as exc:
         if not _is_api(request) or exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "error")
-        return json_response(error_body(code, exc.reason), status=exc.status)
+        answer = json_response(error_body(code, exc.reason), status=exc.status)
+        for name in _KEPT_HEADERS:
+            if name in exc.headers:
+                answer.headers[name] = exc.headers[name]
+        return answer
     except SQLAlchemyError:
         log.exception("http.database_error")
         return json_response(
