@@ -17,7 +17,7 @@ from service.db.models import Role
 from service.domain.queues import QueueKind
 from service.errors import NotFound, ValidationFailed
 from service.portfolio.reads import visible_loan
-from service.web.api.framework import STAFF, Api, In, Out
+from service.web.api.framework import STAFF, Api, In, Out, TextIn
 from service.web.api.portfolio import RefPath
 from service.web.api.schemas import Day, Instant, Items, Money, Ratio, Ref, ShareIn, Text
 from service.web.keys import CLOCK, ENGINE, HOT_POOL, SETTINGS, STRATEGIES
@@ -137,11 +137,11 @@ class ExperimentKey(Out):
     key: str
 
 
-class ExperimentPath(In):
+class ExperimentPath(TextIn):
     key: Ref
 
 
-class ResultsQuery(In):
+class ResultsQuery(TextIn):
     start: Day = Field(alias="from")
     end: Day = Field(alias="to")
 
@@ -256,6 +256,7 @@ async def loan_assignments(request: web.Request, user: CurrentUser, path: RefPat
     summary="离职移交: move a leaving collector's work, deactivate them",
     roles=STAFF,
     status=201,
+    errors=(404,),
 )
 async def create_handover(request: web.Request, user: CurrentUser, body: Handover) -> HandoverOut:
     """Every open account, pending promise and scheduled callback of the leaver goes to the

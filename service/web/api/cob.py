@@ -9,7 +9,7 @@ from aiohttp import web
 from service.auth import CurrentUser
 from service.db.models import JobKind
 from service.portfolio.exports import account_rows
-from service.web.api.framework import STAFF, Api, In
+from service.web.api.framework import STAFF, Api, In, TextIn
 from service.web.api.jobs import JobOut
 from service.web.api.schemas import Day
 from service.web.keys import ENGINE, JOBS
@@ -22,7 +22,7 @@ class CobRequest(In):
     as_of: Day | None = None
 
 
-class ExportQuery(In):
+class ExportQuery(TextIn):
     as_of: Day
     format: Literal["csv"] = "csv"
 

@@ -14,7 +14,7 @@ from service.domain.compliance import ProfileName, Verdict
 from service.domain.contact import Channel, LetterKind
 from service.portfolio.reads import visible_loan
 from service.treatment.messages import letter_for
-from service.web.api.framework import Api, In, Out
+from service.web.api.framework import Api, In, Out, TextIn
 from service.web.api.schemas import Instant, MomentIn, Ref
 from service.web.keys import ENGINE, SETTINGS
 
@@ -35,16 +35,20 @@ class DecisionOut(Out):
     next_allowed_at: Instant | None = Field(description="for a defer: the first allowed moment")
 
 
-class LetterPath(In):
+class LetterPath(TextIn):
     ref: Ref
     kind: LetterKind
 
 
-class LetterQuery(In):
+class LetterQuery(TextIn):
     format: Literal["html", "pdf"] = "html"
 
 
-@api.post("/api/compliance/check", summary="The compliance guard's verdict on one contact")
+@api.post(
+    "/api/compliance/check",
+    summary="The compliance guard's verdict on one contact",
+    errors=(404,),
+)
 async def check(request: web.Request, user: CurrentUser, body: ContactCheck) -> DecisionOut:
     """``arrears check-contact`` over HTTP; a collector may ask only about their accounts."""
     async with request.app[ENGINE].connect() as conn:

@@ -27,6 +27,7 @@ import enum
 import inspect
 import json
 import math
+import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -58,11 +59,43 @@ PUBLIC = None  # no login
 class In(pydantic.BaseModel):
     """A request body, query or path: undocumented fields are refused, and values are strict —
     a list is not a string, a number not a date, ``true`` not a month. A body is validated as
-    JSON (dates and enums as their strings); a query or path as text, where the only
-    conversions are the spelled-out types of ``schemas`` (``Limit``, ``Offset``, ``Id``,
-    ``Flag``, ``Day``)."""
+    JSON (dates and enums as their strings); a query or path as text (:class:`TextIn`)."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TextIn(In):
+    """A query string or a path: every value arrives as text. The only conversions from text
+    are these, spelled out (pydantic's own string parsing also reads "5.0", " 5", "+5" and "٥"
+    as 5, and yes, on, 1 or t as true): an integer is ASCII digits, a flag is true or false;
+    dates, enums and literals read as their JSON strings do."""
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _from_text(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        if not isinstance(value, str) or info.field_name is None:
+            return value
+        kind = _scalar(cls.model_fields[info.field_name].annotation)
+        if kind is bool:
+            if value not in ("true", "false"):
+                raise ValueError("expected true or false")
+            return value == "true"
+        if kind is int:
+            if not (value.isascii() and value.isdigit()):
+                raise ValueError("expected a whole number written with the digits 0-9")
+            if len(value) > 19:  # past 64 bits; spares int() a pathological string
+                raise ValueError("expected a number that fits in 64 bits")
+            return int(value)
+        return value
+
+
+def _scalar(annotation: Any) -> Any:
+    """``int`` for ``int``, ``int | None`` and the like; the annotation itself otherwise."""
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(kinds) == 1:
+            return kinds[0]
+    return annotation
 
 
 class Out(pydantic.BaseModel):
@@ -142,6 +175,10 @@ class Api:
                 raise TypeError(f"{handler.__name__}: unknown parameters {sorted(unknown)}")
             if "user" in parameters and roles is None:
                 raise TypeError(f"{handler.__name__}: a public endpoint has no user")
+            for kind in ("query", "path"):
+                model = hints.get(kind) if kind in parameters else None
+                if model is not None and not issubclass(model, TextIn):
+                    raise TypeError(f"{handler.__name__}: a {kind} is a TextIn (it is text)")
             answer = _response_model(hints.get("return"))
             self.endpoints.append(
                 Endpoint(

@@ -26,7 +26,7 @@ from service.errors import InputError, ValidationFailed
 from service.ingest.files import FILES_BY_NAME
 from service.ingest.pipeline import ImportOptions, import_files
 from service.ingest.report import list_errors, load_report
-from service.web.api.framework import STAFF, Api, In, Out, Reply
+from service.web.api.framework import STAFF, Api, In, Out, Reply, TextIn
 from service.web.api.jobs import JobOut
 from service.web.api.schemas import Id, Instant, Items, Limit, Offset, Page
 from service.web.keys import CLOCK, ENGINE, JOBS, SETTINGS
@@ -85,16 +85,16 @@ class ImportRunOut(Out):
     error_count: int
 
 
-class RunPath(In):
+class RunPath(TextIn):
     id: Id
 
 
-class RunQuery(In):
+class RunQuery(TextIn):
     limit: Annotated[Limit, Field(le=200)] = 20
     offset: Offset = 0
 
 
-class ErrorQuery(In):
+class ErrorQuery(TextIn):
     limit: Annotated[Limit, Field(le=1000)] = 100
     offset: Offset = 0
     file: str | None = Field(

@@ -24,7 +24,7 @@ from service.portfolio.events import (
     ScheduleChange,
     apply_event,
 )
-from service.web.api.framework import STAFF, Api, In, Out, Reply
+from service.web.api.framework import STAFF, Api, In, Out, Reply, TextIn
 from service.web.api.schemas import (
     Day,
     Limit,
@@ -46,11 +46,11 @@ Classification = Annotated[
 ]
 
 
-class RefPath(In):
+class RefPath(TextIn):
     ref: Ref
 
 
-class BorrowerQuery(In):
+class BorrowerQuery(TextIn):
     q: str | None = Field(None, max_length=200, description="part of a borrower_ref or name")
     limit: Annotated[Limit, Field(le=reads.MAX_PAGE)] = 50
     offset: Offset = 0
@@ -96,7 +96,7 @@ class BorrowerDetail(BorrowerOut):
     loans: list[BorrowerLoan]
 
 
-class LoanQuery(In):
+class LoanQuery(TextIn):
     borrower_ref: Ref | None = None
     status: LoanStatus | None = None
     limit: Annotated[Limit, Field(le=reads.MAX_PAGE)] = 50
@@ -147,7 +147,7 @@ class LoanDetail(LoanOut):
     paid_total: Money
 
 
-class PaymentQuery(In):
+class PaymentQuery(TextIn):
     loan_ref: Ref | None = None
     since: Day | None = None
     limit: Annotated[Limit, Field(le=reads.MAX_PAGE)] = 50
@@ -251,7 +251,7 @@ async def list_payments(
     roles=STAFF,
     status=201,
     responses={201: PaymentOut, 200: PaymentOut},
-    errors=(409,),
+    errors=(404, 409),
 )
 async def create_payment(
     request: web.Request, user: CurrentUser, body: NewPayment

@@ -165,33 +165,10 @@ Text = Annotated[
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=f"^{REF_PATTERN}$")]
 
 
-def _digits(value: Any) -> Any:
-    # A query string or path holds text: an integer there is ASCII digits and nothing else
-    # (not "5.0", " 5", "٥" or "+5", which pydantic's string parsing would read).
-    if isinstance(value, str):
-        if not (value.isascii() and value.isdigit()):
-            raise ValueError("expected a whole number written with the digits 0-9")
-        if len(value) > 19:  # past 64 bits; spares int() a pathological string
-            raise ValueError(f"expected a number up to {INT64_MAX}")
-        return int(value)
-    return value
-
-
-def _true_false(value: Any) -> Any:
-    # A query flag is the word true or false (pydantic's string parsing would also read yes, on,
-    # 1, t and y).
-    if isinstance(value, str):
-        if value not in ("true", "false"):
-            raise ValueError("expected true or false")
-        return value == "true"
-    return value
-
-
-# Query and path values (text on the wire): the only conversions the API makes from text.
-Limit = Annotated[int, BeforeValidator(_digits), Field(ge=1)]
-Offset = Annotated[int, BeforeValidator(_digits), Field(ge=0, le=INT64_MAX)]
-Id = Annotated[int, BeforeValidator(_digits), Field(ge=1, le=INT32_MAX)]
-Flag = Annotated[bool, BeforeValidator(_true_false)]
+# Query and path values (text on the wire; read by framework.TextIn, digits only).
+Limit = Annotated[int, Field(ge=1)]
+Offset = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 class Page(Out, Generic[T]):

@@ -14,8 +14,8 @@ from service.auth import CurrentUser
 from service.casework.tasks import close_task, count_tasks, list_tasks
 from service.domain.casework import TASK_OUTCOMES, TaskStatus
 from service.portfolio.visibility import loan_visible
-from service.web.api.framework import Api, In, Out
-from service.web.api.schemas import Flag, Id, Limit, Money, Offset, Page
+from service.web.api.framework import Api, In, Out, TextIn
+from service.web.api.schemas import Id, Limit, Money, Offset, Page
 from service.web.keys import ENGINE
 
 api = Api("tasks")
@@ -35,8 +35,8 @@ Outcome = Annotated[
 ]
 
 
-class TaskQuery(In):
-    all: Flag = Field(False, description="every task, not only open ones")
+class TaskQuery(TextIn):
+    all: bool = Field(False, description="every task, not only open ones")
     limit: Annotated[Limit, Field(le=500)] = 200
     offset: Offset = 0
 
@@ -53,7 +53,7 @@ class TaskOut(Out):
     days_past_due: int
 
 
-class TaskPath(In):
+class TaskPath(TextIn):
     id: Id
 
 
