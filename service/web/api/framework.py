@@ -314,9 +314,10 @@ _INT64 = 2**63
 def _integer(text: str) -> int:
     # Past 64 bits no column holds it; refusing by length first spares int() a 5,000-digit
     # string (which Python refuses with an error of its own).
-    if len(text.lstrip("-")) > 19 or not -_INT64 <= int(text) < _INT64:
+    number = int(text) if len(text.lstrip("-")) <= 19 else _INT64
+    if not -_INT64 <= number < _INT64:
         raise ValueError(f"the number {text[:24]}… does not fit in 64 bits")
-    return int(text)
+    return number
 
 
 def _finite(text: str) -> float:
