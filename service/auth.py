@@ -276,7 +276,7 @@ async def authenticate(
                 action=LOCKED_OUT,
                 entity_type="user",
                 entity_ref=account,
-                details={**details, "minutes": policy.window.total_seconds() // 60},
+                details={**details, "minutes": int(policy.window.total_seconds() // 60)},
             )
     return LoginOutcome()
 

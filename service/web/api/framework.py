@@ -360,7 +360,10 @@ async def read_json_object(request: web.Request) -> JsonBody:
         raise InputError("send the request body as application/json")
     raw = await request.read()  # bounded by the app's client_max_size (413 past it)
     try:
-        body = json.loads(raw, parse_int=_integer, parse_float=_finite, parse_constant=_not_json)
+        # As UTF-8, as pydantic reads it next (json.loads alone would also take UTF-16).
+        body = json.loads(
+            raw.decode("utf-8"), parse_int=_integer, parse_float=_finite, parse_constant=_not_json
+        )
     except RecursionError:
         raise InputError(f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the checks above
