@@ -12,18 +12,20 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, bindparam, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import audit
 from service.clock import utcnow
 from service.db.dialect import asyncpg_sql
-from service.db.models import Role, Session, User
+from service.db.models import AuditEvent, Role, Session, User
 from service.db.types import UTCDateTime
 from service.errors import Conflict, InputError, NotFound
+from service.settings import Settings
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 10
@@ -169,6 +171,158 @@ async def login(
         )
     )
     return token, CurrentUser(row.id, row.username, row.display_name, Role(row.role))
+
+
+# --- login, throttled -----------------------------------------------------------------------------
+#
+# Failed logins are counted from the append-only audit log, not a table of their own: one event
+# per failure for the account (entity "user") and one for the client address (entity "client"),
+# read back through ix_audit_entity. Every web process sees the same count, and the trail of an
+# attack is the audit trail itself. Two processes may each let one more guess through at the
+# threshold; the bound stays within a guess or two.
+
+LOGIN = "auth.login"
+LOGIN_FAILED = "auth.login_failed"
+LOCKED_OUT = "auth.locked_out"
+REF_LENGTH = 64  # audit_log.entity_ref
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    """When failed logins slow down and lock out (ARREARS_LOGIN_* settings)."""
+
+    window: dt.timedelta  # failures older than this are forgotten
+    slow_after: int  # from this many failures on, each attempt waits (1 s a failure, 5 s at most)
+    lock_after: int  # this many failures for one account lock it out for the window
+    client_lock_after: int  # this many from one address lock the address out
+    max_delay: float = 5.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> LoginPolicy:
+        return cls(
+            window=dt.timedelta(minutes=settings.login_window_minutes),
+            slow_after=settings.login_slow_after,
+            lock_after=settings.login_lock_after,
+            client_lock_after=settings.login_client_lock_after,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    """A login's outcome: a session, a refusal (wrong password or user), or a lockout."""
+
+    token: str | None = None
+    user: CurrentUser | None = None
+    locked_for: int | None = None  # seconds until a login is tried again (Retry-After)
+
+
+async def authenticate(
+    engine: AsyncEngine,
+    username: str,
+    password: str,
+    ttl: dt.timedelta,
+    *,
+    client: str,
+    channel: str,
+    policy: LoginPolicy,
+) -> LoginOutcome:
+    """Log in through the throttle (the API and the form alike): a locked account or address is
+    refused before the password is looked at, so a lockout answers as fast for a right password
+    as for a wrong one; past ``slow_after`` failures an attempt waits first (outside any
+    transaction: a waiting guess holds no connection). Every outcome is audited."""
+    account, client = username[:REF_LENGTH], client[:REF_LENGTH]
+    now = utcnow()
+    async with engine.connect() as conn:
+        user_failures, client_failures = await _recent_failures(
+            conn, account, client, now - policy.window
+        )
+    locked_for = max(
+        _locked_for(user_failures, policy.lock_after, policy.window, now),
+        _locked_for(client_failures, policy.client_lock_after, policy.window, now),
+    )
+    if locked_for > 0:
+        return LoginOutcome(locked_for=locked_for)
+    failures = max(len(user_failures), len(client_failures))
+    if failures >= policy.slow_after:
+        await asyncio.sleep(min(float(failures - policy.slow_after + 1), policy.max_delay))
+    details = {"client": client, "channel": channel}
+    async with engine.begin() as conn:
+        result = await login(conn, username, password, ttl)
+        if result is not None:
+            token, user = result
+            await audit.record(
+                conn,
+                actor=user.username,
+                actor_id=user.id,
+                action=LOGIN,
+                entity_type="user",
+                entity_ref=user.username,
+                details=details,
+            )
+            return LoginOutcome(token=token, user=user)
+        for entity_type, entity_ref in (("user", account), ("client", client)):
+            await audit.record(
+                conn,
+                actor=account,
+                action=LOGIN_FAILED,
+                entity_type=entity_type,
+                entity_ref=entity_ref,
+                details={**details, "username": account},
+            )
+        if len(user_failures) + 1 == policy.lock_after:
+            await audit.record(
+                conn,
+                actor=account,
+                action=LOCKED_OUT,
+                entity_type="user",
+                entity_ref=account,
+                details={**details, "minutes": int(policy.window.total_seconds() // 60)},
+            )
+    return LoginOutcome()
+
+
+async def _recent_failures(
+    conn: AsyncConnection, account: str, client: str, since: dt.datetime
+) -> tuple[list[dt.datetime], list[dt.datetime]]:
+    """The failures since ``since`` of the account (after its last successful login) and of
+    the address, oldest first."""
+    rows = (
+        await conn.execute(
+            select(AuditEvent.entity_type, AuditEvent.action, AuditEvent.occurred_at)
+            .where(
+                or_(
+                    and_(AuditEvent.entity_type == "user", AuditEvent.entity_ref == account),
+                    and_(AuditEvent.entity_type == "client", AuditEvent.entity_ref == client),
+                ),
+                AuditEvent.action.in_((LOGIN, LOGIN_FAILED)),
+                AuditEvent.occurred_at > since,
+            )
+            .order_by(AuditEvent.occurred_at, AuditEvent.id)
+        )
+    ).all()
+    user_failures: list[dt.datetime] = []
+    client_failures: list[dt.datetime] = []
+    for entity_type, action, occurred_at in rows:
+        if entity_type == "client":
+            if action == LOGIN_FAILED:
+                client_failures.append(occurred_at)
+        elif action == LOGIN:
+            user_failures.clear()  # the account's owner got in: earlier guesses are forgiven
+        else:
+            user_failures.append(occurred_at)
+    return user_failures, client_failures
+
+
+def _locked_for(
+    failures: list[dt.datetime], threshold: int, window: dt.timedelta, now: dt.datetime
+) -> int:
+    """Seconds until fewer than ``threshold`` of ``failures`` are inside the window (0: not
+    locked)."""
+    if len(failures) < threshold:
+        return 0
+    # Locked until the failure that would leave threshold-1 behind ages out.
+    expires = failures[len(failures) - threshold] + window
+    return max(1, math.ceil((expires - now).total_seconds()))
 
 
 # The session lookup every request makes: one statement, shared by both paths below.

@@ -66,11 +66,22 @@ class Settings:
     log_format: str = "console"
     log_level: str = "INFO"
     session_ttl_hours: int = 12
+    # Failed logins (per account and per client address, counted from the audit log): from
+    # the Nth within the window each attempt waits a second per failure past it (5 s at
+    # most); at the lock thresholds logins are refused for the rest of the window (429).
+    login_window_minutes: int = 15
+    login_slow_after: int = 3
+    login_lock_after: int = 10
+    login_client_lock_after: int = 50
     cookie_secure: bool = False
     import_chunk_rows: int = 20_000
     # An upload larger than this is imported by a job (202), not inside the request.
     import_inline_bytes: int = 2 * 1024 * 1024
-    db_pool_size: int = 30  # PostgreSQL connections each process keeps open
+    # The largest upload POST /api/imports takes (every other request: 64 KiB, service.web.app).
+    import_max_bytes: int = 512 * 1024 * 1024
+    # PostgreSQL connections each process keeps open (N): a web process holds at most 2.5 N (N,
+    # N/2 overflow, N raw for the hot paths), a worker or the CLI 1.5 N (docs/security.md).
+    db_pool_size: int = 10
     var_dir: Path = DEFAULT_VAR_DIR
     # Delinquency (see docs/delinquency.md); validated together by cob_config().
     classification_profile: str = "cn_bank_2023"
@@ -137,10 +148,20 @@ class Settings:
             problems.append("ARREARS_IMPORT_CHUNK_ROWS must be positive")
         if self.import_inline_bytes < 0:
             problems.append("ARREARS_IMPORT_INLINE_BYTES must not be negative")
+        if self.import_max_bytes < 1:
+            problems.append("ARREARS_IMPORT_MAX_BYTES must be positive")
         if self.snapshot_retention_days < 1:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
         if self.promise_grace_days < 0:
             problems.append("ARREARS_PROMISE_GRACE_DAYS must not be negative")
+        for name, value in (
+            ("ARREARS_LOGIN_WINDOW_MINUTES", self.login_window_minutes),
+            ("ARREARS_LOGIN_SLOW_AFTER", self.login_slow_after),
+            ("ARREARS_LOGIN_LOCK_AFTER", self.login_lock_after),
+            ("ARREARS_LOGIN_CLIENT_LOCK_AFTER", self.login_client_lock_after),
+        ):
+            if value < 1:
+                problems.append(f"{name} must be positive")
         if self.db_pool_size < 1:
             problems.append("ARREARS_DB_POOL_SIZE must be positive")
         if self.lease_minutes < 1:
@@ -270,9 +291,14 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "LOG_FORMAT": ("log_format", _text),
     "LOG_LEVEL": ("log_level", _text),
     "ARREARS_SESSION_TTL_HOURS": ("session_ttl_hours", _whole),
+    "ARREARS_LOGIN_WINDOW_MINUTES": ("login_window_minutes", _whole),
+    "ARREARS_LOGIN_SLOW_AFTER": ("login_slow_after", _whole),
+    "ARREARS_LOGIN_LOCK_AFTER": ("login_lock_after", _whole),
+    "ARREARS_LOGIN_CLIENT_LOCK_AFTER": ("login_client_lock_after", _whole),
     "ARREARS_COOKIE_SECURE": ("cookie_secure", _boolean),
     "ARREARS_IMPORT_CHUNK_ROWS": ("import_chunk_rows", _whole),
     "ARREARS_IMPORT_INLINE_BYTES": ("import_inline_bytes", _whole),
+    "ARREARS_IMPORT_MAX_BYTES": ("import_max_bytes", _whole),
     "ARREARS_DB_POOL_SIZE": ("db_pool_size", _whole),
     "ARREARS_VAR_DIR": ("var_dir", Path),
     "ARREARS_CLASSIFICATION_PROFILE": ("classification_profile", _text),

@@ -250,3 +250,136 @@ async def test_the_plan_body_is_the_plan_files_own_shape(
     stored = await response.json()
     assert (stored["name"], stored["version"]) == ("standard", 2)
     assert [step["key"] for step in stored["steps"]] == [step["key"] for step in shipped["steps"]]
+
+
+def _request_schemas(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, schema) of every documented request value: parameters and body properties,
+    nested objects and array items included."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(where: str, schema: dict[str, Any]) -> None:
+        schema = _resolve(schema, document)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for choice in schema.get(key, []):
+                walk(where, choice)
+        if schema.get("type") == "object":
+            for name, prop in schema.get("properties", {}).items():
+                walk(f"{where}.{name}", prop)
+        elif schema.get("type") == "array":
+            walk(f"{where}[]", schema.get("items", {}))
+        elif schema.get("type") is not None:
+            found.append((where, schema))
+
+    for path, method, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            walk(f"{method} {path} {parameter['name']}", parameter["schema"])
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            walk(f"{method} {path} body", media["schema"])
+    return found
+
+
+async def test_every_documented_number_is_bounded_as_its_column_is(client: Client) -> None:
+    """An integer the document allows is one the database can hold (no 500 from the driver):
+    every request integer has a minimum and a maximum, ids at most 32 bits."""
+    document = await _document(client)
+    integers = [(w, s) for w, s in _request_schemas(document) if s["type"] == "integer"]
+    assert len(integers) >= 20
+    unbounded = [w for w, s in integers if "minimum" not in s or "maximum" not in s]
+    assert unbounded == []
+    assert all(s["maximum"] <= 2**63 - 1 for _, s in integers)
+    ids = [s for w, s in integers if w.endswith(" id")]
+    assert len(ids) >= 4
+    assert {s["maximum"] for s in ids} == {2**31 - 1}
+    assert [w for w, s in _request_schemas(document) if s["type"] == "number"] == []
+
+
+async def test_query_text_is_converted_only_as_documented(
+    client: Client, staff: dict[str, str]
+) -> None:
+    """A query integer is digits, a query flag true or false: what pydantic's own string
+    parsing would also take ("5.0", " 5", "yes", "1") is refused wherever the document has
+    an integer or a boolean."""
+    document = await _document(client)
+    tried = 0
+    for path, method, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            kind = _resolve(parameter["schema"], document).get("type")
+            if parameter["in"] != "query" or kind not in ("integer", "boolean"):
+                continue
+            required = {
+                p["name"]: str(sample(p["schema"], document))
+                for p in operation["parameters"]
+                if p["in"] == "query" and p["required"] and p["name"] != parameter["name"]
+            }
+            url = _url(path, {"kind": "due_notice"})
+            for lax in ["5.0", " 5", "+5", "٥"] if kind == "integer" else ["yes", "1", "True"]:
+                query = {**required, parameter["name"]: lax}
+                response = await client.request(method, url, params=query, headers=staff)
+                assert response.status == 422, (method, path, parameter["name"], lax)
+                fields = [d["field"] for d in (await response.json())["error"]["details"]]
+                assert parameter["name"] in fields
+                tried += 1
+    assert tried >= 30
+
+
+async def test_patterned_values_are_accepted_exactly_when_the_document_says(
+    client: Client,
+) -> None:
+    """For the request types with a pattern (money, dates, shares, refs), the document's
+    schema and the server's validator agree on every string tried: no value the document
+    allows is refused, none it refuses is taken."""
+    import pydantic
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from service.web.api import schemas
+
+    document = await _document(client)
+    documented = [s for _, s in _request_schemas(document)]
+    alphabet = st.sampled_from([*"0123456789-.,: eE+１٣TZ\t", "00", "19", "20", "29"])
+    values = st.lists(alphabet, max_size=16).map("".join)
+    for annotation, interesting in (
+        (schemas.MoneyIn, ["0", "0.00", "1.5", "150.25", "012", "1,000", "1e3", "-1"]),
+        (schemas.PositiveMoneyIn, ["0", "0.00", "0.01", "0.10", "0.1", "1", "10.00", "00.5"]),
+        (schemas.Day, ["2026-11-24", "1900-01-01", "2999-12-31", "2026-02-30", "1899-12-31"]),
+        (schemas.ShareIn, ["0.2", "0.0", "0.000001", "1", "0.20", "0.5000001", ".5"]),
+        (schemas.Ref, ["L1", " L1", "L1 ", "a b", "x" * 64, "x" * 65, ""]),
+    ):
+        adapter = pydantic.TypeAdapter(annotation)
+        schema = adapter.json_schema()
+        # it is what the document says (a field adds its title and description)
+        assert any(schema.items() <= d.items() for d in documented), schema
+        checker = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+
+        agree = _agreement(adapter, checker, annotation)
+        for value in interesting:
+            agree(value)
+        settings(
+            max_examples=300,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )(given(values)(agree))()
+
+
+def _agreement(adapter: Any, checker: Any, annotation: Any) -> Any:
+    """A check that the server's validator and the document's schema agree on a value."""
+    import pydantic
+
+    def agree(value: str) -> None:
+        try:
+            adapter.validate_json(json_dumps(value), strict=True)
+            served = True
+        except pydantic.ValidationError:
+            served = False
+        assert checker.is_valid(value) == served, (annotation, value)
+
+    return agree
+
+
+def json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

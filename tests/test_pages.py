@@ -1,7 +1,9 @@
-"""Server-rendered pages: the landing page and the login flow."""
+"""Server-rendered pages: the landing page and the login flow (as a browser posts its forms:
+with the page's CSRF token and its Origin)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,23 @@ from service.db.models import Role
 from tests.conftest import PASSWORD, make_user
 
 Client = TestClient[Any, Any]
+
+
+async def form_token(client: Client, path: str = "/login") -> str:
+    """The CSRF token of the form on ``path``, as a browser would post it back."""
+    html = await (await client.get(path)).text()
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def origin(client: Client) -> dict[str, str]:
+    return {"Origin": str(client.make_url("")).rstrip("/")}
+
+
+async def post_form(client: Client, path: str, data: dict[str, str], token_from: str) -> Any:
+    token = await form_token(client, token_from)
+    return await client.post(path, data={**data, "csrf_token": token}, headers=origin(client))
 
 
 async def test_landing_page_invites_to_log_in(client: Client) -> None:
@@ -26,12 +45,17 @@ async def test_login_form_logs_in_and_shows_the_portfolio(
     client: Client, engine: AsyncEngine
 ) -> None:
     await make_user(engine, "sup", Role.supervisor)
-    bad = await client.post("/login", data={"username": "sup", "password": "wrong-password"})
+    bad = await post_form(
+        client, "/login", {"username": "sup", "password": "wrong-password"}, "/login"
+    )
     assert bad.status == 401
     assert "Wrong username or password." in await bad.text()
 
-    good = await client.post(
-        "/login", data={"username": "sup", "password": PASSWORD, "next": "https://evil.example/"}
+    good = await post_form(
+        client,
+        "/login",
+        {"username": "sup", "password": PASSWORD, "next": "https://evil.example/"},
+        "/login",
     )
     assert good.status == 200  # redirected to "/" (never off-site), then rendered
     assert good.url.path == "/"
@@ -39,7 +63,7 @@ async def test_login_form_logs_in_and_shows_the_portfolio(
     assert "Portfolio" in html
     assert 'data-testid="loans">0<' in html
 
-    out = await client.post("/logout")
+    out = await post_form(client, "/logout", {}, "/")
     assert "Log in" in await out.text()
     assert "Portfolio" not in await (await client.get("/")).text()
 
@@ -57,7 +81,7 @@ async def test_the_portfolio_page_shows_open_loans_by_bucket(
     await import_directory(engine, tmp_path / "demo", ImportOptions())
     report = await run_cob(engine, dt.date(2026, 11, 24))
     await make_user(engine, "sup", Role.supervisor)
-    await client.post("/login", data={"username": "sup", "password": PASSWORD})
+    await post_form(client, "/login", {"username": "sup", "password": PASSWORD}, "/login")
 
     html = await (await client.get("/")).text()
 

@@ -4,9 +4,9 @@ forward only). Close of business creates them from the treatment plan."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
@@ -15,12 +15,20 @@ from service.db.models import Borrower, Loan, Task
 from service.domain.casework import TASK_OUTCOMES, TaskStatus
 from service.errors import Conflict, NotFound, ValidationFailed
 
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
 
 async def list_tasks(
-    conn: AsyncConnection, visible: Any, *, open_only: bool = True, limit: int = 200
+    conn: AsyncConnection,
+    visible: Any,
+    *,
+    open_only: bool = True,
+    limit: int = 200,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Tasks on the loans ``visible`` selects (a collector: their queues' accounts)."""
-    query = (
+    """Tasks on the loans ``visible`` selects (a collector: their queues' accounts), a page of
+    them in due order; :func:`count_tasks` counts the same selection."""
+    query = _tasks(
         select(
             Task.id,
             Task.kind,
@@ -31,16 +39,27 @@ async def list_tasks(
             Loan.loan_ref,
             Loan.outstanding,
             Loan.days_past_due,
-        )
+        ),
+        visible,
+        open_only,
+    )
+    query = query.order_by(Task.due_on, Task.id).limit(limit).offset(offset)
+    return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def count_tasks(conn: AsyncConnection, visible: Any, *, open_only: bool = True) -> int:
+    """How many tasks :func:`list_tasks` pages through."""
+    return int(await conn.scalar(_tasks(select(func.count(Task.id)), visible, open_only)) or 0)
+
+
+def _tasks(query: _Query, visible: Any, open_only: bool) -> _Query:
+    query = (
+        query.select_from(Task)
         .join(Loan, Loan.id == Task.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .where(visible)
-        .order_by(Task.due_on, Task.id)
-        .limit(limit)
     )
-    if open_only:
-        query = query.where(Task.status == TaskStatus.open)
-    return [dict(row._mapping) for row in await conn.execute(query)]
+    return query.where(Task.status == TaskStatus.open) if open_only else query
 
 
 async def close_task(

@@ -24,8 +24,10 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         return engine
     # A pool that holds what a busy process uses: connections opened and closed under load
     # (overflow) cost a connect and asyncpg's type introspection each, far more than a query.
+    # Half as many again under a burst, and no more: the processes of a deployment share
+    # PostgreSQL's max_connections (100 by default; the budget is in docs/security.md).
     kwargs.setdefault("pool_size", settings.db_pool_size)
-    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("max_overflow", settings.db_pool_size // 2)
     # Optimistic disconnect handling: a dead connection fails one statement and the pool is
     # refreshed; a ping before every checkout would cost a round trip on every request.
     kwargs.setdefault("pool_pre_ping", False)

@@ -63,12 +63,25 @@ def boolean(value: str) -> bool:
     raise FieldError(f"expected true or false, got {value.strip()!r}")
 
 
+# A date as the contract writes it: YYYY-MM-DD in ASCII digits, years 1900-2999. Python's own
+# fromisoformat also takes week dates (2026-W01-1), ordinal and compact forms and year 1, and
+# a far year overflows the date arithmetic of a close of business; none of those is a loan's date.
+DATE_PATTERN = r"(?:19[0-9]{2}|2[0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2999, 12, 31)
+_DATE = re.compile(DATE_PATTERN)
+
+
 def date(value: str) -> dt.date:
     value = value.strip()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise FieldError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+    if _DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass  # the 31st of a 30-day month
+    raise FieldError(
+        f"expected a date as YYYY-MM-DD between {EARLIEST_DATE} and {LATEST_DATE}, got {value!r}"
+    )
 
 
 def timestamp(value: str) -> dt.datetime:
@@ -79,6 +92,8 @@ def timestamp(value: str) -> dt.datetime:
         raise FieldError(f"expected an ISO 8601 time with offset, got {value!r}") from None
     if parsed.tzinfo is None:
         raise FieldError("time has no UTC offset (write e.g. 2026-03-01T10:15:00+08:00)")
+    if not EARLIEST_DATE <= parsed.date() <= LATEST_DATE:
+        raise FieldError(f"time {value!r} is outside {EARLIEST_DATE} to {LATEST_DATE}")
     return parsed.astimezone(dt.UTC)
 
 
@@ -93,33 +108,46 @@ def _decimal(value: str) -> Decimal:
     return number
 
 
-# The shape nearly every amount in a lender's file has; anything else takes the careful path.
-_PLAIN_AMOUNT = re.compile(r"\d{1,13}(?:\.\d{1,2})?")
+# An amount as the contract writes it: ASCII digits without a sign, grouping or leading zeros,
+# and at most two decimals ("150.25"). Python's Decimal also reads "١٢٣", "１２３" and "1e3",
+# and stripping commas turned "1,0,0.00" into 100.00: none of those is what a core system exports.
+MONEY_PATTERN = r"(?:0|[1-9][0-9]{0,12})(?:\.[0-9]{1,2})?"
+_AMOUNT = re.compile(MONEY_PATTERN)
 _ZERO = Decimal(0)
 
 
 def money(*, positive: bool = False) -> Parser:
     def parse(value: str) -> Decimal:
-        if _PLAIN_AMOUNT.fullmatch(value):
-            amount = Decimal(value)
-            if positive and amount == _ZERO:
-                raise FieldError(f"amount must be positive, got {value}")
-            return amount
-        if not value.strip():
-            raise FieldError("required amount is empty")
-        amount = _decimal(value)
-        exponent = amount.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -2:
-            raise FieldError(f"amount {value.strip()} has more than 2 decimal places")
-        if positive and amount <= 0:
-            raise FieldError(f"amount must be positive, got {value.strip()}")
-        if amount < 0:
-            raise FieldError(f"amount must not be negative, got {value.strip()}")
-        if amount >= Decimal("1e15"):
-            raise FieldError(f"amount {value.strip()} is implausibly large")
+        if not _AMOUNT.fullmatch(value):
+            value = value.strip()
+            if not value:
+                raise FieldError("required amount is empty")
+            if not _AMOUNT.fullmatch(value):
+                raise FieldError(_not_an_amount(value, positive))
+        amount = Decimal(value)
+        if positive and amount == _ZERO:
+            raise FieldError(f"amount must be positive, got {value}")
         return amount
 
     return parse
+
+
+def _not_an_amount(value: str, positive: bool) -> str:
+    """Why ``value`` is not an amount, in the words a data team can act on."""
+    if value.startswith("-") and _AMOUNT.fullmatch(value[1:]):
+        return f"amount must {'be positive' if positive else 'not be negative'}, got {value}"
+    if not value.isascii():
+        return f"write amounts with the digits 0-9, got {value!r}"
+    if "," in value:
+        return f"write amounts without thousands separators (1234.50), got {value!r}"
+    whole, _, decimals = value.partition(".")
+    if whole.isdigit() and decimals.isdigit() and len(decimals) > 2:
+        return f"amount {value} has more than 2 decimal places"
+    if whole.isdigit() and len(whole.lstrip("0")) > 13:
+        return f"amount {value} is implausibly large"
+    if whole.isdigit() and whole.startswith("0") and len(whole) > 1:
+        return f"write amounts without leading zeros, got {value!r}"
+    return f"expected an amount such as 150.25, got {value!r}"
 
 
 def rate(*, upper: Decimal, optional: bool = False) -> Parser:

@@ -24,17 +24,20 @@ from service.treatment.messages import environment
 from service.web import openapi
 from service.web.api import AREAS
 from service.web.keys import CLOCK, ENGINE, HOT_POOL, JOBS, REDIS, SETTINGS, STRATEGIES, TEMPLATES
-from service.web.middleware import MIDDLEWARES
+from service.web.middleware import MIDDLEWARES, security_headers
 from service.web.ui import pages
 from workers.deps import Dependencies
 from workers.jobs import ArqJobs, InProcessJobs, sweep_every
 
+# The largest body any request but an upload may have (JSON bodies, the login form): a few KiB
+# is what they hold, and a bound keeps a stream of garbage from costing memory and CPU. Uploads
+# (POST /api/imports) are streamed to disk under their own ARREARS_IMPORT_MAX_BYTES.
+MAX_REQUEST_BYTES = 64 * 1024
+
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
-    app = web.Application(
-        middlewares=MIDDLEWARES,
-        client_max_size=512 * 1024**2,  # portfolio uploads; streamed to disk, not held
-    )
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_REQUEST_BYTES)
+    app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[STRATEGIES] = strategies_for(settings)
@@ -61,7 +64,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _hot_pool(app: web.Application) -> AsyncIterator[None]:
     dsn = app[SETTINGS].database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=20)
+    # As many as the engine's steady pool: on two cores the hot statements are CPU-bound well
+    # before ten connections are busy (bench/assign), and each counts against max_connections.
+    size = app[SETTINGS].db_pool_size
+    pool = await asyncpg.create_pool(dsn, min_size=min(2, size), max_size=size)
     app[HOT_POOL] = pool
     yield
     await pool.close()

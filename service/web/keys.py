@@ -30,5 +30,8 @@ JOBS = web.AppKey("jobs", JobRunner)
 USER = web.RequestKey("user", CurrentUser)
 SESSION_TOKEN = web.RequestKey("session_token", str)
 REQUEST_ID = web.RequestKey("request_id", str)
+# Why a session cookie was not honoured for this state-changing request (CSRF: not proven to
+# come from our own pages); endpoints that need a login then answer 403, not 401.
+CROSS_ORIGIN = web.RequestKey("cross_origin", str)
 
 SESSION_COOKIE = "arrears_session"

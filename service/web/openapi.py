@@ -17,6 +17,7 @@ from service import __version__
 from service.web.api import AREAS
 from service.web.api.framework import PUBLIC, Api, Endpoint, json_response
 from service.web.api.schemas import ErrorBody
+from service.web.middleware import UNSAFE_METHODS
 
 REF = "#/components/schemas/{model}"
 _PARAMETER = re.compile(r"{(\w+)}")
@@ -24,10 +25,12 @@ _PARAMETER = re.compile(r"{(\w+)}")
 ERRORS = {
     400: "malformed request (not JSON, not an object)",
     401: "not logged in",
-    403: "this role may not do this",
+    403: "this role may not do this, or a cookie request that did not come from this site",
     404: "no such resource, or not one the caller may see",
     409: "collides with stored state",
+    413: "the request body is too large",
     422: "values break the rules; details name each field",
+    429: "too many failed logins; Retry-After says when to try again",
     503: "the database could not complete the request",
 }
 api = Api("meta")
@@ -110,8 +113,18 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]
         operation["description"] = (
             operation.get("description", "") + f"\n\nRoles: {roles}."
         ).strip()
+    # A path's fields are its parameters, with the model's own schemas (an id's bounds too).
+    path_schemas: dict[str, Any] = {}
+    if endpoint.path_params is not None:
+        name_of = schema(endpoint.path_params, "validation")["$ref"].rsplit("/", 1)[1]
+        path_schemas = schemas[name_of].get("properties", {})
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": _path_schema(endpoint, name)}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": path_schemas.get(name, {"type": "string"}),
+        }
         for name in _PARAMETER.findall(endpoint.path)
     ]
     if endpoint.query is not None:
@@ -165,8 +178,10 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]
 
 def _error_statuses(endpoint: Endpoint) -> list[int]:
     statuses = set(endpoint.errors)
-    if endpoint.body is not None:
-        statuses |= {400, 422}
+    if endpoint.body is not None or endpoint.form is not None:
+        statuses |= {400, 413, 422}
+    if endpoint.method in UNSAFE_METHODS:
+        statuses.add(403)  # a cookie request that did not come from our own pages (CSRF)
     if endpoint.query is not None:
         statuses.add(422)
     if endpoint.roles is not None:
@@ -176,11 +191,3 @@ def _error_statuses(endpoint: Endpoint) -> list[int]:
     if _PARAMETER.search(endpoint.path):
         statuses.add(404)
     return sorted(statuses)
-
-
-def _path_schema(endpoint: Endpoint, name: str) -> dict[str, Any]:
-    if endpoint.path_params is not None and name in endpoint.path_params.model_fields:
-        annotation = endpoint.path_params.model_fields[name].annotation
-        if annotation is int:
-            return {"type": "integer"}
-    return {"type": "string"}

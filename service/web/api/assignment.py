@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -17,9 +17,9 @@ from service.db.models import Role
 from service.domain.queues import QueueKind
 from service.errors import NotFound, ValidationFailed
 from service.portfolio.reads import visible_loan
-from service.web.api.framework import STAFF, Api, In, Out
+from service.web.api.framework import STAFF, Api, In, Out, TextIn
 from service.web.api.portfolio import RefPath
-from service.web.api.schemas import Instant, Items, Money, Ratio, Ref, Text
+from service.web.api.schemas import Day, Instant, Items, Money, Ratio, Ref, ShareIn, Text
 from service.web.keys import CLOCK, ENGINE, HOT_POOL, SETTINGS, STRATEGIES
 
 api = Api("assignment")
@@ -125,23 +125,25 @@ class ExperimentOut(Out):
 
 
 class NewExperiment(In):
-    key: Text = Field(description="1 to 40 characters, no ':'")
+    key: Annotated[str, Field(pattern=r"^[^:\s](?:[^:]{0,38}[^:\s])?$")] = Field(
+        description="1 to 40 characters, no ':'"
+    )
     segment: dict[str, Any] = Field(default_factory=dict, description="a routing definition")
     challenger: Text = Field(description="a routing or collector strategy's name")
-    share: Decimal = Field(description="the challenger's fraction of the segment, e.g. 0.2")
+    share: ShareIn = Field(description='the challenger\'s fraction of the segment, e.g. "0.2"')
 
 
 class ExperimentKey(Out):
     key: str
 
 
-class ExperimentPath(In):
+class ExperimentPath(TextIn):
     key: Ref
 
 
-class ResultsQuery(In):
-    start: dt.date = Field(alias="from")
-    end: dt.date = Field(alias="to")
+class ResultsQuery(TextIn):
+    start: Day = Field(alias="from")
+    end: Day = Field(alias="to")
 
 
 class Arm(Out):
@@ -254,6 +256,7 @@ async def loan_assignments(request: web.Request, user: CurrentUser, path: RefPat
     summary="离职移交: move a leaving collector's work, deactivate them",
     roles=STAFF,
     status=201,
+    errors=(404,),
 )
 async def create_handover(request: web.Request, user: CurrentUser, body: Handover) -> HandoverOut:
     """Every open account, pending promise and scheduled callback of the leaver goes to the

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from aiohttp import web
@@ -10,8 +9,9 @@ from aiohttp import web
 from service.auth import CurrentUser
 from service.db.models import JobKind
 from service.portfolio.exports import account_rows
-from service.web.api.framework import STAFF, Api, In
+from service.web.api.framework import STAFF, Api, In, TextIn
 from service.web.api.jobs import JobOut
+from service.web.api.schemas import Day
 from service.web.keys import ENGINE, JOBS
 from workers.jobs import get_job, submit
 
@@ -19,11 +19,11 @@ api = Api("close of business")
 
 
 class CobRequest(In):
-    as_of: dt.date | None = None
+    as_of: Day | None = None
 
 
-class ExportQuery(In):
-    as_of: dt.date
+class ExportQuery(TextIn):
+    as_of: Day
     format: Literal["csv"] = "csv"
 
 

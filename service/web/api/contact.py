@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from service.auth import CurrentUser
 from service.contact.checks import check_contact
@@ -14,8 +14,8 @@ from service.domain.compliance import ProfileName, Verdict
 from service.domain.contact import Channel, LetterKind
 from service.portfolio.reads import visible_loan
 from service.treatment.messages import letter_for
-from service.web.api.framework import Api, In, Out
-from service.web.api.schemas import Instant, Ref
+from service.web.api.framework import Api, In, Out, TextIn
+from service.web.api.schemas import Instant, MomentIn, Ref
 from service.web.keys import ENGINE, SETTINGS
 
 api = Api("contact")
@@ -25,7 +25,7 @@ class ContactCheck(In):
     loan_ref: Ref
     party: Ref = Field(description='"debtor" or a contact_ref of the borrower')
     channel: Channel
-    at: AwareDatetime = Field(description="the moment, with its offset")
+    at: MomentIn = Field(description="the moment, with its offset")
     profile: ProfileName | None = Field(None, description="default: the lender's profile")
 
 
@@ -35,16 +35,20 @@ class DecisionOut(Out):
     next_allowed_at: Instant | None = Field(description="for a defer: the first allowed moment")
 
 
-class LetterPath(In):
+class LetterPath(TextIn):
     ref: Ref
     kind: LetterKind
 
 
-class LetterQuery(In):
+class LetterQuery(TextIn):
     format: Literal["html", "pdf"] = "html"
 
 
-@api.post("/api/compliance/check", summary="The compliance guard's verdict on one contact")
+@api.post(
+    "/api/compliance/check",
+    summary="The compliance guard's verdict on one contact",
+    errors=(404,),
+)
 async def check(request: web.Request, user: CurrentUser, body: ContactCheck) -> DecisionOut:
     """``arrears check-contact`` over HTTP; a collector may ask only about their accounts."""
     async with request.app[ENGINE].connect() as conn:

@@ -26,6 +26,8 @@ import datetime as dt
 import enum
 import inspect
 import json
+import math
+import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -36,8 +38,15 @@ from aiohttp import web
 
 from service.auth import CurrentUser
 from service.db.models import Role
-from service.errors import InputError, NotFound, PermissionDenied, Unauthenticated, ValidationFailed
-from service.web.keys import USER
+from service.errors import (
+    ArrearsError,
+    InputError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
+from service.web.keys import CROSS_ORIGIN, USER
 
 M = TypeVar("M")
 Handler = Callable[..., Awaitable[Any]]
@@ -48,9 +57,45 @@ PUBLIC = None  # no login
 
 
 class In(pydantic.BaseModel):
-    """A request body, query or path: undocumented fields are refused."""
+    """A request body, query or path: undocumented fields are refused, and values are strict —
+    a list is not a string, a number not a date, ``true`` not a month. A body is validated as
+    JSON (dates and enums as their strings); a query or path as text (:class:`TextIn`)."""
 
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TextIn(In):
+    """A query string or a path: every value arrives as text. The only conversions from text
+    are these, spelled out (pydantic's own string parsing also reads "5.0", " 5", "+5" and "٥"
+    as 5, and yes, on, 1 or t as true): an integer is ASCII digits, a flag is true or false;
+    dates, enums and literals read as their JSON strings do."""
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _from_text(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        if not isinstance(value, str) or info.field_name is None:
+            return value
+        kind = _scalar(cls.model_fields[info.field_name].annotation)
+        if kind is bool:
+            if value not in ("true", "false"):
+                raise ValueError("expected true or false")
+            return value == "true"
+        if kind is int:
+            if not (value.isascii() and value.isdigit()):
+                raise ValueError("expected a whole number written with the digits 0-9")
+            if len(value) > 19:  # past 64 bits; spares int() a pathological string
+                raise ValueError("expected a number that fits in 64 bits")
+            return int(value)
+        return value
+
+
+def _scalar(annotation: Any) -> Any:
+    """``int`` for ``int``, ``int | None`` and the like; the annotation itself otherwise."""
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(kinds) == 1:
+            return kinds[0]
+    return annotation
 
 
 class Out(pydantic.BaseModel):
@@ -130,6 +175,10 @@ class Api:
                 raise TypeError(f"{handler.__name__}: unknown parameters {sorted(unknown)}")
             if "user" in parameters and roles is None:
                 raise TypeError(f"{handler.__name__}: a public endpoint has no user")
+            for kind in ("query", "path"):
+                model = hints.get(kind) if kind in parameters else None
+                if model is not None and not issubclass(model, TextIn):
+                    raise TypeError(f"{handler.__name__}: a {kind} is a TextIn (it is text)")
             answer = _response_model(hints.get("return"))
             self.endpoints.append(
                 Endpoint(
@@ -180,7 +229,9 @@ def _serve(endpoint: Endpoint) -> Handler:
             arguments["request"] = request
         if endpoint.path_params is not None:
             try:
-                arguments["path"] = endpoint.path_params.model_validate(dict(request.match_info))
+                arguments["path"] = endpoint.path_params.model_validate_strings(
+                    dict(request.match_info)
+                )
             except pydantic.ValidationError:
                 raise NotFound(f"{request.path} not found") from None
         if endpoint.query is not None:
@@ -217,10 +268,34 @@ def _query(request: web.Request) -> dict[str, Any]:
 # --- authentication ------------------------------------------------------------------------------
 
 
+class CrossOrigin(PermissionDenied):
+    """A state-changing request that rode on the session cookie without proving it came from
+    our own pages (docs/security.md, CSRF): 403, nothing done."""
+
+    code = "cross_origin"
+
+
+class Throttled(ArrearsError):
+    """Too many failed logins for an account or from an address: 429 with ``Retry-After``."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 def require(request: web.Request, *roles: Role) -> CurrentUser:
     """The logged-in user, who must have one of ``roles`` (any role when none are named)."""
     user: CurrentUser | None = request.get(USER)
     if user is None:
+        refused = request.get(CROSS_ORIGIN)
+        if refused is not None:
+            raise CrossOrigin(
+                f"refused: a state-changing request authenticated by the session cookie must "
+                f"come from this site's own pages ({refused}); API clients send "
+                "Authorization: Bearer"
+            )
         raise Unauthenticated("log in first (POST /api/session)")
     if roles and user.role not in roles:
         raise PermissionDenied(f"role {user.role.value} may not do this")
@@ -230,23 +305,84 @@ def require(request: web.Request, *roles: Role) -> CurrentUser:
 # --- reading and writing JSON --------------------------------------------------------------------
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
+# How deep a request body may nest: every body of the API is a few levels deep, and a deeper
+# one only costs the parser, the validators and the JSON columns stack.
+MAX_JSON_DEPTH = 32
+_INT64 = 2**63
+
+
+def _integer(text: str) -> int:
+    # Past 64 bits no column holds it; refusing by length first spares int() a 5,000-digit
+    # string (which Python refuses with an error of its own).
+    number = int(text) if len(text.lstrip("-")) <= 19 else _INT64
+    if not -_INT64 <= number < _INT64:
+        raise ValueError(f"the number {text[:24]}… does not fit in 64 bits")
+    return number
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:24]} is out of range")
+    return number
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _depth(value: Any) -> int:
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                pending.extend((child, level + 1) for child in _children(item))
+    return deepest
+
+
+def _children(item: dict[str, Any] | list[Any]) -> Any:
+    return item.values() if isinstance(item, dict) else item
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JsonBody:
+    """A request body read and checked as one JSON object; ``raw`` is what pydantic validates."""
+
+    raw: bytes
+    value: dict[str, Any]
+
+
+async def read_json_object(request: web.Request) -> JsonBody:
     if request.content_type != "application/json":
         # Also a CSRF defence: browsers cannot send this content type cross-site unprompted.
         raise InputError("send the request body as application/json")
+    raw = await request.read()  # bounded by the app's client_max_size (413 past it)
     try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        # As UTF-8, as pydantic reads it next (json.loads alone would also take UTF-16).
+        body = json.loads(
+            raw.decode("utf-8"), parse_int=_integer, parse_float=_finite, parse_constant=_not_json
+        )
+    except RecursionError:
+        raise InputError(f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the checks above
         raise InputError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InputError("request body must be a JSON object")
-    return body
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise InputError(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return JsonBody(raw, body)
 
 
-def validated(model: type[M], values: Mapping[str, Any]) -> M:
-    """``values`` as ``model``; every invalid or unknown field named in a 422's details."""
+def validated(model: type[M], values: Mapping[str, Any] | JsonBody) -> M:
+    """``values`` as ``model``; every invalid or unknown field named in a 422's details. A body
+    is validated as JSON text (strict: a date is its string, never a number), a query's values
+    as text."""
     try:
-        return model.model_validate(values)  # type: ignore[attr-defined,no-any-return]
+        if isinstance(values, JsonBody):
+            return model.model_validate_json(values.raw)  # type: ignore[attr-defined,no-any-return]
+        return model.model_validate_strings(values)  # type: ignore[attr-defined,no-any-return]
     except pydantic.ValidationError as exc:
         raise ValidationFailed(
             f"{len(exc.errors())} invalid field(s)", details=field_errors(exc)

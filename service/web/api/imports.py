@@ -25,9 +25,9 @@ from service.ingest import uploads
 from service.ingest.files import FILES_BY_NAME
 from service.ingest.pipeline import ImportOptions, import_files
 from service.ingest.report import list_errors, load_report
-from service.web.api.framework import STAFF, Api, In, Out, Reply
+from service.web.api.framework import STAFF, Api, In, Out, Reply, TextIn
 from service.web.api.jobs import JobOut
-from service.web.api.schemas import Instant, Items, Limit, Offset, Page
+from service.web.api.schemas import Id, Instant, Items, Limit, Offset, Page
 from service.web.keys import CLOCK, ENGINE, JOBS, SETTINGS
 from workers.jobs import get_job, submit
 
@@ -84,19 +84,21 @@ class ImportRunOut(Out):
     error_count: int
 
 
-class RunPath(In):
-    id: int
+class RunPath(TextIn):
+    id: Id
 
 
-class RunQuery(In):
+class RunQuery(TextIn):
     limit: Annotated[Limit, Field(le=200)] = 20
     offset: Offset = 0
 
 
-class ErrorQuery(In):
+class ErrorQuery(TextIn):
     limit: Annotated[Limit, Field(le=1000)] = 100
     offset: Offset = 0
-    file: str | None = Field(None, description="only this file's errors, e.g. loans.csv")
+    file: str | None = Field(
+        None, max_length=64, description="only this file's errors, e.g. loans.csv"
+    )
 
 
 @api.post(
@@ -116,7 +118,12 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
     directory = await asyncio.to_thread(uploads.scratch_directory, settings.var_dir)
     handed_over = False
     try:
-        names, size = await _receive(request, directory)
+        try:
+            names, size = await _receive(request, directory, settings.import_max_bytes)
+        except ValueError as exc:  # aiohttp's reader: no boundary, a truncated body, …
+            raise InputError(
+                f"the upload is not a readable multipart/form-data body: {exc}"
+            ) from None
         specs = [spec for spec in FILES_BY_NAME.values() if spec.file in names]
         label = "upload: " + ", ".join(spec.file for spec in specs)
         if size > settings.import_inline_bytes:
@@ -154,14 +161,22 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
             await asyncio.to_thread(uploads.remove, directory)
 
 
-async def _receive(request: web.Request, directory: Path) -> tuple[list[str], int]:
-    """Stream each part to a file of its name; (the names, the bytes received)."""
+async def _receive(request: web.Request, directory: Path, limit: int) -> tuple[list[str], int]:
+    """Stream each part to a file of its name; (the names, the bytes received). More than
+    ``limit`` bytes is a 413: the upload is the one body the app lets grow past its small
+    request limit (multipart is streamed, so the app's ``client_max_size`` does not bound it)."""
+    if (request.content_length or 0) > limit:
+        raise web.HTTPRequestEntityTooLarge(limit, request.content_length or 0)
     names: list[str] = []
     size = 0
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise InputError("nested multipart bodies are not accepted")
+        if not (part.filename or part.name):
+            raise InputError(
+                'every part names its file (Content-Disposition: form-data; name="loans.csv")'
+            )
         name = Path((part.filename or part.name or "").strip().lower()).name
         if not _SAFE_NAME.match(name) or name not in FILES_BY_NAME:
             raise ValidationFailed(
@@ -173,8 +188,10 @@ async def _receive(request: web.Request, directory: Path) -> tuple[list[str], in
         names.append(name)
         with (directory / name).open("wb") as handle:  # chunks of 1 MiB
             while chunk := await part.read_chunk(1 << 20):
-                handle.write(chunk)
                 size += len(chunk)
+                if size > limit:
+                    raise web.HTTPRequestEntityTooLarge(limit, size)
+                handle.write(chunk)
     if not names:
         raise ValidationFailed(
             "no files in the upload",

@@ -8,8 +8,8 @@ from aiohttp import web
 from pydantic import Field
 
 from service.db.models import JobKind, JobState
-from service.web.api.framework import STAFF, Api, In, Out
-from service.web.api.schemas import Instant, Limit, Offset, Page
+from service.web.api.framework import STAFF, Api, Out, TextIn
+from service.web.api.schemas import Id, Instant, Limit, Offset, Page
 from service.web.keys import ENGINE
 from workers.jobs import get_job, list_jobs
 
@@ -37,11 +37,11 @@ class JobOut(Out):
         return cls.model_validate({**job, "url": f"/api/jobs/{job['id']}"})
 
 
-class JobPath(In):
-    id: int
+class JobPath(TextIn):
+    id: Id
 
 
-class JobQuery(In):
+class JobQuery(TextIn):
     limit: Annotated[Limit, Field(le=200)] = 20
     offset: Offset = 0
 

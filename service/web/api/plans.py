@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from service.auth import CurrentUser
 from service.db.models import JobKind
@@ -15,7 +13,7 @@ from service.domain.casework import TaskKind
 from service.treatment import plans
 from service.web.api.framework import STAFF, Api, In, Out
 from service.web.api.jobs import JobOut
-from service.web.api.schemas import Instant, Items
+from service.web.api.schemas import Day, Instant, Items, MoneyIn, Name
 from service.web.keys import ENGINE, JOBS, STRATEGIES
 from strategies.treatment import StepChannel
 from workers.jobs import get_job, submit
@@ -23,39 +21,53 @@ from workers.jobs import get_job, submit
 api = Api("plans")
 
 
+# Days and counts in a plan: whole numbers in a range a portfolio could mean (a century of days).
+Days = Annotated[int, Field(ge=0, le=36_500)]
+Count = Annotated[int, Field(ge=1, le=1_000)]
+# Template names become file names: letters, digits and underscores (strategies.treatment).
+Template = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,56}$")]
+# When a step runs, debtor-local: HH:MM.
+ClockTime = Annotated[str, StringConstraints(pattern=r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")]
+Names = Annotated[list[Name], Field(max_length=50)]
+
+
 class PlanCalls(In):
-    from_dpd: int = Field(3, description="collector and automated calls start at this DPD (T+3)")
-    per_day: int = Field(3, description="calls a day to the debtor (the profile caps it too)")
+    from_dpd: Annotated[Days, Field(ge=1)] = Field(
+        3, description="collector and automated calls start at this DPD (T+3)"
+    )
+    per_day: Count = Field(3, description="calls a day to the debtor (the profile caps it too)")
 
 
 class PlanLostContact(In):
-    after_days: int = Field(3, description="days of calls without reaching the debtor → 失联")
+    after_days: Annotated[Days, Field(ge=1)] = Field(
+        3, description="days of calls without reaching the debtor → 失联"
+    )
 
 
 class StepWhen(In):
     """Conditions of a step; every one given must hold (docs/treatment.md)."""
 
-    days_before_due: int | None = None
-    min_dpd: int | None = None
-    max_dpd: int | None = None
-    buckets: list[str] | None = None
-    tiers: list[str] | None = None
-    risk_classes: list[str] | None = None
+    days_before_due: Days | None = None
+    min_dpd: Days | None = None
+    max_dpd: Days | None = None
+    buckets: Names | None = None
+    tiers: Names | None = None
+    risk_classes: Names | None = None
     lost_contact: bool | None = None
-    min_outstanding: Decimal | None = None
-    max_outstanding: Decimal | None = None
-    days_before_maturity: int | None = None
+    min_outstanding: MoneyIn | None = None
+    max_outstanding: MoneyIn | None = None
+    days_before_maturity: Days | None = None
     after_maturity: bool | None = None
-    min_failed_visits: int | None = None
-    max_failed_visits: int | None = None
+    min_failed_visits: Days | None = None
+    max_failed_visits: Days | None = None
 
 
 class PlanStep(In):
-    key: str
+    key: Name
     channel: StepChannel
-    template: str | None = Field(None, description="sms, call and letter steps")
+    template: Template | None = Field(None, description="sms, call and letter steps")
     task: TaskKind | None = Field(None, description="task steps")
-    at: str = Field("09:00", description="debtor-local time, HH:MM")
+    at: ClockTime = Field("09:00", description="debtor-local time, HH:MM")
     once: bool | None = Field(None, description="default: letters and tasks once per loan")
     when: StepWhen = Field(default_factory=lambda: StepWhen())
 
@@ -63,12 +75,14 @@ class PlanStep(In):
 class PlanDefinition(In):
     """A plan in the form of its TOML file (``strategies/plans/standard.toml``)."""
 
-    name: str
-    portfolio: str = Field("", description='a loan product; "" treats every product without one')
-    strategy: str = "plan_steps"
+    name: Name
+    portfolio: str = Field(
+        "", max_length=64, description='a loan product; "" treats every product without one'
+    )
+    strategy: Name = "plan_steps"
     calls: PlanCalls = Field(default_factory=lambda: PlanCalls())
     lost_contact: PlanLostContact = Field(default_factory=lambda: PlanLostContact())
-    steps: list[PlanStep]
+    steps: list[PlanStep] = Field(min_length=1, max_length=200)
 
 
 class PlanSummary(Out):
@@ -103,7 +117,7 @@ class StoredPlan(Out):
 
 
 class DryRun(In):
-    day: dt.date = Field(alias="for", description="the day to plan, written nowhere")
+    day: Day = Field(alias="for", description="the day to plan, written nowhere")
 
 
 @api.get("/api/plans", summary="Every version of every plan", roles=STAFF)

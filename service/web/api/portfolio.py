@@ -24,8 +24,9 @@ from service.portfolio.events import (
     ScheduleChange,
     apply_event,
 )
-from service.web.api.framework import STAFF, Api, In, Out, Reply
+from service.web.api.framework import STAFF, Api, In, Out, Reply, TextIn
 from service.web.api.schemas import (
+    Day,
     Limit,
     Money,
     MoneyIn,
@@ -45,12 +46,12 @@ Classification = Annotated[
 ]
 
 
-class RefPath(In):
+class RefPath(TextIn):
     ref: Ref
 
 
-class BorrowerQuery(In):
-    q: str | None = Field(None, description="part of a borrower_ref or name")
+class BorrowerQuery(TextIn):
+    q: str | None = Field(None, max_length=200, description="part of a borrower_ref or name")
     limit: Annotated[Limit, Field(le=reads.MAX_PAGE)] = 50
     offset: Offset = 0
 
@@ -95,7 +96,7 @@ class BorrowerDetail(BorrowerOut):
     loans: list[BorrowerLoan]
 
 
-class LoanQuery(In):
+class LoanQuery(TextIn):
     borrower_ref: Ref | None = None
     status: LoanStatus | None = None
     limit: Annotated[Limit, Field(le=reads.MAX_PAGE)] = 50
@@ -146,9 +147,9 @@ class LoanDetail(LoanOut):
     paid_total: Money
 
 
-class PaymentQuery(In):
+class PaymentQuery(TextIn):
     loan_ref: Ref | None = None
-    since: dt.date | None = None
+    since: Day | None = None
     limit: Annotated[Limit, Field(le=reads.MAX_PAGE)] = 50
     offset: Offset = 0
 
@@ -156,12 +157,12 @@ class PaymentQuery(In):
 class NewPayment(In):
     payment_ref: Ref
     loan_ref: Ref
-    paid_on: dt.date
+    paid_on: Day
     amount: PositiveMoneyIn
 
 
 class NewInstallment(In):
-    due_on: dt.date
+    due_on: Day
     principal_due: MoneyIn
     interest_due: MoneyIn
 
@@ -250,7 +251,7 @@ async def list_payments(
     roles=STAFF,
     status=201,
     responses={201: PaymentOut, 200: PaymentOut},
-    errors=(409,),
+    errors=(404, 409),
 )
 async def create_payment(
     request: web.Request, user: CurrentUser, body: NewPayment

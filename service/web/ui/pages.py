@@ -1,9 +1,8 @@
 """Server-rendered pages (Jinja2): the landing page and login; the workspace and dashboard land
-here."""
+here. Every form carries a CSRF token (service.web.ui.csrf), checked on POST."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,14 +12,25 @@ from sqlalchemy import select
 from service import __version__, auth
 from service.db.models import ImportRun, Role
 from service.portfolio.reads import bucket_summary, portfolio_counts
-from service.web.api.session import set_session_cookie
+from service.web.api.session import log_in, set_session_cookie
 from service.web.keys import ENGINE, SESSION_COOKIE, SESSION_TOKEN, SETTINGS, TEMPLATES, USER
+from service.web.ui import csrf
+
+EXPIRED_FORM = "This form has expired or did not come from this site. Please try again."
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     page = request.app[TEMPLATES].get_template(template)
-    html = page.render(user=request.get(USER), version=__version__, **context)
-    return web.Response(text=html, content_type="text/html", status=status)
+    html = page.render(
+        user=request.get(USER),
+        version=__version__,
+        csrf_field=csrf.FIELD,
+        csrf_token=csrf.form_token(request),
+        **context,
+    )
+    response = web.Response(text=html, content_type="text/html", status=status)
+    csrf.set_cookie(request, response)
+    return response
 
 
 async def index(request: web.Request) -> web.Response:
@@ -60,22 +70,33 @@ async def login_submit(request: web.Request) -> web.Response:
     username = str(form.get("username", ""))
     password = str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
+    if not csrf.valid(request, form):
+        return render(request, "login.html", status=403, error=EXPIRED_FORM, next=target)
     settings = request.app[SETTINGS]
-    async with request.app[ENGINE].begin() as conn:
-        result = await auth.login(
-            conn, username, password, dt.timedelta(hours=settings.session_ttl_hours)
+    outcome = await log_in(request, username, password, channel="form")
+    if outcome.locked_for is not None:
+        minutes = max(1, -(-outcome.locked_for // 60))
+        page = render(
+            request,
+            "login.html",
+            status=429,
+            error=f"Too many failed logins. Try again in {minutes} minute(s).",
+            next=target,
         )
-    if result is None:
+        page.headers["Retry-After"] = str(outcome.locked_for)
+        return page
+    if outcome.token is None:
         return render(
             request, "login.html", status=401, error="Wrong username or password.", next=target
         )
-    token, _user = result
     response = web.HTTPSeeOther(target)
-    set_session_cookie(response, token, settings.cookie_secure, settings.session_ttl_hours)
+    set_session_cookie(response, outcome.token, settings.cookie_secure, settings.session_ttl_hours)
     raise response
 
 
 async def logout(request: web.Request) -> web.Response:
+    if not csrf.valid(request, await request.post()):
+        return render(request, "message.html", status=403, message=EXPIRED_FORM)
     token = request.get(SESSION_TOKEN)
     if token:
         async with request.app[ENGINE].begin() as conn:
