@@ -82,8 +82,10 @@ async def test_offsets_and_limits_past_64_bits_are_named(
             b'--b\r\nContent-Disposition: form-data; name="loans.csv"; filename="loans.csv"'
             b"\r\n\r\nloan_ref,borrower",
         ),
+        # A part whose header line is no header (the fuzz run's: a stray word before the end).
+        ("multipart/form-data; boundary=b", b"--b\r\nFalse--b--\r\n"),
     ],
-    ids=["missing boundary", "part without headers", "truncated"],
+    ids=["missing boundary", "part without headers", "truncated", "unreadable header"],
 )
 async def test_a_malformed_upload_is_a_400_and_stores_nothing(
     client: Client,

@@ -255,7 +255,7 @@ async def test_the_api_refuses_far_years_and_strangers_clearly(
 def test_a_check_in_the_past_knows_only_the_promises_and_lost_contact_of_then(
     drop: Path, db: Db, settings: Settings
 ) -> None:
-    async def facts_at(engine: AsyncEngine) -> list[tuple[object, object]]:
+    async def facts_at(engine: AsyncEngine) -> list[tuple[dt.date | None, dt.date | None]]:
         async with engine.begin() as conn:
             loan = await conn.scalar(text("SELECT id FROM loans WHERE loan_ref = 'L-CN'"))
             await conn.execute(

@@ -34,6 +34,7 @@ from service.treatment.planner import message_context
 from service.web.keys import TEMPLATES
 from strategies.treatment import TreatmentAccount
 from tests.conftest import PASSWORD, make_user
+from tests.test_pages import post_form
 
 ROOT = resources.files("templates")
 ROOT_DIR = Path(str(ROOT))
@@ -140,9 +141,14 @@ async def test_every_web_template_renders_for_the_pages_that_use_it(
             assert (await client.get(path)).status == 200
         for role in (Role.collector, Role.supervisor):
             await make_user(engine, role.value, role)
-            await client.post("/login", data={"username": role.value, "password": PASSWORD})
-            assert (await client.get("/")).status == 200
-            await client.post("/logout")
+            login = {"username": role.value, "password": PASSWORD}
+            assert (await post_form(client, "/login", login, "/login")).status == 200
+            home = await client.get("/")
+            assert home.status == 200
+            assert role.value in await home.text()  # logged in: the page with the user's name
+            assert (await post_form(client, "/logout", {}, "/")).status == 200
+        # A form posted without its token: refused, with the message page.
+        assert (await client.post("/logout")).status == 403
     finally:
         del pages.get_template
     shipped = {entry.name for entry in ROOT.joinpath("web").iterdir() if entry.is_file()}

@@ -11,6 +11,9 @@ import datetime as dt
 
 EARLIEST_DATE = dt.date(1900, 1, 1)
 LATEST_DATE = dt.date(2999, 12, 31)
+# The calendar's dates as text: YYYY-MM-DD in ASCII digits (no week, ordinal or compact forms,
+# which Python's fromisoformat also takes); the day of the month is checked by parsing.
+DATE_PATTERN = r"(?:19[0-9]{2}|2[0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 
 
 def in_calendar(day: dt.date) -> bool:

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from service.domain.dates import DATE_PATTERN, EARLIEST_DATE, LATEST_DATE
 from service.domain.phones import InvalidPhone, normalise, parse_phone
 
 
@@ -66,9 +67,7 @@ def boolean(value: str) -> bool:
 # A date as the contract writes it: YYYY-MM-DD in ASCII digits, years 1900-2999. Python's own
 # fromisoformat also takes week dates (2026-W01-1), ordinal and compact forms and year 1, and
 # a far year overflows the date arithmetic of a close of business; none of those is a loan's date.
-DATE_PATTERN = r"(?:19[0-9]{2}|2[0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-EARLIEST_DATE = dt.date(1900, 1, 1)
-LATEST_DATE = dt.date(2999, 12, 31)
+# The pattern and the years are the one calendar's (service.domain.dates).
 _DATE = re.compile(DATE_PATTERN)
 
 

@@ -14,8 +14,9 @@ import secrets
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from service import audit
 from service.auth import CurrentUser
@@ -53,11 +54,14 @@ def hold_view(row: Any) -> dict[str, Any]:
 
 
 def _holds() -> Any:
+    # The hold's own loan under another name: the visibility condition's EXISTS over loans must
+    # correlate to the borrower only.
+    held = aliased(Loan)
     return (
         select(
             Hold.hold_ref,
             Borrower.borrower_ref,
-            Loan.loan_ref,
+            held.loan_ref,
             Hold.code,
             Hold.started_on,
             Hold.ends_on,
@@ -66,7 +70,7 @@ def _holds() -> Any:
             Hold.created_by,
         )
         .join(Borrower, Borrower.id == Hold.borrower_id)
-        .outerjoin(Loan, Loan.id == Hold.loan_id)
+        .outerjoin(held, held.id == Hold.loan_id)
     )
 
 
@@ -78,7 +82,8 @@ async def list_holds(
     in_force_on: dt.date | None,
     limit: int,
     offset: int,
-) -> list[dict[str, Any]]:
+) -> tuple[int, list[dict[str, Any]]]:
+    """The holds on the borrowers ``user`` may see: (how many in all, a page of them)."""
     query = _holds().where(borrower_visible(user))
     if borrower_ref:
         query = query.where(Borrower.borrower_ref == borrower_ref)
@@ -87,8 +92,11 @@ async def list_holds(
             Hold.started_on <= in_force_on,
             or_(Hold.ends_on.is_(None), Hold.ends_on >= in_force_on),
         )
+    total = await conn.scalar(
+        query.with_only_columns(func.count(Hold.id), maintain_column_froms=True)
+    )
     rows = await conn.execute(query.order_by(Hold.id).limit(limit).offset(offset))
-    return [hold_view(row) for row in rows]
+    return int(total or 0), [hold_view(row) for row in rows]
 
 
 async def record_hold(conn: AsyncConnection, user: CurrentUser, hold: NewHold) -> dict[str, Any]:

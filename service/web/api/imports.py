@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import pydantic
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 from sqlalchemy import func, select
 
@@ -120,7 +121,8 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
     try:
         try:
             names, size = await _receive(request, directory, settings.import_max_bytes)
-        except ValueError as exc:  # aiohttp's reader: no boundary, a truncated body, …
+        # aiohttp's reader: no boundary, a truncated body, a part's header line unreadable …
+        except (ValueError, HttpProcessingError) as exc:
             raise InputError(
                 f"the upload is not a readable multipart/form-data body: {exc}"
             ) from None

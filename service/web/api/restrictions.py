@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from service.auth import CurrentUser
 from service.domain.compliance import HoldKind
@@ -15,17 +15,17 @@ from service.domain.contact import Channel, OptOutChannel, OptOutSource
 from service.domain.phones import InvalidPhone, normalise
 from service.errors import ValidationFailed
 from service.portfolio import restrictions
-from service.web.api.framework import STAFF, Api, In, Out
+from service.web.api.framework import STAFF, Api, In, Out, TextIn
 from service.web.api.portfolio import RefPath
-from service.web.api.schemas import Instant, Items, Limit, Offset, Ref
+from service.web.api.schemas import Day, Instant, Items, Limit, MomentIn, Name, Offset, Page, Ref
 from service.web.keys import CLOCK, ENGINE, SETTINGS
 
 api = Api("restrictions")
 
 
-class HoldQuery(In):
+class HoldQuery(TextIn):
     borrower_ref: Ref | None = None
-    in_force_on: dt.date | None = Field(None, description="only holds in force that day")
+    in_force_on: Day | None = Field(None, description="only holds in force that day")
     limit: Annotated[Limit, Field(le=500)] = 100
     offset: Offset = 0
 
@@ -47,18 +47,22 @@ class NewHold(In):
     borrower_ref: Ref
     loan_ref: Ref | None = Field(None, description="empty: every loan of the borrower")
     kind: HoldKind
-    starts_on: dt.date
-    ends_on: dt.date | None = None
+    starts_on: Day
+    ends_on: Day | None = None
     note: str = Field("", max_length=2000)
 
 
 class HoldEnd(In):
-    ends_on: dt.date = Field(description="the hold's last day")
+    ends_on: Day = Field(description="the hold's last day")
     note: str = Field("", max_length=2000)
 
 
-class OptOutQuery(In):
-    phone: str = Field(description="the number, E.164 or as written in the lender's region")
+# A phone number as a person writes it: E.164, or national in the lender's region.
+Phone = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class OptOutQuery(TextIn):
+    phone: Phone = Field(description="the number, E.164 or as written in the lender's region")
 
 
 class OptOutOut(Out):
@@ -71,20 +75,20 @@ class OptOutOut(Out):
 
 
 class NewOptOut(In):
-    phone: str
+    phone: Phone
     channel: OptOutChannel
     source: OptOutSource
-    opted_out_at: AwareDatetime | None = Field(None, description="default: now")
+    opted_out_at: MomentIn | None = Field(None, description="default: now")
 
 
 class OptIn(In):
-    phone: str
+    phone: Phone
     channel: OptOutChannel
-    opted_in_at: AwareDatetime | None = Field(None, description="default: now")
+    opted_in_at: MomentIn | None = Field(None, description="default: now")
 
 
 class ZoneConfirmation(In):
-    timezone: str = Field(description="the IANA zone the debtor confirmed, e.g. America/Denver")
+    timezone: Name = Field(description="the IANA zone the debtor confirmed, e.g. America/Denver")
 
 
 class ZoneOut(Out):
@@ -102,9 +106,9 @@ def _phone(request: web.Request, raw: str) -> str:
 
 
 @api.get("/api/holds", summary="Holds on the borrowers the caller may see")
-async def list_holds(request: web.Request, user: CurrentUser, query: HoldQuery) -> Items[HoldOut]:
+async def list_holds(request: web.Request, user: CurrentUser, query: HoldQuery) -> Page[HoldOut]:
     async with request.app[ENGINE].connect() as conn:
-        items = await restrictions.list_holds(
+        total, items = await restrictions.list_holds(
             conn,
             user,
             borrower_ref=query.borrower_ref,
@@ -112,10 +116,10 @@ async def list_holds(request: web.Request, user: CurrentUser, query: HoldQuery) 
             limit=query.limit,
             offset=query.offset,
         )
-    return Items[HoldOut](items=[HoldOut.model_validate(item) for item in items])
+    return Page[HoldOut](total=total, items=[HoldOut.model_validate(item) for item in items])
 
 
-@api.post("/api/holds", summary="Record a hold", roles=STAFF, status=201, errors=(409,))
+@api.post("/api/holds", summary="Record a hold", roles=STAFF, status=201, errors=(404, 409))
 async def record_hold(request: web.Request, user: CurrentUser, body: NewHold) -> HoldOut:
     """A dispute, a bankruptcy, a death, breathing space …: on one loan or every loan of the
     borrower, from a date; the profile in force says which block contact."""

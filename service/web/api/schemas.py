@@ -12,6 +12,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import pydantic
 from pydantic import AwareDatetime, BeforeValidator, Field, PlainSerializer, StringConstraints
 
+from service.domain.dates import DATE_PATTERN
 from service.ingest import fields
 from service.web.api.framework import Out
 
@@ -131,15 +132,15 @@ def _moment(value: Any) -> dt.datetime:
 
 
 # A date in a request (body or query): YYYY-MM-DD as the import contract reads it (years
-# 1900-2999: fields.DATE_PATTERN); not a number, a week or ordinal date, nor year 1.
+# 1900-2999: service.domain.dates); not a number, a week or ordinal date, nor year 1.
 Day = Annotated[
     dt.date,
     BeforeValidator(_day),
-    _string_schema(fields.DATE_PATTERN, "2026-11-24", format="date"),
+    _string_schema(DATE_PATTERN, "2026-11-24", format="date"),
 ]
 # A moment in a request: RFC 3339 with its offset (2026-11-24T10:00:00+08:00), years 1900-2999.
 MOMENT_PATTERN = (
-    fields.DATE_PATTERN
+    DATE_PATTERN
     + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
     + r"(?:Z|[+-](?:0[0-9]|1[0-4]):[0-5][0-9])"
 )
