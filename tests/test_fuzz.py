@@ -232,10 +232,8 @@ async def test_the_schema_fuzz_run_finds_no_server_error_and_no_stray_answer(
     for tally in tallies.values():
         assert len(tally.operations) >= 35
         assert 500 not in tally.statuses
-    # Nothing a request did was logged as an error. (Jobs are not requests: two closes of
-    # business queued at once on SQLite may fail one with "database is locked" — the job
-    # says so, and the answer was the documented 202.)
+    # Nothing a request did, nor a job it queued, was logged as an error (on SQLite the jobs
+    # take turns rather than fail "database is locked").
     logged = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     errors = [e for e in logged if e.get("level") in ("error", "critical")]
-    assert [e for e in errors if not str(e.get("event")).startswith("job.")] == []
-    print(f"jobs failed: {len(errors)} ({sorted({str(e.get('kind')) for e in errors})})")
+    assert errors == [], errors[:3]

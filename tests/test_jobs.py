@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.assignment.queues import install_default_queues
 from service.assignment.run import strategies_for
 from service.cob.nightly import Planning, run_cob
-from service.db.models import Job, JobKind, JobState, Role
+from service.db.models import Job, JobKind, JobState, Loan, Role
 from service.devtools.demo import write_demo_portfolio
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.processes import process_identity
@@ -275,3 +275,34 @@ async def test_queued_jobs_nobody_will_run_are_failed_by_the_sweep(engine: Async
     later = now + jobs.NEVER_STARTED + dt.timedelta(minutes=1)
     assert await jobs.sweep(engine, later) == 1
     assert await _state(engine, fresh) is JobState.failed
+
+
+async def test_nights_queued_together_all_succeed_while_the_api_writes(
+    client: Client, engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    await _portfolio(engine, tmp_path)
+    staff = await _staff(client, engine)
+    await run_cob(
+        engine, AS_OF, settings.cob_config(), planning=Planning(strategies_for(settings), settings)
+    )
+    async with engine.connect() as conn:
+        loans = list((await conn.scalars(select(Loan.loan_ref).order_by(Loan.id).limit(6))).all())
+    queued = [
+        await (await client.post("/api/cob", json={"as_of": "2026-11-24"}, headers=staff)).json()
+        for _ in range(4)
+    ]
+    # Payments recorded meanwhile: each refreshes its loan's position, a write of its own.
+    paid = await asyncio.gather(
+        *(
+            client.post(
+                "/api/payments",
+                json={"payment_ref": f"J-{ref}", "loan_ref": ref, "paid_on": "2026-11-24",
+                      "amount": "1.00"},
+                headers=staff,
+            )
+            for ref in loans
+        )
+    )  # fmt: skip
+    assert [response.status for response in paid] == [201] * len(loans)
+    finished = [await job_done(client, job, staff) for job in queued]
+    assert [job["state"] for job in finished] == ["succeeded"] * 4, [j["error"] for j in finished]

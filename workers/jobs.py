@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cob.nightly import Planning, dry_run_plan, run_cob
+from service.db import dialect
 from service.db.models import Job, JobKind, JobState
 from service.errors import ArrearsError, NotFound
 from service.ingest import uploads
@@ -199,9 +200,10 @@ class Progress:
 Work = Callable[[Dependencies, Mapping[str, Any], Progress], Awaitable[dict[str, Any]]]
 
 
-async def run_job(deps: Dependencies, job_id: int) -> None:
-    """Claim the job and do it. A job already claimed or finished is left alone: arq delivers
-    at least once, and a retry after a crash must not resurrect a job marked failed."""
+async def run_job(deps: Dependencies, job_id: int, turn: asyncio.Lock | None = None) -> None:
+    """Claim the job and do it (holding ``turn`` while it works, when given). A job already
+    claimed or finished is left alone: arq delivers at least once, and a retry after a crash
+    must not resurrect a job marked failed."""
     now = deps.clock.now()
     async with deps.engine.begin() as conn:  # a failure here leaves it queued, for the sweep
         claimed = await conn.execute(
@@ -229,7 +231,10 @@ async def run_job(deps: Dependencies, job_id: int) -> None:
     error: str | None = "interrupted: shut down"
     try:
         log.info("job.started", kind=kind.value)
-        result = await WORK[kind](deps, params, progress)
+        if turn is not None and turn.locked():
+            progress.step("waiting for the job before it")
+        async with turn or contextlib.nullcontext():
+            result = await WORK[kind](deps, params, progress)
         state, error = JobState.succeeded, None
     except Exception as exc:
         error = exc.message if isinstance(exc, ArrearsError) else f"{type(exc).__name__}: {exc}"
@@ -355,16 +360,21 @@ class JobRunner(Protocol):
 
 class InProcessJobs:
     """The embedded default's runner: each job an asyncio task of this process. Shutting down
-    cancels them, and each is then marked failed ("interrupted: shut down")."""
+    cancels them, and each is then marked failed ("interrupted: shut down").
+
+    On SQLite the jobs take turns: it has one writer at a time, and a night or an import
+    waiting behind another for longer than the busy timeout would fail "database is locked".
+    Each is claimed (running) at once and says it is waiting for the job before it."""
 
     runner = "inprocess"
 
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         self.tasks: set[asyncio.Task[None]] = set()
+        self.turn = None if dialect.is_postgresql(deps.engine) else asyncio.Lock()
 
     async def submit(self, job_id: int) -> None:
-        task = asyncio.ensure_future(run_job(self.deps, job_id))
+        task = asyncio.ensure_future(run_job(self.deps, job_id, self.turn))
         self.tasks.add(task)
         task.add_done_callback(self._done)
 

@@ -173,6 +173,7 @@ async def refresh_loans(
     if not loan_ids:
         return 0
     config = config or CobConfig()
+    await dialect.write_now(conn)
     await dialect.create_temp_table(conn, "cob_scope", (("loan_id", "int"),))
     for start in range(0, len(loan_ids), 10_000):
         await conn.execute(

@@ -167,6 +167,7 @@ async def _import_file(
     progress: Progress,
     moved: set[int],
 ) -> FileReport:
+    await dialect.write_now(conn)  # SQLite: staged, checked and stored in one writing turn
     await dialect.tune_for_batch(conn, work_mem="256MB")
     report = FileReport(file=spec.file)
     columns = {table: (("line", "int"), *cols) for table, cols in spec.stage.items()}
