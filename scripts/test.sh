@@ -43,12 +43,15 @@ ensure_services() {
 
 ensure_browser() {
   # Browser tests run Debian's Chromium; Playwright cannot fetch its own build here.
-  if [ ! -x /usr/bin/chromium ]; then
+  # Without the CJK fonts Chinese renders as boxes.
+  if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
-      echo "installing Chromium"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+      echo "installing Chromium and the CJK fonts"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
     else
-      echo "browser tests need /usr/bin/chromium (apt-get install chromium)" >&2; return 1
+      echo "browser tests need /usr/bin/chromium and its CJK fonts" \
+        "(apt-get install chromium fonts-noto-cjk)" >&2; return 1
     fi
   fi
 }

@@ -20,19 +20,8 @@ from service.domain.compliance import replay
 from service.portfolio.reads import bucket_summary
 from service.treatment.outbox import cancel_unsent
 from tests.conftest import Db
-from tests.test_treatment import ATTEMPTS, DAY, add_facts, write_portfolio
-
-
-@pytest.fixture
-def portfolio(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Path:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("ARREARS_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("ARREARS_LENDER_TIMEZONE", "Asia/Shanghai")
-    monkeypatch.setenv("ARREARS_LENDER_NAME", "测试银行")
-    folder = tmp_path / "drop"
-    write_portfolio(folder)
-    assert main(["import", str(folder), "--as-of", "2026-11-24"]) == 0
-    return folder
+from tests.test_treatment import ATTEMPTS, DAY, add_facts
+from tests.test_treatment import portfolio as portfolio  # the fixture, shared
 
 
 def _instant(value: Any) -> dt.datetime | None:
