@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -77,19 +77,25 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         """The profile's effective values (overrides and caps applied), as stored with a
         decision so that it can be decided again."""
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, tuple) and value and isinstance(value[0], dt.time):
-                value = [moment.strftime("%H:%M") for moment in value]
-            elif isinstance(value, frozenset | tuple):
-                value = sorted(value) if isinstance(value, frozenset) else list(value)
-            values[field.name] = value
-        return values
+        return dict(_profile_values(self))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Profile:
         return _profile(values["name"], {k: v for k, v in values.items() if k != "name"})
+
+
+@functools.lru_cache(maxsize=64)
+def _profile_values(profile: Profile) -> Mapping[str, Any]:
+    # Once per profile, not once per decision: a night stores tens of thousands of them.
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(profile):
+        value = getattr(profile, field.name)
+        if isinstance(value, tuple) and value and isinstance(value[0], dt.time):
+            value = [moment.strftime("%H:%M") for moment in value]
+        elif isinstance(value, frozenset | tuple):
+            value = sorted(value) if isinstance(value, frozenset) else list(value)
+        values[field.name] = value
+    return values
 
 
 class ProfileName(enum.StrEnum):
@@ -157,7 +163,7 @@ def debtor_zone(file_zone: str | None, confirmed: bool, phone_zones: Sequence[st
     return ZoneEvidence(None, (), TimezoneSource.unknown)
 
 
-@cache
+@functools.cache
 def _profiles_data() -> dict[str, Any]:
     text = resources.files("service.domain").joinpath("profiles.toml").read_text("utf-8")
     return tomllib.loads(text)
