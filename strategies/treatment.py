@@ -72,6 +72,11 @@ _INT_KEYS = (
 )
 
 
+# The most days of calls a plan may require before the debtor is lost (失联): the guard judges
+# reachability from the contact history it loads, one day longer (service.treatment.facts).
+LOST_CONTACT_MAX_DAYS = 13
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class TreatmentAccount:
     """One open loan on the planning day, with what the steps' conditions read."""
@@ -215,6 +220,11 @@ def parse_plan(data: Mapping[str, Any]) -> PlanSpec:
                 f"plan {name}: lost_contact after_days, calls from_dpd and per_day are "
                 "whole numbers from 1"
             )
+    if after > LOST_CONTACT_MAX_DAYS:
+        raise ValueError(
+            f"plan {name}: lost_contact after_days is at most {LOST_CONTACT_MAX_DAYS} (the "
+            "contact history the guard judges reachability from)"
+        )
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ValueError(f"plan {name}: steps must be a non-empty list")

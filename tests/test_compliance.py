@@ -491,7 +491,7 @@ def every_fact(draw: st.DrawFn) -> tuple[Request, Facts]:
         debtor_state=draw(st.sampled_from([None, None, "reachable", "unreachable"])),
         location_contacts_with_party=draw(st.integers(0, 2)),
         debt=draw(st.sampled_from(["", "1", "2"])),
-        debtor_numbers=tuple(draw(st.sets(st.sampled_from([PHONE_CN, PHONE_US])))),
+        debtor_numbers=draw(st.none() | st.sets(st.sampled_from([PHONE_CN, PHONE_US])).map(tuple)),
         lost_contact_days=draw(st.integers(1, 5)),
         lost_contact_on=draw(st.none() | st.just(day)),
     )
@@ -514,3 +514,39 @@ def test_a_decision_is_decided_again_from_its_stored_inputs_alone(
     request, facts = situation
     stored = json.loads(json.dumps(decision_inputs(request, facts)))
     assert replay(stored) == guard(request, facts)
+
+
+def test_the_debtor_is_lost_live_only_after_the_days_of_calls_on_every_number() -> None:
+    emergency = Party("C1", "emergency")
+    request = Request("call", at(SHANGHAI, 24, 15), automated=False, purpose="location")
+    dials = tuple(
+        call(at(SHANGHAI, day, 10), "no_answer", phone=phone)
+        for day in (21, 22, 23)
+        for phone in (PHONE_CN, PHONE_US)
+    )
+    both = cn_facts(party=emergency, debtor_numbers=(PHONE_CN, PHONE_US), history=dials)
+    assert guard(request, both).verdict is Verdict.allow  # three days, every number: lost
+    # One call ten minutes ago on every number is not "the days of calls".
+    fresh = (call(at(SHANGHAI, 24, 14, 50), "no_answer", phone=PHONE_CN),)
+    assert guard(request, cn_facts(party=emergency, history=fresh)).reasons == (
+        "third_party_debtor_reachable",
+    )
+    # Two days of calls when the plan says three: still reachable.
+    short = cn_facts(party=emergency, history=dials[2:], debtor_numbers=(PHONE_CN, PHONE_US))
+    assert guard(request, short).reasons == ("third_party_debtor_reachable",)
+    # The debtor's numbers not known: never judged lost from them (fail closed) ...
+    unknown = dataclasses.replace(both, debtor_numbers=None)
+    assert guard(request, unknown).reasons == ("third_party_debtor_reachable",)
+    # ... while no valid number left at all is lost.
+    assert guard(request, dataclasses.replace(both, debtor_numbers=())).verdict is Verdict.allow
+
+
+def test_a_plan_may_not_ask_more_days_of_calls_than_the_guard_keeps_history_for() -> None:
+    from strategies.treatment import LOST_CONTACT_MAX_DAYS, builtin_plan, parse_plan
+
+    plan = builtin_plan().as_dict()
+    plan["lost_contact"] = {"after_days": LOST_CONTACT_MAX_DAYS + 1}
+    with pytest.raises(ValueError, match="after_days is at most 13"):
+        parse_plan(plan)
+    plan["lost_contact"] = {"after_days": LOST_CONTACT_MAX_DAYS}
+    assert parse_plan(plan).lost_contact_after_days == LOST_CONTACT_MAX_DAYS

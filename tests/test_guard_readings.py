@@ -285,3 +285,24 @@ def test_a_check_in_the_past_knows_only_the_promises_and_lost_contact_of_then(
     before, after = db.run(facts_at)
     assert before == (None, None)
     assert after == (dt.date(2026, 12, 3), dt.date(2026, 11, 25))  # the promise plus 3 days' grace
+
+
+def test_calls_about_someone_else_on_the_debtor_s_number_do_not_make_them_lost(
+    drop: Path, db: Db
+) -> None:
+    # A relative's loan on the debtor's second number (a shared landline).
+    (drop / "borrowers.csv").write_text(
+        "borrower_ref,name,phone,timezone\nCN3,张三的母亲,13800138011,Asia/Shanghai\n"
+    )
+    (drop / "loans.csv").write_text(
+        "loan_ref,borrower_ref,currency,principal,annual_rate,disbursed_on,maturity_on\n"
+        "L-CN3,CN3,CNY,1000.00,0.00,2026-01-05,2027-01-05\n"
+    )
+    assert main(["import", str(drop), "--as-of", "2026-11-24"]) == 0
+    for name in ("borrowers.csv", "loans.csv"):
+        (drop / name).unlink()
+    relative = tuple(row.replace("L-CN,", "L-CN3,") for row in ALT_NUMBER_DIALLED)
+    load_attempts(drop, *MAIN_NUMBER_DIALLED, *relative)
+    assert main(["cob", "--as-of", "2026-11-24"]) == 0
+    # The debtor's second number was never dialled about their own debt: not 失联.
+    assert db.rows("SELECT lost_contact_on FROM loans WHERE loan_ref = 'L-CN'") == [(None,)]

@@ -68,6 +68,8 @@ async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
                     for (channel, status), n in sorted(report.plan.contacts.items())
                 )
                 print(f"  planned: {planned or 'nothing'}")
+            elif report.not_planned is not None:
+                print(f"  {report.not_planned}")
     return 0
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from service.cli.common import Verbs, actor, date_arg, migrated, verb
 from service.clock import lender_today, utcnow
 from service.db.models import ImportRun
+from service.errors import ArrearsError
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.ingest.report import ImportReport, list_errors, load_report
 from service.ingest.runs import sweep_interrupted
@@ -73,6 +74,12 @@ def report_exit(report: ImportReport) -> int:
 
 
 async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    today = lender_today(settings.lender_timezone)
+    if args.as_of and args.as_of > today:
+        # Positions of a day to come would hold every night until then back from planning.
+        raise ArrearsError(
+            f"--as-of {args.as_of.isoformat()} is after the lender's today ({today.isoformat()})"
+        )
     async with migrated(settings) as engine:
         await sweep_interrupted(engine, utcnow())  # an earlier import killed on this host
         report = await import_directory(
@@ -83,7 +90,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 chunk_rows=settings.import_chunk_rows,
                 source="cli",
                 actor=actor(),
-                refresh_as_of=args.as_of or lender_today(settings.lender_timezone),
+                refresh_as_of=args.as_of or today,
                 cob=settings.cob_config(),
             ),
             TqdmProgress(),

@@ -58,6 +58,7 @@ class CobReport:
     buckets: dict[str, int]
     resumed: int = 0  # loans continued from their stored settlement rather than replayed
     plan: PlanReport | None = None  # the day's treatment plan, when COB planned it
+    not_planned: str | None = None  # why a night with planning asked for planned nothing
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class CobReport:
             "buckets": self.buckets,
             "seconds": round(self.seconds, 3),
             "plan": self.plan.as_dict() if self.plan is not None else None,
+            "not_planned": self.not_planned,
         }
 
 
@@ -124,13 +126,22 @@ async def close_of_business(
     progress("positions")
     settled = await engine.position_loans(conn, as_of, config)
     latest = await engine.latest_close(conn)
+    lost = (0, 0)
+    skipped: str | None = None
     if plan is None:
         # A back-filled night (an earlier date than the latest run, or than the loans' own
         # positions) writes its snapshots only: lost contact, assignment and the plan read the
         # loans' positions, which then are not the night's.
         positioned = await engine.latest_position(conn)
         plan = (latest is None or latest <= as_of) and (positioned is None or positioned <= as_of)
-    lost = (0, 0)
+        if not plan:
+            ahead = latest if latest is not None and latest > as_of else positioned
+            assert ahead is not None
+            skipped = (
+                f"snapshots only: loans are positioned as of {ahead.isoformat()}, after "
+                f"{as_of.isoformat()}"
+            )
+            log.warning("cob.back_filled", as_of=as_of.isoformat(), ahead=ahead.isoformat())
     if planning is not None and plan:
         settings = planning.settings
         progress("lost contact")
@@ -147,6 +158,8 @@ async def close_of_business(
         await engine.prune(conn, as_of, retention_days)
     await engine.record_run(conn, as_of, settled.loans, actor, config)
     details: dict[str, Any] = {"loans": settled.loans, "buckets": buckets}
+    if skipped is not None and planning is not None:
+        details["not_planned"] = skipped
     if planned is not None:
         details["planned"] = {f"{c}:{s}": n for (c, s), n in sorted(planned.contacts.items())}
     await audit.record(
@@ -165,6 +178,7 @@ async def close_of_business(
         buckets=buckets,
         resumed=settled.resumed,
         plan=planned,
+        not_planned=skipped if planning is not None else None,
     )
 
 

@@ -97,7 +97,7 @@ def _debtor_date(zones: Sequence[str], lender_zone: str, at: dt.datetime) -> dt.
     for name in [*zones[:1], lender_zone]:
         try:
             return at.astimezone(ZoneInfo(name)).date()
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             continue
     return at.date()
 

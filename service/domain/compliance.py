@@ -252,10 +252,11 @@ class Facts:
     debtor_state: str | None = None  # None: judged here, from the holds and the contact log
     location_contacts_with_party: int = 0  # earlier location contacts with this person, any debt
     debt: str = ""  # the debt (loan) this contact is about; "" counts every attempt as this debt
-    # What reachability (失联) is judged from: the debtor's known, valid numbers; the days of
-    # attempts on every one of them without a conversation that make a debtor lost; the day the
-    # last close of business found them lost (None: it did not).
-    debtor_numbers: tuple[str, ...] = ()
+    # What reachability (失联) is judged from: the debtor's known, valid numbers (None: not
+    # known, so never judged lost from them; (): none left); the days of attempts on every one
+    # of them without a conversation that make a debtor lost; the day the last close of
+    # business found them lost (None: it did not).
+    debtor_numbers: tuple[str, ...] | None = None
     lost_contact_days: int = 3
     lost_contact_on: dt.date | None = None
 
@@ -296,10 +297,10 @@ def guard(request: Request, facts: Facts) -> Decision:
     the reason."""
     if request.at.tzinfo is None:
         raise ValueError("the contact's time must be aware")
-    if not in_calendar(request.at.astimezone(dt.UTC).date()):
-        return Decision(Verdict.block, ("time_out_of_range",))
     outcome = _Outcome()
     try:
+        if not in_calendar(request.at.astimezone(dt.UTC).date()):
+            return Decision(Verdict.block, ("time_out_of_range",))
         if request.channel == LETTER:
             return _letter(request, facts, outcome)
         zones = _zones(facts, outcome)
@@ -336,7 +337,7 @@ def _letter(request: Request, facts: Facts, outcome: _Outcome) -> Decision:
 def _zone_or_none(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory's name
         return None
 
 
@@ -608,8 +609,10 @@ def debtor_state(facts: Facts, at: dt.datetime) -> str:
 
     A conversation with the debtor since the lost-contact episode began (or in the last days)
     makes them reachable at once. Found lost by the last close of business and not reached since:
-    unreachable. Otherwise lost only when every known number was dialled in the last
-    ``lost_contact_days`` whole days without a conversation, or no valid number is left.
+    unreachable. Otherwise lost only when, in the last ``lost_contact_days`` whole days and
+    today, the debtor was called on at least that many different days and every known number
+    was dialled, without a conversation — or no valid number is left. Numbers not known: not
+    judged lost (it fails closed: a third party is not called on a guess).
     """
     if facts.debtor_state is not None:
         return facts.debtor_state
@@ -627,14 +630,16 @@ def debtor_state(facts: Facts, at: dt.datetime) -> str:
     debtor = [a for a in facts.history if a.party == "debtor" and a.at <= at]
     if any(a.result == "conversation" and a.at >= since for a in debtor):
         return "reachable"
-    if facts.lost_contact_on is not None or not facts.debtor_numbers:
+    if facts.lost_contact_on is not None or facts.debtor_numbers == ():
         return "unreachable"
-    dialled = {
-        a.phone
-        for a in debtor
-        if a.channel == CALL and a.direction == "outbound" and a.at >= window
-    }
-    return "unreachable" if set(facts.debtor_numbers) <= dialled else "reachable"
+    if facts.debtor_numbers is None:
+        return "reachable"
+    calls = [
+        a for a in debtor if a.channel == CALL and a.direction == "outbound" and a.at >= window
+    ]
+    days = {_local_date(a.at, zone) for a in calls}
+    tried = set(facts.debtor_numbers) <= {a.phone for a in calls}
+    return "unreachable" if tried and len(days) >= facts.lost_contact_days else "reachable"
 
 
 # --- decisions kept, and decided again ------------------------------------------------------------
@@ -664,7 +669,7 @@ def decision_inputs(request: Request, facts: Facts) -> dict[str, Any]:
         "debtor_state": facts.debtor_state,
         "location_contacts_with_party": facts.location_contacts_with_party,
         "debt": facts.debt,
-        "debtor_numbers": list(facts.debtor_numbers),
+        "debtor_numbers": None if facts.debtor_numbers is None else list(facts.debtor_numbers),
         "lost_contact_days": facts.lost_contact_days,
         "lost_contact_on": facts.lost_contact_on.isoformat() if facts.lost_contact_on else None,
         "history": [
@@ -685,7 +690,10 @@ def replay(inputs: Mapping[str, Any]) -> Decision:
         text=asked["text"],
         voicemail=asked["voicemail"],
     )
+    if not isinstance(inputs.get("profile"), Mapping):
+        raise ValueError("a decision stored before its inputs were complete cannot be replayed")
     promise, lost = inputs["promise_until"], inputs["lost_contact_on"]
+    numbers = inputs["debtor_numbers"]
     facts = Facts(
         profile=Profile.from_dict(inputs["profile"]),
         lender_zone=inputs["lender_zone"],
@@ -702,7 +710,7 @@ def replay(inputs: Mapping[str, Any]) -> Decision:
         debtor_state=inputs["debtor_state"],
         location_contacts_with_party=inputs["location_contacts_with_party"],
         debt=inputs["debt"],
-        debtor_numbers=tuple(inputs["debtor_numbers"]),
+        debtor_numbers=None if numbers is None else tuple(numbers),
         lost_contact_days=inputs["lost_contact_days"],
         lost_contact_on=dt.date.fromisoformat(lost) if lost else None,
     )

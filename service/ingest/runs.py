@@ -179,7 +179,8 @@ async def heartbeat(engine: AsyncEngine, run_id: int) -> AsyncIterator[None]:
 
 async def sweep_interrupted(engine: AsyncEngine, now: dt.datetime) -> list[int]:
     """Close ``interrupted`` every running import whose process is gone: on this host, its pid
-    no longer runs; elsewhere, its heartbeat is older than STALE_AFTER. Each keeps the files it
+    no longer runs; on PostgreSQL, also its heartbeat older than STALE_AFTER (another host's
+    process, or a pid since reused). Each keeps the files it
     had committed, with their counts; returns the runs closed."""
     async with engine.connect() as conn:
         rows = (
@@ -197,9 +198,8 @@ async def sweep_interrupted(engine: AsyncEngine, now: dt.datetime) -> list[int]:
     closed = []
     for run_id, owner, beat, started, files, source in rows:
         alive = is_alive(owner) if owner else False
-        last = beat or started
-        if alive is None and dialect.is_postgresql(engine):
-            alive = last >= now - STALE_AFTER
+        if dialect.is_postgresql(engine) and (beat or started) < now - STALE_AFTER:
+            alive = False  # silent: gone, whatever runs under its pid now
         if alive is not False:
             continue
         async with engine.begin() as conn:

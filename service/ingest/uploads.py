@@ -11,6 +11,7 @@ unfinished, or (another host's process) an upload older than :data:`ORPHANED_AFT
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -47,6 +48,7 @@ def hand_over(directory: Path) -> None:
     """Before the upload becomes a job: from now on the job owns it (it removes it when done;
     the sweep, once no unfinished job names it)."""
     (directory / OWNER_FILE).write_text(JOB_OWNER)
+    os.utime(directory)  # the grace for the job's submission runs from now
 
 
 def remove(directory: Path) -> None:

@@ -13,6 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cache
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,9 +41,11 @@ from service.domain.compliance import (
 )
 from service.errors import ValidationFailed
 from service.settings import Settings
+from strategies.treatment import LOST_CONTACT_MAX_DAYS
 
-# The guard looks this far back in the contact log: the longest rule spans 7 days.
-HISTORY_DAYS = 14
+# The guard looks this far back in the contact log: the caps span 7 days, reachability a plan's
+# lost_contact.after_days (at most LOST_CONTACT_MAX_DAYS) and today.
+HISTORY_DAYS = LOST_CONTACT_MAX_DAYS + 1
 # The party of attempts about someone else's debt on the same number.
 OTHER_PERSON = "~another-person"
 # Loans per round trip when loading facts in bulk.
@@ -219,6 +222,7 @@ async def _load_chunk(
                 )
             )
     grace = dt.timedelta(days=settings.promise_grace_days)
+    lender = ZoneInfo(settings.lender_timezone)
     result: dict[int, LoanFacts] = {}
     for row in loans:
         promise = promised.get(row.id)
@@ -238,10 +242,11 @@ async def _load_chunk(
             debtor_numbers=tuple(numbers),
             holds=frozenset(holds[(row.borrower_id, None)] | holds[(row.borrower_id, row.id)]),
             promise_until=promise + grace if promise else None,
-            # Found lost by a night after ``day``: not known then.
+            # Found lost by a night whose moment comes after ``at``: not known then.
             lost_contact_on=(
                 row.lost_contact_on
-                if row.lost_contact_on is not None and row.lost_contact_on <= day
+                if row.lost_contact_on is not None
+                and dt.datetime.combine(row.lost_contact_on, settings.cob_time, lender) <= at
                 else None
             ),
             history=tuple(

@@ -55,6 +55,9 @@ async def mark_lost_contact(
                     Attempt.channel == Channel.call,
                     Attempt.direction == Direction.outbound,
                     *known,
+                    # Correlated to the number's borrower, one level up (the loan being
+                    # updated is two levels up, beyond SQL's automatic correlation).
+                    borrower=PhoneNumber.borrower_id,
                 ),
             )
             .exists()
@@ -111,13 +114,14 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def _debtor_attempts(*conditions: Any) -> Any:
+def _debtor_attempts(*conditions: Any, borrower: Any = Loan.borrower_id) -> Any:
     """EXISTS: an attempt with the debtor themself (not a third party), about any of their
-    loans, meeting ``conditions`` (correlated to the loan being updated)."""
+    loans, meeting ``conditions``; the debtor is ``borrower`` (default: the loan being
+    updated's)."""
     other = aliased(Loan)
     return (
         select(Attempt.id)
         .join(other, other.id == Attempt.loan_id)
-        .where(other.borrower_id == Loan.borrower_id, Attempt.contact_id.is_(None), *conditions)
+        .where(other.borrower_id == borrower, Attempt.contact_id.is_(None), *conditions)
         .exists()
     )

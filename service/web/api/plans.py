@@ -15,7 +15,7 @@ from service.web.api.framework import STAFF, Api, In, Out
 from service.web.api.jobs import JobOut
 from service.web.api.schemas import Day, Instant, Items, MoneyIn, Name
 from service.web.keys import ENGINE, JOBS, STRATEGIES
-from strategies.treatment import StepChannel
+from strategies.treatment import LOST_CONTACT_MAX_DAYS, StepChannel
 from workers.jobs import get_job, submit
 
 api = Api("plans")
@@ -39,7 +39,7 @@ class PlanCalls(In):
 
 
 class PlanLostContact(In):
-    after_days: Annotated[Days, Field(ge=1)] = Field(
+    after_days: Annotated[Days, Field(ge=1, le=LOST_CONTACT_MAX_DAYS)] = Field(
         3, description="days of calls without reaching the debtor → 失联"
     )
 
