@@ -29,6 +29,8 @@ from service.treatment.messages import (
     render_letter,
     render_sms,
     render_voice,
+    sms_text,
+    voice_context,
 )
 from service.treatment.planner import message_context
 from service.web.keys import TEMPLATES
@@ -81,13 +83,14 @@ def test_every_message_template_exists_in_every_locale(kind: str) -> None:
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_sms_and_call_scripts_render_with_the_planners_variables(locale: str, profile: str) -> None:
     footer = load_profile(profile).sms_footer
-    context = message_context(_row(locale), "Arrears Demo Lender", footer)
+    context = message_context(_row(locale), "Arrears Demo Lender")
     for template in _names("sms", locale):
-        text = render_sms(template, locale, context)
+        assert footer not in render_sms(template, locale, context)  # the sender adds it
+        text = sms_text(template, locale, context, footer)
         assert "L-20261124-0007"[-4:] in text
         assert text.endswith(footer)
     for template in _names("voice", locale):
-        script = render_voice(template, locale, context)
+        script = render_voice(template, locale, voice_context(context, "http://127.0.0.1:8080", 7))
         assert "<Response>" in script
         assert context["name"] in script
 

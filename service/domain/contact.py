@@ -32,6 +32,8 @@ class AttemptResult(enum.StrEnum):
     wrong_number = "wrong_number"
     delivered = "delivered"
     failed = "failed"
+    # Sent by Arrears, the outcome not yet reported by the provider (a status callback ends it).
+    pending = "pending"
 
 
 class Disposition(enum.StrEnum):
@@ -77,6 +79,15 @@ DISPOSITION_HOLDS: dict[Disposition, tuple[HoldKind, bool]] = {
     Disposition.bankruptcy: (HoldKind.bankruptcy, True),
     Disposition.cease_request: (HoldKind.cease_in_writing, True),
 }
+
+
+class PromiseSource(enum.StrEnum):
+    """Where a promise to pay was taken."""
+
+    collector = "collector"
+    ivr = "ivr"  # keyed in on a call's menu, read back and confirmed
+    sms = "sms"  # read from a reply: proposed until a collector confirms it
+    import_ = "import"
 
 
 class LetterKind(enum.StrEnum):

@@ -4,8 +4,8 @@ Templates ship with the package (``templates/{sms,voice,letters}/LOCALE/``, in e
 :data:`service.domain.contact.LOCALES`) and are found through the package loader, so an
 installed Arrears renders what an editable checkout does. Every template renders under
 ``StrictUndefined``: a missing variable is an error, never an empty gap in a letter. The SMS
-footer is the compliance profile's and is passed in by the caller; the guard checks the
-rendered text for it, so a template that drops it is blocked rather than sent.
+footer is the compliance profile's and is added here, by the sender (:func:`sms_text`), not by
+each template; the guard checks the final text for it, so a text without it is blocked.
 """
 
 from __future__ import annotations
@@ -53,6 +53,41 @@ def has_template(kind: str, template: str, locale: str) -> bool:
 
 def render_sms(template: str, locale: str, context: Mapping[str, Any]) -> str:
     return environment("sms").get_template(f"{locale_for(locale)}/{template}.txt").render(context)
+
+
+def sms_text(template: str, locale: str, context: Mapping[str, Any], footer: str) -> str:
+    """The SMS as it leaves: the template's text and the profile's opt-out footer after it
+    (a Chinese text runs on; a Latin one takes a space)."""
+    body = render_sms(template, locale, context).strip()
+    if not footer:
+        return body
+    joiner = "" if locale_for(locale) == "zh-CN" else " "
+    return f"{body}{joiner}{footer}"
+
+
+# Where Twilio reaches us (service.web.webhooks); absolute URLs start at the public base URL,
+# and are what Twilio signs, so they are built in this one place.
+WEBHOOK_PATHS = {
+    "status": "/webhooks/twilio/status",
+    "sms": "/webhooks/twilio/sms",
+    "voice": "/webhooks/twilio/voice",
+    "voice_menu": "/webhooks/twilio/voice/menu",
+}
+
+
+def voice_context(
+    context: Mapping[str, Any], public_base_url: str, outbox_id: int
+) -> dict[str, Any]:
+    """A call script's variables: the message's, and where its keypad menu posts to."""
+    return {**context, "menu_url": webhook_url(public_base_url, "voice_menu", outbox=outbox_id)}
+
+
+def webhook_url(public_base_url: str, name: str, **query: int | str) -> str:
+    """The absolute URL of one of our webhooks, e.g. the status callback of outbox row 7."""
+    url = public_base_url.rstrip("/") + WEBHOOK_PATHS[name]
+    if query:
+        url += "?" + "&".join(f"{key}={value}" for key, value in sorted(query.items()))
+    return url
 
 
 def render_voice(template: str, locale: str, context: Mapping[str, Any]) -> str:

@@ -169,6 +169,7 @@ async def write_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Non
         "phone",
         "plan_id",
         "locale",
+        "context",
         "updated_at",
     )
     statement = statement.on_conflict_do_update(

@@ -38,15 +38,17 @@ from service.domain.compliance import (
     decision_inputs,
     guard,
 )
+from service.domain.contact import Channel
 from service.settings import Settings
 from service.treatment.accounts import PlanRow, accounts_on
 from service.treatment.facts import (
+    LoanFacts,
     facts_for,
     load_loan_facts,
     opted_out,
     profile_for,
 )
-from service.treatment.messages import has_template, render_sms, render_voice
+from service.treatment.messages import has_template, render_voice, sms_text, voice_context
 from service.treatment.outbox import (
     UNSENT,
     existing_states,
@@ -171,9 +173,13 @@ async def _plan_contacts(
 ) -> list[str]:
     """Decide and write the slice's contacts; returns their keys (what this run planned)."""
     lender = ZoneInfo(settings.lender_timezone)
-    # As known at the day's close of business (a back-filled night never sees later calls);
-    # what this run plans for the day is added to the history below as it goes.
+    # As known at the day's close of business (a back-filled night never sees later calls) —
+    # or now, when the day is re-planned while it runs (a night re-run in the afternoon sees
+    # the morning's calls and opt-outs); what this run plans is added to the history below.
+    now = utcnow()
     until = dt.datetime.combine(day, settings.cob_time, lender)
+    if until <= now < dt.datetime.combine(day + dt.timedelta(days=1), settings.cob_time, lender):
+        until = now
     loan_ids = sorted({row.account.loan_id for row, _, _ in contacts})
     facts = await load_loan_facts(conn, settings, loan_ids, until, on=day)
     # An opt-out in force at any moment of the day, wherever the debtor's day is, holds.
@@ -194,12 +200,14 @@ async def _plan_contacts(
     planned: dict[int, list[PastAttempt]] = defaultdict(list)
     outbox: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
-    now = utcnow()
     for (at, zone, row, plan, step), key in zip(timed, keys, strict=True):
+        loan = facts[row.account.loan_id]
         if existing.get(key, OutboxStatus.pending) not in UNSENT:
             report.already_sent += 1
+            if step.channel in (Channel.sms, Channel.call):
+                # Sent (or being sent) today: it counts toward the day's later caps.
+                planned[loan.borrower_id].append(_planned(at, step, loan))
             continue
-        loan = facts[row.account.loan_id]
         profile = profile_for(settings.compliance_profile, loan.region)
         base = facts_for(
             loan,
@@ -213,8 +221,11 @@ async def _plan_contacts(
             history = tuple(sorted(base.history + tuple(planned[loan.borrower_id]), key=_when))
             base = dataclasses.replace(base, history=history)
         template = _template(step, profile.voicemail, row.locale)
+        context = message_context(row, settings.lender_name)
         try:
-            request = _request(step, template, at, row, settings.lender_name, profile)
+            request = contact_request(
+                step.channel, template, row.locale, at, context, profile, settings.public_base_url
+            )
         except jinja2.TemplateError as exc:
             log.error("plan.template_error", step=step.key, template=template, error=str(exc))
             request = Request(step.channel, at, automated=True)
@@ -222,18 +233,8 @@ async def _plan_contacts(
         else:
             decision = guard(request, base)
         status, not_before = _status(decision, at, zone, day)
-        if status is OutboxStatus.pending and step.channel in ("sms", "call"):
-            planned[loan.borrower_id].append(
-                PastAttempt(
-                    not_before,
-                    step.channel,
-                    "outbound",
-                    "debtor",
-                    base.phone or "",
-                    "planned",
-                    debt=str(loan.loan_id),
-                )
-            )
+        if status is OutboxStatus.pending and step.channel in (Channel.sms, Channel.call):
+            planned[loan.borrower_id].append(_planned(not_before, step, loan))
         report.contacts[(step.channel, status.value)] += 1
         report.steps[(step.key, step.channel, status.value)] += 1
         for reason in decision.reasons:
@@ -249,6 +250,7 @@ async def _plan_contacts(
                 "phone": base.phone if step.channel != "letter" else None,
                 "template": template,
                 "locale": row.locale,
+                "context": json.dumps(context, ensure_ascii=False),
                 "planned_for": day,
                 "not_before": not_before,
                 "status": status,
@@ -293,16 +295,24 @@ def _template(step: Step, voicemail: str | None, locale: str) -> str:
     return step.template
 
 
-def _request(
-    step: Step, template: str, at: dt.datetime, row: PlanRow, lender: str, profile: Profile
+def contact_request(
+    channel: str,
+    template: str,
+    locale: str,
+    at: dt.datetime,
+    context: dict[str, Any],
+    profile: Profile,
+    public_base_url: str,
 ) -> Request:
-    """The contact as the guard sees it, its content rendered (a missing template raises)."""
-    if step.channel == "letter":
+    """The contact as the guard sees it, its content rendered as it would leave (a missing
+    template raises): the planner asks at its planned time, the dispatcher right before it
+    sends."""
+    if channel == "letter":
         return Request("letter", at, automated=True)
-    context = message_context(row, lender, profile.sms_footer)
-    if step.channel == "sms":
-        return Request("sms", at, automated=True, text=render_sms(template, row.locale, context))
-    render_voice(template, row.locale, context)
+    if channel == "sms":
+        text = sms_text(template, locale, context, profile.sms_footer)
+        return Request("sms", at, automated=True, text=text)
+    render_voice(template, locale, voice_context(context, public_base_url, 0))
     limited = template.endswith("_limited")
     return Request("call", at, automated=True, voicemail="limited" if limited else "full")
 
@@ -311,19 +321,28 @@ def _when(attempt: PastAttempt) -> dt.datetime:
     return attempt.at
 
 
+def _planned(at: dt.datetime, step: Step, loan: LoanFacts) -> PastAttempt:
+    """A contact of the day, planned or sent, as history for the day's later decisions."""
+    return PastAttempt(
+        at, step.channel, "outbound", "debtor", loan.debtor_phone or "", "planned",
+        debt=str(loan.loan_id),
+    )  # fmt: skip
+
+
 def _zone(zones: Iterable[str], lender: ZoneInfo) -> ZoneInfo:
     """The zone a step's local time is read in: the debtor's first candidate, else the lender's
     (the guard still blocks an unknown zone where the profile says so)."""
     for name in zones:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             break
     return lender
 
 
-def message_context(row: PlanRow, lender: str, footer: str) -> dict[str, Any]:
-    """The variables an SMS or call script of the plan is rendered with."""
+def message_context(row: PlanRow, lender: str) -> dict[str, Any]:
+    """The variables an SMS, call script or letter of the plan is rendered with (stored with
+    the outbox row: the dispatcher renders the same words; the footer is the sender's)."""
     return {
         "lender": lender,
         "name": row.name,
@@ -333,7 +352,6 @@ def message_context(row: PlanRow, lender: str, footer: str) -> dict[str, Any]:
         "currency": row.currency,
         "dpd": row.account.days_past_due,
         "overdue_amount": f"{row.overdue_amount:.2f}",
-        "footer": footer,
     }
 
 

@@ -15,6 +15,7 @@ from service.domain.contact import AttemptResult, Channel, Direction
 
 
 class PromiseStatus(enum.StrEnum):
+    proposed = "proposed"  # read from a reply ("PAY 500 FRI"): a collector confirms or drops it
     pending = "pending"
     kept = "kept"
     partially_kept = "partially_kept"
@@ -50,7 +51,17 @@ class Attempt(Base):
     disposition: Mapped[str | None] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16), default="import")
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Sent by Arrears: the outbox row, the template, and what the provider reported (forward
+    # only, with its error code). ``note``: an inbound text's words, a collector's note.
+    # One attempt per outbox row: a second worker's insert fails on the key.
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), unique=True)
+    template: Mapped[str | None] = mapped_column(String(64))
+    provider_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+    provider_status: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime | None]
 
 
 class Promise(Base):
@@ -64,7 +75,10 @@ class Promise(Base):
     amount: Mapped[Decimal]
     promised_on: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[PromiseStatus] = mapped_column(enum_column(PromiseStatus, "promise_status"))
-    source: Mapped[str] = mapped_column(String(16), default="collector")
+    source: Mapped[str] = mapped_column(String(16), default="collector")  # a PromiseSource
+    # The contact it was made in (a call, a keypad menu, a reply), when there was one.
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

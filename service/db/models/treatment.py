@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.clock import utcnow
 from service.db.models.base import Base, enum_column
+from service.domain.outbox import OutboxStatus
 
-
-class OutboxStatus(enum.StrEnum):
-    pending = "pending"  # allowed: waiting for its time and a worker
-    queued = "queued"  # handed to a worker
-    sent = "sent"
-    failed = "failed"
-    blocked = "blocked"  # the guard said no: kept with the reasons, never sent
-    deferred = "deferred"  # not today (promise, caps, window): the next plan decides again
-    review = "review"  # a person must look before it goes
-    cancelled = "cancelled"
+__all__ = ["GuardDecision", "OutboxMessage", "OutboxStatus", "TreatmentPlan"]
 
 
 class TreatmentPlan(Base):
@@ -72,6 +63,17 @@ class OutboxMessage(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     provider_ref: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(16))  # the provider's, e.g. 21610
+    # The claim that holds the row (queued or sending) and when it was taken: a second worker's
+    # conditional update names another claim and changes nothing.
+    claim: Mapped[str | None] = mapped_column(String(36))
+    claimed_at: Mapped[dt.datetime | None]
+    # The template's variables as planned (JSON), rendered again at send time with the footer
+    # of the profile then in force; what left, to whom, from which number, and when.
+    context: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str | None] = mapped_column(String(20))
+    sent_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
