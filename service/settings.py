@@ -33,7 +33,8 @@ from service.errors import ConfigurationError
 DEFAULT_VAR_DIR = Path("var")
 
 LOG_FORMATS = ("console", "json")
-DISPATCH_MODES = ("inprocess", "arq")
+# inprocess: this process sends; arq: the workers do; off: neither (``arrears dispatch`` does).
+DISPATCH_MODES = ("inprocess", "arq", "off")
 CHANNELS = ("console", "twilio")
 # What "next account" serves first; the DPD × balance score always orders what is left.
 PRIORITIES = ("callback_due", "broken_promise", "promise_due_today", "score")
@@ -106,6 +107,19 @@ class Settings:
     # Days after a promise's date before it counts as broken (and automated dunning resumes).
     promise_grace_days: int = 3
     next_account_priority: tuple[str, ...] = PRIORITIES
+    # Dispatch (see docs/dispatch.md): rows claimed per job, most rows claimed and not yet
+    # taken, how long a claim or a send may stay unfinished before the sweeper takes it back,
+    # tries before a transient failure is final, the first retry's wait (doubling, jittered),
+    # messages in flight per process, messages a second per sending number (across every
+    # worker), and how long one request to the provider may take.
+    dispatch_batch: int = 200
+    dispatch_max_queued: int = 5000
+    dispatch_lease_seconds: int = 60
+    dispatch_max_tries: int = 5
+    dispatch_backoff_seconds: float = 2.0
+    send_concurrency: int = 50
+    send_rate_per_second: int = 10
+    send_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -164,6 +178,26 @@ class Settings:
                 problems.append(f"{name} must be positive")
         if self.db_pool_size < 1:
             problems.append("ARREARS_DB_POOL_SIZE must be positive")
+        for name, number in (
+            ("ARREARS_DISPATCH_BATCH", self.dispatch_batch),
+            ("ARREARS_DISPATCH_MAX_QUEUED", self.dispatch_max_queued),
+            ("ARREARS_DISPATCH_MAX_TRIES", self.dispatch_max_tries),
+            ("ARREARS_SEND_CONCURRENCY", self.send_concurrency),
+            ("ARREARS_SEND_RATE_PER_SECOND", self.send_rate_per_second),
+        ):
+            if number < 1:
+                problems.append(f"{name} must be positive")
+        if self.send_timeout_seconds <= 0 or self.dispatch_backoff_seconds < 0:
+            problems.append(
+                "ARREARS_SEND_TIMEOUT_SECONDS must be positive and "
+                "ARREARS_DISPATCH_BACKOFF_SECONDS not negative"
+            )
+        if self.dispatch_lease_seconds <= 2 * self.send_timeout_seconds:
+            # A send still waiting on the provider must never look abandoned to the sweeper.
+            problems.append(
+                "ARREARS_DISPATCH_LEASE_SECONDS must be more than twice "
+                "ARREARS_SEND_TIMEOUT_SECONDS"
+            )
         if self.lease_minutes < 1:
             problems.append("ARREARS_LEASE_MINUTES must be positive")
         if sorted(self.next_account_priority) != sorted(PRIORITIES) or (
@@ -266,6 +300,13 @@ def _time(raw: str) -> dt.time:
         raise ValueError("must be HH:MM (lender time)") from None
 
 
+def _seconds(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+
+
 def _text(raw: str) -> str:
     return raw
 
@@ -314,6 +355,14 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "ARREARS_LEASE_MINUTES": ("lease_minutes", _whole),
     "ARREARS_PROMISE_GRACE_DAYS": ("promise_grace_days", _whole),
     "ARREARS_NEXT_ACCOUNT_PRIORITY": ("next_account_priority", _listed(str)),
+    "ARREARS_DISPATCH_BATCH": ("dispatch_batch", _whole),
+    "ARREARS_DISPATCH_MAX_QUEUED": ("dispatch_max_queued", _whole),
+    "ARREARS_DISPATCH_LEASE_SECONDS": ("dispatch_lease_seconds", _whole),
+    "ARREARS_DISPATCH_MAX_TRIES": ("dispatch_max_tries", _whole),
+    "ARREARS_DISPATCH_BACKOFF_SECONDS": ("dispatch_backoff_seconds", _seconds),
+    "ARREARS_SEND_CONCURRENCY": ("send_concurrency", _whole),
+    "ARREARS_SEND_RATE_PER_SECOND": ("send_rate_per_second", _whole),
+    "ARREARS_SEND_TIMEOUT_SECONDS": ("send_timeout_seconds", _seconds),
 }
 
 

@@ -129,7 +129,13 @@ async def database_url(
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, var_dir=tmp_path / "var", default_phone_region="CN")
+    # Nothing sends on its own in a test: a dispatch test asks for it (tests/test_dispatch.py).
+    return Settings(
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        default_phone_region="CN",
+        dispatch="off",
+    )
 
 
 @pytest.fixture

@@ -10,13 +10,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from arq import Worker, cron
+from arq import Worker, cron, func
 from arq.connections import RedisSettings
 
+from service.contact.dispatch import open_dispatcher
 from service.db.models import JobKind
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.settings import Settings
 from workers.deps import DEPS, dependencies, deps_of
+from workers.dispatch import DISPATCHER, dispatch_batch, dispatch_tick
 from workers.jobs import QUEUE_NAME, create_job, run_job, sweep
 
 log = structlog.get_logger(__name__)
@@ -78,10 +80,15 @@ def redis_settings(settings: Settings) -> RedisSettings:
 def worker_options(settings: Settings) -> dict[str, Any]:
     """arq's options for these settings (``WorkerSettings`` and :func:`create_worker`)."""
     exits = contextlib.AsyncExitStack()
+    # A batch sends its rows with the provider's timeout each; it never takes near the lease.
+    dispatch_timeout = dt.timedelta(seconds=settings.dispatch_lease_seconds)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         deps = await exits.enter_async_context(dependencies(settings))
         ctx[DEPS] = deps
+        ctx[DISPATCHER] = await exits.enter_async_context(
+            open_dispatcher(settings, deps.engine, deps.clock, ctx["redis"])
+        )
         await sweep(deps.engine, deps.clock.now(), deps.settings.var_dir)
         log.info("worker.started")
 
@@ -90,7 +97,12 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         log.info("worker.stopped")
 
     return {
-        "functions": [run_job_task, import_directory_job, close_of_business_job],
+        "functions": [
+            run_job_task,
+            import_directory_job,
+            close_of_business_job,
+            func(dispatch_batch, name="dispatch_batch", timeout=dispatch_timeout),
+        ],
         "cron_jobs": [
             cron(
                 close_of_business_job,
@@ -101,6 +113,15 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                 timeout=4 * 3600,
             ),
             cron(sweep_job, name="sweep_jobs", second={0}, unique=True, run_at_startup=False),
+            # The outbox: every second, on one worker at a time.
+            cron(
+                dispatch_tick,
+                name="dispatch_tick",
+                second=set(range(60)),
+                unique=True,
+                run_at_startup=True,
+                timeout=dispatch_timeout,
+            ),
         ],
         # Cron times are the lender's wall clock.
         "timezone": ZoneInfo(settings.lender_timezone),

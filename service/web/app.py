@@ -18,6 +18,8 @@ from arq.connections import RedisSettings
 
 from service.assignment.run import strategies_for
 from service.clock import Clock, SystemClock
+from service.contact.dispatch import open_dispatcher
+from service.contact.sweeper import dispatch_forever
 from service.db.engine import create_engine
 from service.settings import Settings
 from service.treatment.messages import environment
@@ -49,6 +51,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     if settings.redis_url:
         app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_jobs)
+    if settings.dispatch == "inprocess":
+        app.cleanup_ctx.append(_dispatch)
     for area in (*AREAS, openapi.api):
         area.setup(app)
     pages.setup_routes(app)
@@ -80,6 +84,18 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = pool
     yield
     await pool.aclose()
+
+
+async def _dispatch(app: web.Application) -> AsyncIterator[None]:
+    """The embedded default sends from this process: the outbox is delivered within about a
+    second of a row falling due (with Redis, the arq workers do it)."""
+    settings = app[SETTINGS]
+    async with open_dispatcher(settings, app[ENGINE], app[CLOCK]) as dispatcher:
+        sending = asyncio.ensure_future(dispatch_forever(dispatcher))
+        yield
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
 
 
 async def _jobs(app: web.Application) -> AsyncIterator[None]:

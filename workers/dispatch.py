@@ -1,0 +1,58 @@
+"""The outbox's arq jobs: a tick (every second, one worker at a time) that sweeps and claims
+what is due into batches, and the batch job that delivers one claim.
+
+A batch is one claim of up to ``ARREARS_DISPATCH_BATCH`` rows: one job per message would cap
+throughput at what arq can schedule (about 800 jobs a second here), a batch sends its rows
+concurrently. The tick claims no more than ``ARREARS_DISPATCH_MAX_QUEUED`` rows ahead of the
+workers, so no claim waits in Redis long enough to look lost to the sweeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from service.contact.dispatch import Dispatcher, claim_due, deliver, queued_count
+from service.contact.sweeper import sweep
+
+log = structlog.get_logger(__name__)
+
+DISPATCHER = "dispatcher"  # the key of arq's ctx that holds the process's dispatcher
+
+
+def dispatcher_of(ctx: Mapping[str, Any]) -> Dispatcher:
+    found = ctx.get(DISPATCHER)
+    if not isinstance(found, Dispatcher):
+        raise RuntimeError("the worker was started without its dispatcher (on_startup)")
+    return found
+
+
+async def dispatch_batch(ctx: dict[str, Any], claim: str, ids: list[int]) -> dict[str, Any]:
+    """Deliver one claim (arq may run it twice: only rows still under the claim are touched)."""
+    report = await deliver(dispatcher_of(ctx), claim, ids)
+    return report.as_dict()
+
+
+async def dispatch_tick(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Sweep, then claim what is due into batch jobs, up to the queued limit."""
+    dispatcher = dispatcher_of(ctx)
+    settings = dispatcher.settings
+    report = await sweep(dispatcher)
+    room = settings.dispatch_max_queued - await queued_count(dispatcher.engine)
+    batches = 0
+    while room > 0:
+        claim, ids = await claim_due(
+            dispatcher.engine, dispatcher.clock.now(), min(settings.dispatch_batch, room)
+        )
+        if not ids:
+            break
+        # The claim names the job: arq refuses a second job of the same id.
+        await ctx["redis"].enqueue_job("dispatch_batch", claim, ids, _job_id=f"dispatch:{claim}")
+        room -= len(ids)
+        report.claimed += len(ids)
+        batches += 1
+    if batches:
+        log.debug("dispatch.claimed", rows=report.claimed, batches=batches)
+    return report.as_dict()
