@@ -169,6 +169,7 @@ async def deliver(dispatcher: Dispatcher, claim: str, ids: Sequence[int]) -> Dis
         return report
     settings = dispatcher.settings
     now = dispatcher.clock.now()
+    original = claim
     async with dispatcher.engine.begin() as conn:
         await dialect.write_now(conn)
         records = (
@@ -180,6 +181,9 @@ async def deliver(dispatcher: Dispatcher, claim: str, ids: Sequence[int]) -> Dis
                     OutboxMessage.status == OutboxStatus.queued,
                 )
                 .order_by(OutboxMessage.not_before, OutboxMessage.id)
+                # PostgreSQL: a second delivery of this claim running at the same moment
+                # skips the rows this one holds (and then finds them no longer queued).
+                .with_for_update(skip_locked=True)
             )
         ).all()
         rows = [row_of(r) for r in records]
@@ -194,7 +198,10 @@ async def deliver(dispatcher: Dispatcher, claim: str, ids: Sequence[int]) -> Dis
             conn, claim, [o for o in outcomes if o.status is not OutboxStatus.sending], now
         )
         to_send = [o for o in outcomes if o.status is OutboxStatus.sending]
-        taken = await _take(conn, claim, to_send, dispatcher.sender, now)
+        # Taken under a claim of this delivery's own: only what this delivery took is sent
+        # and stored by it.
+        claim = new_claim()
+        taken = await _take(conn, original, claim, to_send, dispatcher.sender, now)
     for outcome in outcomes:
         if outcome.status is not OutboxStatus.sending:
             report.outcomes[outcome.status.value] += 1
@@ -247,9 +254,15 @@ async def _settle(conn: Any, claim: str, outcomes: Sequence[Outcome], now: dt.da
 
 
 async def _take(
-    conn: Any, claim: str, outcomes: Sequence[Outcome], sender: str, now: dt.datetime
+    conn: Any,
+    claim: str,
+    taking: str,
+    outcomes: Sequence[Outcome],
+    sender: str,
+    now: dt.datetime,
 ) -> list[Outcome]:
-    """``queued → sending`` under the claim, with what will leave; returns the rows taken."""
+    """``queued → sending``, from ``claim`` to ``taking``, with what will leave; returns the
+    rows taken."""
     if not outcomes:
         return []
     by_id = {o.row.id: o for o in outcomes}
@@ -263,6 +276,7 @@ async def _take(
         )
         .values(
             status=OutboxStatus.sending,
+            claim=taking,
             phone=bindparam("to"),
             sender=sender,
             # What an earlier try sent stays findable until this try's words replace it.
@@ -277,7 +291,7 @@ async def _take(
     taken = await conn.scalars(
         select(OutboxMessage.id).where(
             OutboxMessage.id.in_(list(by_id)),
-            OutboxMessage.claim == claim,
+            OutboxMessage.claim == taking,
             OutboxMessage.status == OutboxStatus.sending,
         )
     )
