@@ -117,7 +117,7 @@ def test_letters_render_with_the_letters_variables(locale: str) -> None:
 
 
 def test_a_missing_variable_is_an_error_never_a_gap() -> None:
-    context = message_context(_row("en"), "Lender", "Reply STOP to stop texts to this number.")
+    context = message_context(_row("en"), "Lender")
     del context["amount_due"]
     with pytest.raises(jinja2.UndefinedError):
         render_sms("due_day", "en", context)
