@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text, update
@@ -25,7 +26,15 @@ from service.contact.channels import Accepted, Outgoing, PermanentError, Transie
 from service.contact.dispatch import Dispatcher, claim_due, deliver, open_dispatcher
 from service.contact.ratelimit import LocalSendRate
 from service.contact.sweeper import dispatch_once, sweep
-from service.db.models import Attempt, Hold, OptOut, OutboxMessage, OutboxStatus, PhoneNumber
+from service.db.models import (
+    Attempt,
+    Hold,
+    OptOut,
+    OutboxMessage,
+    OutboxStatus,
+    PhoneNumber,
+    Role,
+)
 from service.domain.contact import Channel
 from service.settings import Settings
 from tests.conftest import Db
@@ -386,3 +395,51 @@ def test_a_number_marked_invalid_is_not_dialled_as_the_debtor_s(
 
     db.run(invalidate)
     assert db.rows(f"SELECT count(*) FROM attempts WHERE phone = '{number}'") == [(0,)]
+
+
+async def test_the_api_shows_what_left_and_serves_the_letter_ready_to_print(
+    portfolio: Path, client: Any, engine: AsyncEngine, settings: Settings
+) -> None:
+    from tests.conftest import login, make_user
+
+    await make_user(engine, "sup", Role.supervisor)
+    await make_user(engine, "col", Role.collector)
+    staff = {"Authorization": f"Bearer {await login(client, 'sup')}"}
+    collector = {"Authorization": f"Bearer {await login(client, 'col')}"}
+    await asyncio.to_thread(main, ["cob", "--as-of", DAY.isoformat()])
+    later = dt.datetime.combine(DAY, dt.time(18), SHANGHAI)
+    async with open_dispatcher(_settings(settings), engine, FixedClock(later)) as dispatcher:
+        await dispatch_once(dispatcher)
+
+    page = await (await client.get("/api/outbox?channel=sms&status=sent", headers=staff)).json()
+    assert page["total"] >= 2
+    first = page["items"][0]
+    detail = await (await client.get(f"/api/outbox/{first['id']}", headers=staff)).json()
+    assert detail["body"].endswith("回复TD退订")
+    assert detail["provider_ref"] == first["provider_ref"]
+    assert detail["result"] == "delivered"
+    # A collector of no queue sees none of it.
+    mine = await (await client.get("/api/outbox", headers=collector)).json()
+    assert mine == {"total": 0, "items": []}
+    assert (await client.get(f"/api/outbox/{first['id']}", headers=collector)).status == 404
+
+    letters = await (await client.get("/api/outbox?channel=letter", headers=staff)).json()
+    ready = [row for row in letters["items"] if "ready_for_print" in row["reasons"]]
+    assert ready, letters
+    html = await client.get(f"/api/outbox/{ready[0]['id']}/letter", headers=staff)
+    assert html.status == 200
+    assert "逾期" in await html.text() or "到期" in await html.text()
+    pdf = await client.get(f"/api/outbox/{ready[0]['id']}/letter?format=pdf", headers=staff)
+    assert (await pdf.read()).startswith(b"%PDF")
+    assert (await client.get(f"/api/outbox/{first['id']}/letter", headers=staff)).status == 404
+
+
+def test_a_claim_takes_no_more_than_its_limit(portfolio: Path, db: Db) -> None:
+    assert main(["cob", "--as-of", DAY.isoformat()]) == 0
+
+    async def go(engine: AsyncEngine) -> tuple[int, int]:
+        _, first = await claim_due(engine, NOON + dt.timedelta(days=2), 2)
+        _, second = await claim_due(engine, NOON + dt.timedelta(days=2), 3)
+        return len(first), len(second)
+
+    assert db.run(go) == (2, 3)

@@ -15,7 +15,8 @@ from typing import Any
 import structlog
 
 from service.contact.dispatch import Dispatcher, claim_due, deliver, queued_count
-from service.contact.sweeper import sweep
+from service.contact.sweeper import dispatch_once, sweep
+from workers.jobs import QUEUE_NAME
 
 log = structlog.get_logger(__name__)
 
@@ -35,10 +36,13 @@ async def dispatch_batch(ctx: dict[str, Any], claim: str, ids: list[int]) -> dic
     return report.as_dict()
 
 
-async def dispatch_tick(ctx: dict[str, Any]) -> dict[str, Any]:
-    """Sweep, then claim what is due into batch jobs, up to the queued limit."""
+async def dispatch_tick(ctx: dict[str, Any], inline: bool = False) -> dict[str, Any]:
+    """Sweep, then claim what is due into batch jobs, up to the queued limit — or, ``inline``
+    (a burst worker, which leaves once its queue is empty), deliver it all in this job."""
     dispatcher = dispatcher_of(ctx)
     settings = dispatcher.settings
+    if inline:
+        return (await dispatch_once(dispatcher)).as_dict()
     report = await sweep(dispatcher)
     room = settings.dispatch_max_queued - await queued_count(dispatcher.engine)
     batches = 0
@@ -49,7 +53,9 @@ async def dispatch_tick(ctx: dict[str, Any]) -> dict[str, Any]:
         if not ids:
             break
         # The claim names the job: arq refuses a second job of the same id.
-        await ctx["redis"].enqueue_job("dispatch_batch", claim, ids, _job_id=f"dispatch:{claim}")
+        await ctx["redis"].enqueue_job(
+            "dispatch_batch", claim, ids, _job_id=f"dispatch:{claim}", _queue_name=QUEUE_NAME
+        )
         room -= len(ids)
         report.claimed += len(ids)
         batches += 1

@@ -13,6 +13,7 @@ import structlog
 from arq import Worker, cron, func
 from arq.connections import RedisSettings
 
+from service.clock import Clock
 from service.contact.dispatch import open_dispatcher
 from service.db.models import JobKind
 from service.ingest.pipeline import ImportOptions, import_directory
@@ -77,19 +78,27 @@ def redis_settings(settings: Settings) -> RedisSettings:
     return RedisSettings.from_dsn(settings.redis_url)
 
 
-def worker_options(settings: Settings) -> dict[str, Any]:
-    """arq's options for these settings (``WorkerSettings`` and :func:`create_worker`)."""
+def worker_options(
+    settings: Settings, clock: Clock | None = None, *, burst: bool = False
+) -> dict[str, Any]:
+    """arq's options for these settings (``WorkerSettings`` and :func:`create_worker`);
+    ``clock``: the jobs' time (a test or a simulation runs a worker at a moment it names).
+
+    A burst worker (``arrears worker --burst``) ticks the outbox once at start instead of every
+    second — it delivers what is due, runs what is queued, and exits."""
     exits = contextlib.AsyncExitStack()
     # A batch sends its rows with the provider's timeout each; it never takes near the lease.
     dispatch_timeout = dt.timedelta(seconds=settings.dispatch_lease_seconds)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        deps = await exits.enter_async_context(dependencies(settings))
+        deps = await exits.enter_async_context(dependencies(settings, clock=clock))
         ctx[DEPS] = deps
         ctx[DISPATCHER] = await exits.enter_async_context(
             open_dispatcher(settings, deps.engine, deps.clock, ctx["redis"])
         )
         await sweep(deps.engine, deps.clock.now(), deps.settings.var_dir)
+        if burst:
+            await ctx["redis"].enqueue_job("dispatch_tick", True, _queue_name=QUEUE_NAME)
         log.info("worker.started")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -102,6 +111,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             import_directory_job,
             close_of_business_job,
             func(dispatch_batch, name="dispatch_batch", timeout=dispatch_timeout),
+            func(dispatch_tick, name="dispatch_tick", timeout=dispatch_timeout),
         ],
         "cron_jobs": [
             cron(
@@ -114,13 +124,19 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             ),
             cron(sweep_job, name="sweep_jobs", second={0}, unique=True, run_at_startup=False),
             # The outbox: every second, on one worker at a time.
-            cron(
-                dispatch_tick,
-                name="dispatch_tick",
-                second=set(range(60)),
-                unique=True,
-                run_at_startup=True,
-                timeout=dispatch_timeout,
+            *(
+                []
+                if burst
+                else [
+                    cron(
+                        dispatch_tick,
+                        name="dispatch_tick_cron",
+                        second=set(range(60)),
+                        unique=True,
+                        run_at_startup=True,
+                        timeout=dispatch_timeout,
+                    )
+                ]
             ),
         ],
         # Cron times are the lender's wall clock.
@@ -136,6 +152,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_worker(settings: Settings, **overrides: Any) -> Worker:
+def create_worker(settings: Settings, clock: Clock | None = None, **overrides: Any) -> Worker:
     """An arq worker for ``settings`` (``overrides``: arq options, e.g. ``burst=True``)."""
-    return Worker(**{**worker_options(settings), **overrides})
+    options = worker_options(settings, clock, burst=bool(overrides.get("burst")))
+    return Worker(**{**options, **overrides})

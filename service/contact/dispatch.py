@@ -132,13 +132,17 @@ async def claim_due(
         # PostgreSQL: concurrent claimers skip each other's rows instead of waiting on them
         # (SQLite has one writer and no such clause).
         .with_for_update(skip_locked=True)
+        # Chosen once: inside the UPDATE, PostgreSQL may run a LIMIT … SKIP LOCKED subquery
+        # again per row, and each run skips what the last one locked — claiming past the limit.
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     async with engine.begin() as conn:
         await dialect.write_now(conn)
         ids = (
             await conn.scalars(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(due.scalar_subquery()))
+                .where(OutboxMessage.id.in_(select(due.c.id)))
                 .where(OutboxMessage.status.in_(MOVES[OutboxStatus.queued]))
                 .values(status=OutboxStatus.queued, claim=claim, claimed_at=now, updated_at=now)
                 .returning(OutboxMessage.id)

@@ -11,6 +11,7 @@ from service.web.api import (
     health,
     imports,
     jobs,
+    outbox,
     plans,
     portfolio,
     restrictions,
@@ -31,4 +32,5 @@ AREAS: tuple[Api, ...] = (
     contact.api,
     plans.api,
     tasks.api,
+    outbox.api,
 )
