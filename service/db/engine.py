@@ -28,8 +28,10 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     # PostgreSQL's max_connections (100 by default; the budget is in docs/security.md).
     kwargs.setdefault("pool_size", settings.db_pool_size)
     kwargs.setdefault("max_overflow", settings.db_pool_size // 2)
-    # Optimistic disconnect handling: a dead connection fails one statement and the pool is
-    # refreshed; a ping before every checkout would cost a round trip on every request.
-    kwargs.setdefault("pool_pre_ping", False)
+    # A ping before every checkout: after PostgreSQL restarts (a failover, an upgrade) every
+    # pooled connection is dead, and without it each would fail the statement of whoever drew
+    # it — a send recorded half-way, a worker's batch lost. A round trip on loopback costs
+    # far less than that; the hot paths use their own raw pool (service.web.app).
+    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_recycle", 3600)
     return create_async_engine(url, **kwargs)
