@@ -9,6 +9,7 @@ would otherwise make one when it is constructed, which aiohttp warns about outsi
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 from typing import Any
 
@@ -31,17 +32,43 @@ CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
 class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK is untyped
-    """The SDK's async client on our own session, sending to ``base_url`` instead of Twilio's."""
+    """The SDK's async client on our own session, sending to ``base_url`` instead of Twilio's.
+
+    The credentials go in an ``Authorization`` header of our own: the SDK would wrap them in
+    ``aiohttp.BasicAuth``, deprecated since aiohttp 3.14 (a warning per request)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str | None) -> None:
         super().__init__(pool_connections=False)
         self.session = session
         self._base = base_url.rstrip("/") if base_url else None
 
-    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  # the SDK's signature; ours is the session's
+        allow_redirects: bool = False,
+    ) -> Response:
         if self._base and url.startswith(TWILIO_API):
+            # Next-page URLs come back absolute, on api.twilio.com, too.
             url = self._base + url[len(TWILIO_API) :]
-        return await super().request(method, url, *args, **kwargs)
+        if auth is not None:
+            basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            headers = {**(headers or {}), "Authorization": f"Basic {basic}"}
+        async with self.session.request(
+            method.upper(),
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            allow_redirects=allow_redirects,
+        ) as response:
+            text = await response.text()
+            return Response(response.status, text, response.headers)
 
     async def close(self) -> None:
         await self.session.close()
