@@ -135,16 +135,25 @@ async def _reconcile(dispatcher: Dispatcher, record: Any, report: DispatchReport
 # --- in-process -----------------------------------------------------------------------------------
 
 
-async def dispatch_once(dispatcher: Dispatcher) -> DispatchReport:
-    """Sweep, then claim and deliver what is due now, a batch at a time, until nothing is."""
+async def dispatch_once(dispatcher: Dispatcher, parallel: int = 2) -> DispatchReport:
+    """Sweep, then claim and deliver what is due now, until nothing is: ``parallel`` batches at
+    a time, so one batch's database work overlaps another's requests in flight (as an arq
+    worker runs several batch jobs at once)."""
     report = await sweep(dispatcher)
-    while True:
-        claim, ids = await claim_due(
-            dispatcher.engine, dispatcher.clock.now(), dispatcher.settings.dispatch_batch
-        )
-        if not ids:
-            return report
-        report.add(await deliver(dispatcher, claim, ids))
+
+    async def lane() -> DispatchReport:
+        done = DispatchReport()
+        while True:
+            claim, ids = await claim_due(
+                dispatcher.engine, dispatcher.clock.now(), dispatcher.settings.dispatch_batch
+            )
+            if not ids:
+                return done
+            done.add(await deliver(dispatcher, claim, ids))
+
+    for lane_report in await asyncio.gather(*(lane() for _ in range(max(1, parallel)))):
+        report.add(lane_report)
+    return report
 
 
 async def dispatch_forever(dispatcher: Dispatcher, every: float = 1.0) -> None:
