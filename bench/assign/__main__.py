@@ -51,7 +51,7 @@ STAFFING = {
     "Recovery and legal": 15,
     "Field visits": 5,
 }
-PASSWORD = "bench-password-1"  # noqa: S105  # throwaway users of a throwaway database
+PASSWORD = "bench-password-1"  # throwaway users of a throwaway database
 
 ACCOUNTS_SQL = """
 INSERT INTO borrowers (id, borrower_ref, name, locale, region, address, timezone,

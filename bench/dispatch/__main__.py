@@ -63,7 +63,10 @@ async def child_bare(base_url: str, count: int, concurrency: int) -> dict[str, A
     http = _HttpClient(session, base_url)
     client = Client(SID, TOKEN, http_client=http)
     gate = asyncio.Semaphore(concurrency)
-    body = "【Arrears Demo Lender】客户您好，您的贷款已逾期15天，逾期金额CNY 500.00，请尽快还款。回复TD退订"
+    body = (
+        "【Arrears Demo Lender】客户您好，您的贷款（尾号0001）已逾期15天，"
+        "逾期金额CNY 500.00，请尽快还款，如有疑问请致电客服。回复TD退订"
+    )
     marks: list[float] = []
 
     async def one(index: int) -> None:
