@@ -13,12 +13,24 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from service.cli import cob, contact, database, demo, imports, plans, queues, tasks, users, worker
+from service.cli import (
+    cob,
+    contact,
+    database,
+    demo,
+    fake_twilio,
+    imports,
+    plans,
+    queues,
+    tasks,
+    users,
+    worker,
+)
 from service.errors import ArrearsError
 from service.logs import configure_logging
 from service.settings import Settings
 
-GROUPS = (demo, database, imports, users, cob, queues, contact, plans, tasks, worker)
+GROUPS = (demo, database, imports, users, cob, queues, contact, plans, tasks, worker, fake_twilio)
 
 
 def build_parser() -> argparse.ArgumentParser:
