@@ -8,6 +8,7 @@ Redis: a real server; each test gets its own key prefix database (flushed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -30,6 +31,7 @@ from service.db.migrate import upgrade
 from service.db.models import Role
 from service.settings import Settings
 from service.web.app import create_app
+from tests.twilio_fake import Fake, Recorder, StartFake, running_fake
 
 PG_ADMIN_DSN = os.environ.get("ARREARS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ARREARS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -259,3 +261,22 @@ async def job_done(
             return current
         assert asyncio.get_running_loop().time() < deadline, f"job still {current['state']}"
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def start_fake_twilio(aiohttp_server: Any) -> AsyncIterator[StartFake]:
+    """Start fake Twilio servers (tests/twilio_fake.py) with config overrides; all stopped after."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(**overrides: Any) -> Fake:
+            return await stack.enter_async_context(running_fake(aiohttp_server, **overrides))
+
+        yield start
+
+
+@pytest.fixture
+async def recorder(aiohttp_server: Any) -> Recorder:
+    """An application stand-in that records what the fake Twilio posts to it."""
+    recording = Recorder()
+    recording.server = await aiohttp_server(recording.app)
+    return recording

@@ -19,6 +19,7 @@ from service.cli import (
     database,
     demo,
     dispatch,
+    fake_twilio,
     imports,
     plans,
     queues,
@@ -30,7 +31,20 @@ from service.errors import ArrearsError
 from service.logs import configure_logging
 from service.settings import Settings
 
-GROUPS = (demo, database, imports, users, cob, queues, contact, plans, tasks, dispatch, worker)
+GROUPS = (
+    demo,
+    database,
+    imports,
+    users,
+    cob,
+    queues,
+    contact,
+    plans,
+    tasks,
+    dispatch,
+    worker,
+    fake_twilio,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
