@@ -21,7 +21,7 @@ from service.clock import Clock, SystemClock
 from service.db.engine import create_engine
 from service.settings import Settings
 from service.treatment.messages import environment
-from service.web import openapi
+from service.web import openapi, webhooks
 from service.web.api import AREAS
 from service.web.keys import CLOCK, ENGINE, HOT_POOL, JOBS, REDIS, SETTINGS, STRATEGIES, TEMPLATES
 from service.web.middleware import MIDDLEWARES, security_headers
@@ -52,6 +52,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     for area in (*AREAS, openapi.api):
         area.setup(app)
     pages.setup_routes(app)
+    webhooks.setup(app)
     return app
 
 
