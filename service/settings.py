@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +32,7 @@ from service.domain.delinquency import (
 from service.errors import ConfigurationError
 
 DEFAULT_VAR_DIR = Path("var")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 LOG_FORMATS = ("console", "json")
 # inprocess: this process sends; arq: the workers do; off: neither (``arrears dispatch`` does).
@@ -61,6 +63,13 @@ class Settings:
     twilio_auth_token: str | None = dataclasses.field(default=None, repr=False)
     twilio_from_number: str | None = None
     twilio_base_url: str | None = None
+    # The secret of a Twilio SharedKey, when a Webhook Setting signs our webhooks with one
+    # (X-Twilio-Webhooks-Signature-Settings); unset: only Auth Token signatures are accepted.
+    twilio_webhook_shared_key: str | None = dataclasses.field(default=None, repr=False)
+    # Where the call menu's "speak to a collector" connects (E.164); unset: the office hours
+    # are read out instead. Office hours as the debtor hears them.
+    collector_number: str | None = None
+    office_hours: str = "09:00-18:00"
     public_base_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -137,6 +146,11 @@ class Settings:
             problems.append(
                 "ARREARS_CHANNEL=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
                 "and TWILIO_FROM_NUMBER"
+            )
+        if self.collector_number is not None and not _E164.match(self.collector_number):
+            problems.append(
+                f"ARREARS_COLLECTOR_NUMBER must be an E.164 number such as +8610..., "
+                f"not {self.collector_number!r}"
             )
         if self.compliance_profile not in PROFILE_NAMES:
             problems.append(
@@ -326,6 +340,9 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "TWILIO_AUTH_TOKEN": ("twilio_auth_token", _text),
     "TWILIO_FROM_NUMBER": ("twilio_from_number", _text),
     "TWILIO_BASE_URL": ("twilio_base_url", _text),
+    "TWILIO_WEBHOOK_SHARED_KEY": ("twilio_webhook_shared_key", _text),
+    "ARREARS_COLLECTOR_NUMBER": ("collector_number", _text),
+    "ARREARS_OFFICE_HOURS": ("office_hours", _text),
     "ARREARS_PUBLIC_BASE_URL": ("public_base_url", _text),
     "ARREARS_HOST": ("host", _text),
     "ARREARS_PORT": ("port", _whole),

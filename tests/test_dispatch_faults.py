@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -62,7 +63,7 @@ def _as_postgres(command: list[str]) -> list[str]:
 class OwnPostgres:
     def __init__(self, root: Path) -> None:
         self.bin = _pg_bin()
-        self.data = root / "pgdata"
+        self.data = root / "data"
         self.port = _free_port()
         self.log = root / "pg.log"
 
@@ -71,7 +72,6 @@ class OwnPostgres:
             self.data.mkdir(parents=True)
             if os.geteuid() == 0:
                 shutil.chown(self.data, "postgres", "postgres")
-                shutil.chown(self.data.parent, "postgres", "postgres")
             subprocess.run(
                 _as_postgres(
                     [
@@ -170,15 +170,22 @@ def _counts(dsn: str) -> dict[str, int] | None:
 def services(tmp_path: Path) -> Iterator[tuple[OwnPostgres, OwnRedis]]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    postgres, redis = OwnPostgres(tmp_path / "pg"), OwnRedis()
-    postgres.start()
-    redis.start()
+    # Not under pytest's own temporary directory: that is private to root, and the server runs
+    # as postgres.
+    root = Path(tempfile.mkdtemp(prefix="arrears-fault-pg-"))
+    root.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    postgres, redis = OwnPostgres(root), OwnRedis()
     try:
+        postgres.start()
+        redis.start()
         yield postgres, redis
     finally:
         redis.stop()
         with contextlib.suppress(subprocess.SubprocessError):
             postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.timeout(240)

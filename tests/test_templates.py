@@ -18,9 +18,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.contact.inbound import REPLY_TEMPLATES, reply_context
+from service.contact.ivr import MENU_TEMPLATE, render_menu
 from service.db.models import Role
 from service.domain.compliance import PROFILE_NAMES, load_profile
 from service.domain.contact import LOCALES
+from service.settings import Settings
 from service.treatment.accounts import PlanRow
 from service.treatment.messages import (
     SUFFIXES,
@@ -84,15 +87,63 @@ def test_every_message_template_exists_in_every_locale(kind: str) -> None:
 def test_sms_and_call_scripts_render_with_the_planners_variables(locale: str, profile: str) -> None:
     footer = load_profile(profile).sms_footer
     context = message_context(_row(locale), "Arrears Demo Lender")
-    for template in _names("sms", locale):
+    for template in _names("sms", locale) - set(REPLY_TEMPLATES):
         assert footer not in render_sms(template, locale, context)  # the sender adds it
         text = sms_text(template, locale, context, footer)
         assert "L-20261124-0007"[-4:] in text
         assert text.endswith(footer)
-    for template in _names("voice", locale):
+    for template in _names("voice", locale) - {MENU_TEMPLATE}:
         script = render_voice(template, locale, voice_context(context, "http://127.0.0.1:8080", 7))
         assert "<Response>" in script
         assert context["name"] in script
+        assert ("<Gather" in script) == (not template.endswith("_limited"))
+        # A voicemail hears the script alone.
+        alone = render_voice(template, locale, {**voice_context(context, "x", 7), "menu_url": ""})
+        assert "<Gather" not in alone
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+@pytest.mark.parametrize("number", [None, "+8610955555"])
+def test_keyword_replies_render_with_the_replies_variables(
+    locale: str, profile: str, number: str | None
+) -> None:
+    settings = Settings(collector_number=number)
+    context = reply_context(load_profile(profile), settings)
+    for template in REPLY_TEMPLATES:
+        assert settings.lender_name in render_sms(template, locale, context)
+    assert (number is not None) == (str(number) in render_sms("help", locale, context))
+    assert load_profile(profile).opt_in_keywords[0] in render_sms(
+        "opt_out_confirmation", locale, context
+    )
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(
+    "step",
+    ["menu", "amount", "date", "confirm", "promised", "dial", "closed", "paid", "goodbye"],
+)
+@pytest.mark.parametrize(
+    "problem", ["", "choice", "amount_invalid", "amount_too_large", "date_invalid", "date_too_far"]
+)
+def test_every_step_of_the_call_menu_renders(locale: str, step: str, problem: str) -> None:
+    variables = {
+        "step": step,
+        "problem": problem,
+        "action": "https://x/webhooks/twilio/voice/menu?outbox=7&step=amount&tries=0",
+        "amount": "500",
+        "promised_on": "5 December",
+        "currency": "yuan",
+        "outstanding": "5,230.00",
+        "days_max": 30,
+        "collector_number": "+8610955555",
+        "office_hours": "09:00-18:00",
+        "lender": "Arrears Demo Lender",
+    }
+    script = render_menu(locale, variables)
+    assert script.startswith("<?xml")
+    assert "<Response>" in script
+    assert "&amp;step=amount" in script or "<Gather" not in script  # URLs escaped in XML
 
 
 @pytest.mark.parametrize("locale", LOCALES)

@@ -18,9 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.clock import utcnow
 from service.db import dialect
-from service.db.models import Attempt, OptOut, PhoneNumber
+from service.db.models import Attempt, Hold, Loan, OptOut, PhoneNumber
 from service.db.models.portfolio import PhoneStatus
-from service.domain.contact import AttemptResult, Channel, Direction, OptOutSource
+from service.domain.contact import (
+    DISPOSITION_HOLDS,
+    AttemptResult,
+    Channel,
+    Direction,
+    Disposition,
+    OptOutSource,
+)
 from service.domain.outbox import advances
 
 CHUNK = 2000
@@ -228,3 +235,76 @@ async def insert_attempt(conn: AsyncConnection, row: dict[str, Any]) -> int | No
         return None
     found = await conn.scalar(select(Attempt.id).where(Attempt.attempt_ref == row["attempt_ref"]))
     return int(found) if found is not None else None
+
+
+async def opt_in_numbers(
+    conn: AsyncConnection,
+    pairs: Sequence[tuple[str, Channel]],
+    at: dt.datetime,
+    sources: Sequence[OptOutSource],
+) -> list[tuple[str, Channel]]:
+    """Lift these (number, medium) opt-outs from ``at`` — only those in force whose source is
+    one of ``sources`` (a reply's START lifts what a keyword or the provider made, never a
+    written or verbal request). Returns the pairs lifted: the ones that get a confirmation."""
+    lifted: list[tuple[str, Channel]] = []
+    for phone, medium in pairs:
+        changed = await conn.execute(
+            update(OptOut)
+            .where(
+                OptOut.phone == phone,
+                OptOut.channel == medium,
+                OptOut.opted_in_at.is_(None),
+                OptOut.opted_out_at <= at,
+                OptOut.source.in_([source.value for source in sources]),
+            )
+            .values(opted_in_at=at, recorded_by="arrears")
+        )
+        if changed.rowcount:
+            lifted.append((phone, medium))
+    return lifted
+
+
+async def record_disposition(
+    conn: AsyncConnection,
+    attempt_id: int,
+    disposition: Disposition,
+    *,
+    on: dt.date,
+    source: str,
+    only_if_none: bool = False,
+) -> bool:
+    """What a connected contact produced, on its attempt (``only_if_none``: unless it says
+    something already — a plain right-party contact never hides a promise). A disposition that
+    puts a hold (:data:`DISPOSITION_HOLDS`) puts it from ``on``, once per attempt, as an
+    imported one does. Returns whether the attempt changed."""
+    statement = update(Attempt).where(Attempt.id == attempt_id)
+    if only_if_none:
+        statement = statement.where(Attempt.disposition.is_(None))
+    changed = await conn.execute(
+        statement.values(disposition=disposition.value, updated_at=utcnow())
+    )
+    if changed.rowcount and disposition in DISPOSITION_HOLDS:
+        kind, every_loan = DISPOSITION_HOLDS[disposition]
+        attempt = (
+            await conn.execute(
+                select(Attempt.attempt_ref, Attempt.loan_id, Loan.borrower_id)
+                .join(Loan, Loan.id == Attempt.loan_id)
+                .where(Attempt.id == attempt_id)
+            )
+        ).one()
+        await conn.execute(
+            dialect.insert(conn, Hold)
+            .values(
+                hold_ref=f"attempt:{attempt.attempt_ref}",
+                borrower_id=attempt.borrower_id,
+                loan_id=None if every_loan else attempt.loan_id,
+                code=kind.value,
+                started_on=on,
+                note=f"disposition {disposition.value} in attempt {attempt.attempt_ref}",
+                created_by=source,
+                created_at=utcnow(),
+                source=source,
+            )
+            .on_conflict_do_nothing(index_elements=["hold_ref"])
+        )
+    return bool(changed.rowcount)

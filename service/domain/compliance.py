@@ -57,6 +57,9 @@ class Profile:
     sms_footer: str
     opt_out_keywords: tuple[str, ...] = ()
     opt_in_keywords: tuple[str, ...] = ()
+    help_keywords: tuple[str, ...] = ()
+    # What an opt-out keyword in a text stops: the media (sms, call) of that number.
+    keyword_opt_out_covers: tuple[str, ...] = ("sms",)
     blocking_holds: frozenset[str] = frozenset()
     conversations_per_day: int | None = None
     unanswered_per_day_per_number: int | None = None
@@ -190,8 +193,14 @@ def _profile(name: str, values: Mapping[str, Any]) -> Profile:
     converted: dict[str, Any] = dict(values)
     converted["call_window"] = window(values["call_window"])
     converted["sms_window"] = window(values["sms_window"])
-    for key in ("opt_out_keywords", "opt_in_keywords"):
+    for key in ("opt_out_keywords", "opt_in_keywords", "help_keywords"):
         converted[key] = tuple(values.get(key, ()))
+    converted["keyword_opt_out_covers"] = tuple(values.get("keyword_opt_out_covers", ("sms",)))
+    if not converted["keyword_opt_out_covers"] or not set(converted["keyword_opt_out_covers"]) <= {
+        CALL,
+        SMS,
+    }:
+        raise ValueError(f"profile {name}: keyword_opt_out_covers must name sms and/or call")
     for key in ("blocking_holds", "uncounted_call_results"):
         converted[key] = frozenset(values.get(key, ()))
     unknown_holds = converted["blocking_holds"] - set(HoldKind)

@@ -23,7 +23,7 @@ from service.contact.sweeper import dispatch_forever
 from service.db.engine import create_engine
 from service.settings import Settings
 from service.treatment.messages import environment
-from service.web import openapi
+from service.web import openapi, webhooks
 from service.web.api import AREAS
 from service.web.keys import CLOCK, ENGINE, HOT_POOL, JOBS, REDIS, SETTINGS, STRATEGIES, TEMPLATES
 from service.web.middleware import MIDDLEWARES, security_headers
@@ -56,6 +56,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     for area in (*AREAS, openapi.api):
         area.setup(app)
     pages.setup_routes(app)
+    webhooks.setup(app)
     return app
 
 
