@@ -231,10 +231,15 @@ def test_ten_thousand_reminders_exactly_once_through_kills_and_restarts(
     cli = [sys.executable, "-m", "service.cli"]
     logs = tmp_path / "logs"
     logs.mkdir()
+    files = contextlib.ExitStack()
+
+    def log_file(name: str) -> Any:
+        return files.enter_context((logs / name).open("wb"))
+
     fake = subprocess.Popen(
         [*cli, "fake-twilio", "--port", str(fake_port), "--seed", "12",
          "--transient-rate", "0.1", "--timeout-seconds", "3", "--no-callbacks"],
-        env=env, stdout=(logs / "fake.log").open("wb"), stderr=subprocess.STDOUT,
+        env=env, stdout=log_file("fake.log"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     workers: list[subprocess.Popen[bytes]] = []
     started = 0
@@ -245,7 +250,7 @@ def test_ten_thousand_reminders_exactly_once_through_kills_and_restarts(
         return subprocess.Popen(
             [*cli, "worker"],
             env=env,
-            stdout=(logs / f"worker{started}.log").open("wb"),
+            stdout=log_file(f"worker{started}.log"),
             stderr=subprocess.STDOUT,
         )
 
@@ -302,6 +307,7 @@ def test_ten_thousand_reminders_exactly_once_through_kills_and_restarts(
             worker.wait(timeout=10)
         fake.terminate()
         fake.wait(timeout=10)
+        files.close()
 
     assert final, f"not finished in {DEADLINE:.0f} s: {_counts(postgres.dsn)}"
     assert kills == 3

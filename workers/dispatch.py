@@ -1,5 +1,5 @@
-"""The outbox's arq jobs: a tick (every second, one worker at a time) that sweeps and claims
-what is due into batches, and the batch job that delivers one claim.
+"""The outbox's arq jobs: a tick (every second, in every worker) that sweeps and claims what
+is due into batches, and the batch job that delivers one claim.
 
 A batch is one claim of up to ``ARREARS_DISPATCH_BATCH`` rows: one job per message would cap
 throughput at what arq can schedule (about 800 jobs a second here), a batch sends its rows
@@ -9,6 +9,7 @@ workers, so no claim waits in Redis long enough to look lost to the sweeper.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,22 @@ from workers.jobs import QUEUE_NAME
 log = structlog.get_logger(__name__)
 
 DISPATCHER = "dispatcher"  # the key of arq's ctx that holds the process's dispatcher
+
+
+async def tick_forever(ctx: dict[str, Any], every: float = 1.0) -> None:
+    """Each worker's own ticker (not an arq cron: a cron job a second queues up behind busy
+    job slots, and stops with Redis). Several workers ticking is safe: claims are in the
+    database. A tick that fails (Redis or the database restarting) is logged and tried again."""
+    dispatcher = dispatcher_of(ctx)
+    bound = dispatcher.settings.dispatch_lease_seconds
+    while True:
+        try:
+            await asyncio.wait_for(dispatch_tick(ctx), timeout=bound)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("dispatch.tick_failed", reason=f"{type(exc).__name__}: {exc}"[:200])
+        await asyncio.sleep(every)
 
 
 def dispatcher_of(ctx: Mapping[str, Any]) -> Dispatcher:

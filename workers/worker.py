@@ -3,6 +3,7 @@ at the lender's ``ARREARS_COB_TIME``), the sweep for orphaned jobs, and its depe
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 from pathlib import Path
@@ -12,6 +13,10 @@ from zoneinfo import ZoneInfo
 import structlog
 from arq import Worker, cron, func
 from arq.connections import RedisSettings
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.clock import Clock
 from service.contact.dispatch import open_dispatcher
@@ -19,13 +24,14 @@ from service.db.models import JobKind
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.settings import Settings
 from workers.deps import DEPS, dependencies, deps_of
-from workers.dispatch import DISPATCHER, dispatch_batch, dispatch_tick
+from workers.dispatch import DISPATCHER, dispatch_batch, dispatch_tick, tick_forever
 from workers.jobs import QUEUE_NAME, create_job, run_job, sweep
 
 log = structlog.get_logger(__name__)
 
 # How often a worker writes arq's health-check key (what `arq … --check` reads).
 HEALTH_CHECK_SECONDS = 30
+TICKER = "dispatch_ticker"  # the ctx key of the worker's own outbox ticker
 
 
 async def run_job_task(ctx: dict[str, Any], job_id: int) -> None:
@@ -75,7 +81,13 @@ async def sweep_job(ctx: dict[str, Any]) -> int:
 def redis_settings(settings: Settings) -> RedisSettings:
     if not settings.redis_url:
         raise ValueError("the worker needs REDIS_URL")
-    return RedisSettings.from_dsn(settings.redis_url)
+    found = RedisSettings.from_dsn(settings.redis_url)
+    # Through a Redis restart: a command that meets a dropped connection is tried again (for
+    # about half a minute) instead of stopping the worker.
+    found.retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=20)
+    found.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    found.conn_retries = 30
+    return found
 
 
 def worker_options(
@@ -84,11 +96,15 @@ def worker_options(
     """arq's options for these settings (``WorkerSettings`` and :func:`create_worker`);
     ``clock``: the jobs' time (a test or a simulation runs a worker at a moment it names).
 
-    A burst worker (``arrears worker --burst``) ticks the outbox once at start instead of every
-    second — it delivers what is due, runs what is queued, and exits."""
+    A worker ticks the outbox every second (:func:`workers.dispatch.tick_forever`); a burst
+    worker (``arrears worker --burst``) once at start — it delivers what is due, runs what is
+    queued, and exits."""
     exits = contextlib.AsyncExitStack()
-    # A batch sends its rows with the provider's timeout each; it never takes near the lease.
-    dispatch_timeout = dt.timedelta(seconds=settings.dispatch_lease_seconds)
+    # A batch's rows wait for a slot and go with the provider's timeout each; a slow batch keeps
+    # its rows alive (a heartbeat). One that hangs past this is cut: its rows are the sweeper's.
+    dispatch_timeout = dt.timedelta(
+        seconds=max(5 * settings.dispatch_lease_seconds, 20 * settings.send_timeout_seconds)
+    )
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         deps = await exits.enter_async_context(dependencies(settings, clock=clock))
@@ -99,9 +115,16 @@ def worker_options(
         await sweep(deps.engine, deps.clock.now(), deps.settings.var_dir)
         if burst:
             await ctx["redis"].enqueue_job("dispatch_tick", True, _queue_name=QUEUE_NAME)
+        else:
+            ctx[TICKER] = asyncio.ensure_future(tick_forever(ctx))
         log.info("worker.started")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        ticker = ctx.pop(TICKER, None)
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         await exits.aclose()
         log.info("worker.stopped")
 
@@ -123,21 +146,6 @@ def worker_options(
                 timeout=4 * 3600,
             ),
             cron(sweep_job, name="sweep_jobs", second={0}, unique=True, run_at_startup=False),
-            # The outbox: every second, on one worker at a time.
-            *(
-                []
-                if burst
-                else [
-                    cron(
-                        dispatch_tick,
-                        name="dispatch_tick_cron",
-                        second=set(range(60)),
-                        unique=True,
-                        run_at_startup=True,
-                        timeout=dispatch_timeout,
-                    )
-                ]
-            ),
         ],
         # Cron times are the lender's wall clock.
         "timezone": ZoneInfo(settings.lender_timezone),

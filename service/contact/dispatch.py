@@ -211,7 +211,13 @@ async def deliver(dispatcher: Dispatcher, claim: str, ids: Sequence[int]) -> Dis
             report.outcomes[outcome.status.value] += 1
     letters = [o for o in taken if o.row.channel == "letter"]
     messages = [o for o in taken if o.row.channel in SENDABLE]
-    results = await asyncio.gather(*(_send(dispatcher, o) for o in messages))
+    beating = asyncio.ensure_future(_heartbeat(dispatcher, claim))
+    try:
+        results = await asyncio.gather(*(_send(dispatcher, o) for o in messages))
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
     async with dispatcher.engine.begin() as conn:
         await dialect.write_now(conn)
         await _store(conn, dispatcher, claim, list(zip(messages, results, strict=True)), report)
@@ -219,6 +225,27 @@ async def deliver(dispatcher: Dispatcher, claim: str, ids: Sequence[int]) -> Dis
             await _letters_ready(conn, claim, letters, dispatcher.clock.now())
             report.outcomes["sent"] += len(letters)
     return report
+
+
+async def _heartbeat(dispatcher: Dispatcher, claim: str) -> None:
+    """While this delivery's rows are out with the channel (or wait for a slot to go), their
+    ``updated_at`` moves on: the sweeper takes back only the rows of a delivery that stopped
+    (a killed worker), never those of one that is merely slow."""
+    every = max(0.5, dispatcher.settings.dispatch_lease_seconds / 3)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with dispatcher.engine.begin() as conn:
+                await conn.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.claim == claim,
+                        OutboxMessage.status == OutboxStatus.sending,
+                    )
+                    .values(updated_at=dispatcher.clock.now())
+                )
+        except Exception as exc:  # the database restarting: the next beat tries again
+            log.warning("dispatch.heartbeat_failed", reason=str(exc)[:200])
 
 
 async def _settle(conn: Any, claim: str, outcomes: Sequence[Outcome], now: dt.datetime) -> None:

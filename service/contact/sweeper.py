@@ -33,6 +33,9 @@ from service.domain.contact import AttemptResult
 
 log = structlog.get_logger(__name__)
 
+# Rows reconciled at once: each asks the provider once and writes in a transaction of its own.
+RECONCILE_AT_ONCE = 10
+
 
 async def sweep(dispatcher: Dispatcher) -> DispatchReport:
     """Take back what was left unfinished: claims whose job never started (Redis lost it, a
@@ -62,11 +65,17 @@ async def sweep(dispatcher: Dispatcher) -> DispatchReport:
                     OutboxMessage.updated_at < now - lease,
                 )
                 .order_by(OutboxMessage.id)
-                .limit(dispatcher.settings.dispatch_batch)
+                .limit(dispatcher.settings.dispatch_max_queued)
             )
         ).all()
-    for record in stale:
-        await _reconcile(dispatcher, record, report)
+    # A killed worker leaves its batches' rows: look for them at the provider side by side.
+    gate = asyncio.Semaphore(RECONCILE_AT_ONCE)
+
+    async def one(record: Any) -> None:
+        async with gate:
+            await _reconcile(dispatcher, record, report)
+
+    await asyncio.gather(*(one(record) for record in stale))
     if report.requeued or report.reconciled:
         log.info("dispatch.swept", **report.as_dict())
     return report
@@ -77,7 +86,8 @@ async def _reconcile(dispatcher: Dispatcher, record: Any, report: DispatchReport
     found: str | None = None
     if record.channel in SENDABLE and record.phone:
         try:
-            found = await found_at_provider(dispatcher, message, record.claimed_at)
+            async with dispatcher.inflight:
+                found = await found_at_provider(dispatcher, message, record.claimed_at)
         except (TransientError, PermanentError) as exc:
             log.warning("dispatch.reconcile_failed", outbox_id=record.id, reason=exc.reason)
             return  # the provider cannot say now: the next sweep asks again
