@@ -86,7 +86,9 @@ async def child_bare(base_url: str, count: int, concurrency: int) -> dict[str, A
     return {"seconds": seconds, "sent": count, "rss_tenth": marks[0] if marks else 0.0}
 
 
-async def child_dispatch(url: str, base_url: str, concurrency: int, batch: int) -> dict[str, Any]:
+async def child_dispatch(
+    url: str, base_url: str, concurrency: int, batch: int, lanes: int
+) -> dict[str, Any]:
     from service.clock import SystemClock
     from service.contact.dispatch import open_dispatcher
     from service.contact.sweeper import dispatch_once
@@ -122,13 +124,13 @@ async def child_dispatch(url: str, base_url: str, concurrency: int, batch: int) 
                         sent = await conn.scalar(
                             text("SELECT count(*) FROM outbox WHERE status = 'sent'")
                         )
-                    if int(sent or 0) >= total // 10:
+                    if int(sent or 0) >= total // 10 // int(os.environ.get("BENCH_PROCESSES", "1")):
                         marks.append(rss_mib())
                         return
 
             watcher = asyncio.ensure_future(watch())
             started = time.perf_counter()
-            report = await dispatch_once(dispatcher, parallel=max(2, concurrency // batch + 1))
+            report = await dispatch_once(dispatcher, parallel=lanes)
             seconds = time.perf_counter() - started
             watcher.cancel()
     finally:
@@ -180,6 +182,24 @@ def start_fake(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the fake Twilio server did not start")
 
 
+def cpu_of(match: str) -> float:
+    """CPU seconds used so far by the processes whose command line contains ``match``, and by
+    their finished children (PostgreSQL's backends end with their connections)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if match in command:
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+    return total
+
+
 def stats(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_fake/stats", timeout=30) as answer:
         found: dict[str, Any] = json.load(answer)
@@ -192,11 +212,51 @@ def reset(port: int) -> None:
         pass
 
 
+def dispatchers(
+    here: Path, args: argparse.Namespace, url: str, base: str
+) -> tuple[dict[str, Any], str]:
+    """Arrears' dispatch in ``--processes`` processes at once (as workers scale out), the
+    requests in flight shared among them: together as many as the bare loop's."""
+    share = max(1, args.concurrency // args.processes)
+    command = ["dispatch", url, base, str(share), str(args.batch), str(args.lanes)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(here), "--child", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(args.processes)
+    ]
+    started = time.perf_counter()
+    outputs = [child.communicate() for child in children]
+    seconds = time.perf_counter() - started
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    merged = {
+        # From the first start to the last finish, child start-up included.
+        "seconds": seconds,
+        "sent": sum(r["sent"] for r in results),
+        "outcomes": {
+            k: sum(r["outcomes"].get(k, 0) for r in results) for k in results[0]["outcomes"]
+        },
+        "rss_tenth": max(r["rss_tenth"] for r in results),
+        "rss_end": max(r["rss_end"] for r in results),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
+        "cpu_seconds": sum(r["cpu_seconds"] for r in results),
+        "processes": args.processes,
+    }
+    return merged, "".join(err for _, err in outputs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--lanes", type=int, default=3, help="batches delivered at once")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="dispatcher processes (the bare loop: one)"
+    )
     parser.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -206,8 +266,12 @@ def main() -> None:
         if kind == "bare":
             result = asyncio.run(child_bare(rest[0], int(rest[1]), int(rest[2])))
         else:
-            result = asyncio.run(child_dispatch(rest[0], rest[1], int(rest[2]), int(rest[3])))
+            result = asyncio.run(
+                child_dispatch(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))
+            )
         result["rss_end"] = rss_mib()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
         result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print(json.dumps(result))
         return
@@ -221,14 +285,19 @@ def main() -> None:
             zone = asyncio.run(seed(url, args.messages))
             os.environ["BENCH_ZONE"] = zone
             os.environ["BENCH_COUNT"] = str(args.messages)
+            os.environ["BENCH_PROCESSES"] = str(args.processes)
+            before = cpu_of("fake-twilio"), cpu_of("postgres")
             bare, _ = common.run_child(
                 here, ["bare", base, str(args.messages), str(args.concurrency)]
             )
+            bare["cpu_fake"] = cpu_of("fake-twilio") - before[0]
+            bare["cpu_postgres"] = cpu_of("postgres") - before[1]
             bare_server = stats(port)["messages"]["created"]
             reset(port)
-            ours, logs = common.run_child(
-                here, ["dispatch", url, base, str(args.concurrency), str(args.batch)]
-            )
+            before = cpu_of("fake-twilio"), cpu_of("postgres")
+            ours, logs = dispatchers(here, args, url, base)
+            ours["cpu_fake"] = cpu_of("fake-twilio") - before[0]
+            ours["cpu_postgres"] = cpu_of("postgres") - before[1]
             server = stats(port)
     finally:
         fake.terminate()
@@ -239,6 +308,7 @@ def main() -> None:
         "messages": args.messages,
         "concurrency": args.concurrency,
         "batch": args.batch,
+        "lanes": args.lanes,
         "bare": {**bare, "rate": bare_rate, "server_count": bare_server},
         "ours": {**ours, "rate": our_rate, "server_count": server["messages"]["created"]},
         "duplicates": len(server["duplicates"]),
@@ -249,7 +319,10 @@ def main() -> None:
         f"RSS {bare['rss_tenth']:.0f} → {bare['rss_end']:.0f} MiB)\n"
         f"arrears        {our_rate:8.0f} msg/s ({ours['sent']:,} in {ours['seconds']:.1f} s, "
         f"RSS {ours['rss_tenth']:.0f} → {ours['rss_end']:.0f} MiB; {ours['outcomes']})\n"
-        f"ratio          {result['ratio']:.2f}   duplicates at the server: {result['duplicates']}",
+        f"ratio          {result['ratio']:.2f}   duplicates at the server: {result['duplicates']}\n"
+        f"CPU seconds    bare: client {bare['cpu_seconds']:.1f}, server {bare['cpu_fake']:.1f}, "
+        f"PostgreSQL {bare['cpu_postgres']:.1f}; arrears: {ours['cpu_seconds']:.1f}, server "
+        f"{ours['cpu_fake']:.1f}, PostgreSQL {ours['cpu_postgres']:.1f}",
         flush=True,
     )
     if logs.strip():
@@ -261,7 +334,7 @@ def main() -> None:
 def _write_docs(r: dict[str, Any], args: argparse.Namespace) -> None:
     command = (
         f"python bench/dispatch --messages {args.messages} --concurrency {args.concurrency} "
-        f"--batch {args.batch} --write-docs"
+        f"--batch {args.batch} --lanes {args.lanes} --processes {args.processes} --write-docs"
     )
     head, data = common.measured_on(command, {"reminders": args.messages})
     bare, ours = r["bare"], r["ours"]

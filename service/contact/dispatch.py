@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import Clock
@@ -127,7 +127,9 @@ async def claim_due(
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.not_before <= now)
-        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        # In the order of the (status, not_before) index: the scan stops at the limit (with
+        # the id as well, every claim would sort every due row first).
+        .order_by(OutboxMessage.not_before)
         .limit(limit)
         # PostgreSQL: concurrent claimers skip each other's rows instead of waiting on them
         # (SQLite has one writer and no such clause).
@@ -185,9 +187,11 @@ async def deliver(dispatcher: Dispatcher, claim: str, ids: Sequence[int]) -> Dis
                     OutboxMessage.status == OutboxStatus.queued,
                 )
                 .order_by(OutboxMessage.not_before, OutboxMessage.id)
-                # PostgreSQL: a second delivery of this claim running at the same moment
-                # skips the rows this one holds (and then finds them no longer queued).
-                .with_for_update(skip_locked=True)
+                # PostgreSQL: a second delivery of this claim running at the same moment waits
+                # for this one, then finds the rows no longer queued. (Not SKIP LOCKED: a
+                # concurrent claim may hold a row of this claim for an instant, and a skipped
+                # row would wait for the sweeper.)
+                .with_for_update()
             )
         ).all()
         rows = [row_of(r) for r in records]
@@ -196,8 +200,7 @@ async def deliver(dispatcher: Dispatcher, claim: str, ids: Sequence[int]) -> Dis
         context = await load_context(conn, settings, rows, now)
         outcomes = decide(rows, context, settings, now)
         decisions = [o.decision for o in outcomes if o.decision is not None]
-        if decisions:
-            await conn.execute(insert(GuardDecision), decisions)
+        await dialect.insert_rows(conn, GuardDecision.__table__, decisions)
         await _settle(
             conn, claim, [o for o in outcomes if o.status is not OutboxStatus.sending], now
         )
@@ -297,27 +300,20 @@ async def _take(
     if not outcomes:
         return []
     by_id = {o.row.id: o for o in outcomes}
-    statement = (
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == bindparam("row_id"),
-            OutboxMessage.claim == claim,
-            # Spelled as one state: an expanding IN cannot run with executemany.
-            OutboxMessage.status == OutboxStatus.queued,
-        )
-        .values(
-            status=OutboxStatus.sending,
-            claim=taking,
-            phone=bindparam("to"),
-            sender=sender,
-            # What an earlier try sent stays findable until this try's words replace it.
-            body=bindparam("new_body"),
-            updated_at=now,
-        )
-    )
-    await conn.execute(
-        statement,
-        [{"row_id": o.row.id, "to": o.to, "new_body": o.body} for o in outcomes],
+    # The words that leave (an earlier try's were read before: a reconciliation looks for them).
+    await dialect.update_rows(
+        conn,
+        OutboxMessage.__table__,
+        "id",
+        ("phone", "body"),
+        [{"id": o.row.id, "phone": o.to, "body": o.body} for o in outcomes],
+        where=(OutboxMessage.claim == claim, OutboxMessage.status == OutboxStatus.queued),
+        same={
+            "status": OutboxStatus.sending,
+            "claim": taking,
+            "sender": sender,
+            "updated_at": now,
+        },
     )
     taken = await conn.scalars(
         select(OutboxMessage.id).where(
@@ -488,16 +484,14 @@ async def _store(
         OutboxMessage.status == OutboxStatus.sending,
     )
     if sent:
-        await conn.execute(
-            update(OutboxMessage)
-            .where(*mine)
-            .values(
-                status=OutboxStatus.sent,
-                provider_ref=bindparam("ref"),
-                sent_at=bindparam("now"),
-                updated_at=bindparam("now"),
-            ),
-            sent,
+        await dialect.update_rows(
+            conn,
+            OutboxMessage.__table__,
+            "id",
+            ("provider_ref",),
+            [{"id": row["row_id"], "provider_ref": row["ref"]} for row in sent],
+            where=(OutboxMessage.claim == claim, OutboxMessage.status == OutboxStatus.sending),
+            same={"status": OutboxStatus.sent, "sent_at": now, "updated_at": now},
         )
     if retries:
         await conn.execute(

@@ -118,10 +118,10 @@ async def write_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     """Log these attempts; one already logged (the same ``attempt_ref``) is left as it is.
     Returns how many were new."""
     written = 0
-    statement = dialect.insert(conn, Attempt).on_conflict_do_nothing(index_elements=["attempt_ref"])
     for start in range(0, len(rows), CHUNK):
-        result = await conn.execute(statement, list(rows[start : start + CHUNK]))
-        written += max(result.rowcount, 0)
+        written += await dialect.insert_rows(
+            conn, Attempt.__table__, rows[start : start + CHUNK], skip_conflicts_on=["attempt_ref"]
+        )
     return written
 
 

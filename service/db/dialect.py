@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Dialect, event, text
+from sqlalchemy import ARRAY, Dialect, bindparam, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -303,3 +303,73 @@ def _register_sqlite_functions(dbapi_connection: Any) -> None:
 
     dbapi_connection.create_function("daily_penalty", 2, sql_daily_penalty, deterministic=True)
     dbapi_connection.create_function("penalty_rate", 3, sql_penalty_rate, deterministic=True)
+
+
+async def update_rows(
+    conn: AsyncConnection,
+    table: Any,
+    key: str,
+    varying: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    where: Sequence[Any] = (),
+    same: Mapping[str, Any] | None = None,
+) -> None:
+    """``UPDATE table SET <varying from each row>, <same for all> WHERE key = row[key] AND
+    <where>`` for many rows at once. PostgreSQL: one statement joined to a ``VALUES`` list
+    (one round trip, one parameter set); SQLite: the same UPDATE executed for each row."""
+    if not rows:
+        return
+    constant = dict(same or {})
+    if is_postgresql(conn):
+        # One array parameter per column, unnested into rows: the statement's shape never
+        # changes, so it is compiled once (a VALUES list of N rows is N × columns parameters).
+        names = [key, *varying]
+        arrays = [
+            bindparam(f"rows_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
+            for name in names
+        ]
+        listed = func.unnest(*arrays).table_valued(*names).render_derived(name="changed")
+        await conn.execute(
+            update(table)
+            .where(table.c[key] == listed.c[key], *where)
+            .values({**{name: listed.c[name] for name in varying}, **constant})
+        )
+        return
+    statement = (
+        update(table)
+        .where(table.c[key] == bindparam(f"row_{key}"), *where)
+        .values({**{name: bindparam(f"row_{name}") for name in varying}, **constant})
+    )
+    await conn.execute(
+        statement, [{f"row_{name}": row[name] for name in (key, *varying)} for row in rows]
+    )
+
+
+async def insert_rows(
+    conn: AsyncConnection,
+    table: Any,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_conflicts_on: Sequence[str] | None = None,
+) -> int:
+    """Insert many rows (every row naming the same columns). PostgreSQL: one statement over
+    one array parameter per column (``INSERT … SELECT * FROM unnest(…)``) — one execution on
+    the server instead of one per row; SQLite: an executemany. ``skip_conflicts_on``: rows that
+    collide on these columns' unique key are left out. Returns how many were inserted."""
+    if not rows:
+        return 0
+    names = list(rows[0])
+    if is_postgresql(conn):
+        arrays = [
+            bindparam(f"rows_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
+            for name in names
+        ]
+        source = select(func.unnest(*arrays).table_valued(*names).render_derived(name="new"))
+        statement = postgresql.insert(table).from_select(names, source)
+        if skip_conflicts_on:
+            statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+        return int((await conn.execute(statement)).rowcount)
+    plain = sqlite.insert(table)
+    if skip_conflicts_on:
+        plain = plain.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    return max(int((await conn.execute(plain, list(rows))).rowcount), 0)
