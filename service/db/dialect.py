@@ -373,3 +373,13 @@ async def insert_rows(
     if skip_conflicts_on:
         plain = plain.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
     return max(int((await conn.execute(plain, list(rows))).rowcount), 0)
+
+
+async def custom_plans(conn: AsyncConnection) -> None:
+    """Plan each statement for its own values until the transaction ends (PostgreSQL).
+
+    asyncpg prepares statements, and after five runs PostgreSQL may switch to one generic plan;
+    for a lookup by a list of a few hundred values that plan can scan a whole table (seen: the
+    contact log by phone numbers, 10 ms planned for its values, over a second generic)."""
+    if is_postgresql(conn):
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

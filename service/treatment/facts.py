@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.db import dialect
 from service.db.models import (
     Attempt,
     Borrower,
@@ -93,6 +94,7 @@ async def load_loan_facts(
     that caps per debtor and per number count them all), holds in force ``on`` that date (the
     contact's local date; default ``at``'s), a few set-based queries per chunk of loans."""
     found: dict[int, LoanFacts] = {}
+    await dialect.custom_plans(conn)
     for start in range(0, len(loan_ids), CHUNK):
         chunk = loan_ids[start : start + CHUNK]
         found.update(await _load_chunk(conn, settings, chunk, at, on or at.date()))
