@@ -356,6 +356,15 @@ def _write_docs(r: dict[str, Any], args: argparse.Namespace) -> None:
         "",
         f"Ratio **{r['ratio']:.2f}×** the bare loop (goal: at least 0.6×). The server counted "
         f"{ours['server_count']:,} messages from Arrears, {r['duplicates']} sent twice.",
+        "",
+        f"CPU seconds, bare loop: client {bare['cpu_seconds']:.0f}, server {bare['cpu_fake']:.0f}"
+        f"; Arrears ({ours['processes']} process(es)): dispatch {ours['cpu_seconds']:.0f}, "
+        f"server {ours['cpu_fake']:.0f}, PostgreSQL {ours['cpu_postgres']:.0f}. "
+        f"Per message: the SDK alone {1000 * bare['cpu_seconds'] / bare['sent']:.2f} ms; "
+        f"Arrears {1000 * ours['cpu_seconds'] / ours['sent']:.2f} ms in its processes and "
+        f"{1000 * ours['cpu_postgres'] / ours['sent']:.2f} ms in PostgreSQL. The bare loop is "
+        "bound by its own process; dispatch by the machine's two cores, shared by the "
+        "dispatchers, the server and PostgreSQL.",
     ]
     write_section("dispatch", lines)
 
