@@ -1,6 +1,7 @@
-"""The embedded default: nothing leaves the machine. Each message is logged (numbers masked)
-and the dispatcher stores exactly what would have been sent on its outbox row
-(``arrears outbox show``). A console SMS counts as delivered; a console call as unanswered."""
+"""The embedded default: nothing leaves the machine. Each message is logged (the number masked;
+not its words, which name the debtor and the debt) and the dispatcher stores exactly what would
+have been sent on its outbox row (``arrears outbox show``). A console SMS counts as delivered;
+a console call as unanswered."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class ConsoleChannel:
                 outbox_id=message.outbox_id,
                 to=message.to,
                 sender=message.sender,
-                body=message.body,
+                characters=len(message.body or ""),
                 provider_ref=ref,
             )
             return Accepted(ref, "delivered", AttemptResult.delivered)
