@@ -443,3 +443,33 @@ def test_a_claim_takes_no_more_than_its_limit(portfolio: Path, db: Db) -> None:
         return len(first), len(second)
 
     assert db.run(go) == (2, 3)
+
+
+def test_a_callback_quicker_than_the_batch_is_applied_when_the_attempt_is_stored(
+    portfolio: Path, db: Db
+) -> None:
+    from service.contact.inbound import StatusReport, apply_status
+
+    assert main(["cob", "--as-of", DAY.isoformat()]) == 0
+    channel = ScriptedChannel()
+    first_sid = "SM" + "0" * 32  # what the scripted provider names its first message
+
+    async def go(engine: AsyncEngine) -> tuple[str, list[tuple[Any, ...]]]:
+        async with engine.begin() as conn:
+            early = await apply_status(conn, StatusReport(first_sid, "delivered"), NOON)
+        async with scripted(engine, _settings(db.settings), channel, NOON) as dispatcher:
+            await dispatch_once(dispatcher)
+        async with engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    text("SELECT provider_status, result FROM attempts WHERE provider_ref = :r"),
+                    {"r": first_sid},
+                )
+            ).all()
+            held = await conn.scalar(text("SELECT count(*) FROM provider_reports"))
+        assert held == 0
+        return early, [tuple(row) for row in found]
+
+    early, found = db.run(go)
+    assert early == "held"
+    assert found == [("delivered", "delivered")]

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.cli import main
 from service.clock import FixedClock
 from service.contact.dispatch import open_dispatcher
-from service.contact.sweeper import dispatch_once
+from service.contact.sweeper import dispatch_once, sweep
 from service.devtools.outbox_load import seed_due_reminders
 from service.settings import Settings
 from service.web.app import create_app
@@ -120,6 +120,8 @@ async def test_a_stop_reply_blocks_the_next_send_and_is_confirmed_once(
         assert stats["duplicates"] == []
 
         async def delivered() -> bool:
+            async with open_dispatcher(ours, engine, FixedClock(NOON)) as each_tick:
+                await sweep(each_tick)  # as every tick does: callbacks held meanwhile applied
             found = await _rows(
                 engine,
                 "SELECT a.provider_status, a.result FROM attempts a "

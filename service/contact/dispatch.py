@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import Clock
+from service.contact import inbound
 from service.contact import log as contact_log
 from service.contact.channels import (
     Accepted,
@@ -524,6 +525,9 @@ async def _store(
         )
     if attempts:
         await contact_log.write_attempts(conn, attempts)
+        # Callbacks quicker than this batch: applied now that their attempts exist.
+        refs = [a["provider_ref"] for a in attempts if a["provider_ref"]]
+        await inbound.apply_held(conn, refs, now)
     if opted:
         await contact_log.opt_out_numbers(conn, opted, now, OptOutSource.provider)
     if invalid:

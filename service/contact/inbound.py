@@ -12,17 +12,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
-from sqlalchemy import case, select
+from sqlalchemy import case, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
 from service.contact import log
 from service.contact.promises import ACTOR, propose_from_reply
-from service.db.models import Attempt, Borrower, Loan, LoanStatus, PhoneNumber
+from service.db.models import Attempt, Borrower, Loan, LoanStatus, PhoneNumber, ProviderReport
 from service.domain.compliance import Profile
 from service.domain.contact import AttemptResult, Channel, Direction, OptOutSource, locale_for
 from service.domain.promises import parse_promise
@@ -63,7 +64,18 @@ async def apply_status(conn: AsyncConnection, report: StatusReport, at: dt.datet
         )
     ).one_or_none()
     if attempt is None:
-        return "unknown"
+        # Maybe ours, its send's outcome not yet stored (a batch stores after its sends): held
+        # until the attempt is written (:func:`apply_held`).
+        await conn.execute(
+            insert(ProviderReport).values(
+                provider_ref=report.sid,
+                status=report.status,
+                error_code=report.error_code,
+                answered_by=report.answered_by,
+                received_at=at,
+            )
+        )
+        return "held"
     changed = await log.report_status(
         conn,
         provider_ref=report.sid,
@@ -81,6 +93,39 @@ async def apply_status(conn: AsyncConnection, report: StatusReport, at: dt.datet
         if opted:
             await _audit_opt(conn, "opt_out.provider", attempt.phone, opted, at, None)
     return "applied" if changed else "unchanged"
+
+
+async def apply_held(conn: AsyncConnection, refs: Sequence[str], at: dt.datetime) -> int:
+    """Apply the reports held for these provider ids (their attempts now stored), in the order
+    they came, and forget them. Returns how many were applied."""
+    held = (
+        await conn.execute(
+            select(ProviderReport)
+            .where(ProviderReport.provider_ref.in_(list(refs)))
+            .order_by(ProviderReport.id)
+        )
+    ).all()
+    if not held:
+        return 0
+    for row in held:
+        await apply_status(
+            conn, StatusReport(row.provider_ref, row.status, row.error_code, row.answered_by), at
+        )
+    await conn.execute(delete(ProviderReport).where(ProviderReport.id.in_([r.id for r in held])))
+    return len(held)
+
+
+async def apply_ready_held(conn: AsyncConnection, at: dt.datetime) -> int:
+    """Held reports whose attempts exist by now (a callback that came while its batch was
+    being stored): applied by the sweeper, so none waits longer than a tick."""
+    ready = (
+        await conn.scalars(
+            select(ProviderReport.provider_ref)
+            .join(Attempt, Attempt.provider_ref == ProviderReport.provider_ref)
+            .distinct()
+        )
+    ).all()
+    return await apply_held(conn, list(ready), at) if ready else 0
 
 
 # --- inbound texts ------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ import datetime as dt
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from service.contact import inbound
 from service.contact import log as contact_log
 from service.contact.channels import PermanentError, TransientError
 from service.contact.dispatch import (
@@ -28,13 +29,14 @@ from service.contact.dispatch import (
     outgoing,
 )
 from service.db import dialect
-from service.db.models import OutboxMessage, OutboxStatus
+from service.db.models import OutboxMessage, OutboxStatus, ProviderReport
 from service.domain.contact import AttemptResult
 
 log = structlog.get_logger(__name__)
 
 # Rows reconciled at once: each asks the provider once and writes in a transaction of its own.
 RECONCILE_AT_ONCE = 10
+HELD_REPORTS_KEPT = dt.timedelta(days=1)
 
 
 async def sweep(dispatcher: Dispatcher) -> DispatchReport:
@@ -56,6 +58,11 @@ async def sweep(dispatcher: Dispatcher) -> DispatchReport:
             .values(status=OutboxStatus.pending, claim=None, updated_at=now)
         )
         report.requeued += max(requeued.rowcount, 0)
+        await inbound.apply_ready_held(conn, now)
+        # Reports for ids that never became an attempt of ours.
+        await conn.execute(
+            delete(ProviderReport).where(ProviderReport.received_at < now - HELD_REPORTS_KEPT)
+        )
     async with dispatcher.engine.connect() as conn:
         stale = (
             await conn.execute(
@@ -125,6 +132,7 @@ async def _reconcile(dispatcher: Dispatcher, record: Any, report: DispatchReport
                         )
                     ],
                 )
+                await inbound.apply_held(conn, [found], now)
             report.reconciled += max(done.rowcount, 0)
             return
         back = await conn.execute(

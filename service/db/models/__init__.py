@@ -15,6 +15,7 @@ from service.db.models.contact import (
     OptOut,
     Promise,
     PromiseStatus,
+    ProviderReport,
 )
 from service.db.models.people import Role, Session, Team, User
 from service.db.models.portfolio import (
@@ -74,6 +75,7 @@ __all__ = [
     "PhoneStatus",
     "Promise",
     "PromiseStatus",
+    "ProviderReport",
     "Queue",
     "QueueMember",
     "Role",

@@ -124,3 +124,18 @@ class OptOut(Base):
     # Who recorded it (import, or arrears: a reply, the provider, the API, a collector): an
     # import may change only what an import wrote (DESIGN.md §5).
     recorded_by: Mapped[str] = mapped_column(String(16), server_default="import", default="arrears")
+
+
+class ProviderReport(Base):
+    """A status callback that came before the attempt it reports on was stored: a batch stores
+    its outcomes after its sends, and the provider may be quicker. Applied (forward only) when
+    the attempt is written, then removed; the sweeper drops any older than a day."""
+
+    __tablename__ = "provider_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_ref: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    answered_by: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[dt.datetime]
