@@ -32,7 +32,12 @@ from service.domain.compliance import (
 )
 from service.settings import Settings
 from service.treatment.facts import LoanFacts, facts_for, load_loan_facts, opted_out, profile_for
-from service.treatment.messages import letter_variables, render_letter, webhook_url
+from service.treatment.messages import (
+    LETTER_COLUMNS,
+    letter_variables,
+    render_letter,
+    webhook_url,
+)
 from service.treatment.planner import contact_request
 from service.treatment.plans import StoredPlan, plan_for, plans_by_portfolio
 
@@ -111,22 +116,7 @@ async def load_context(
     loans = {
         r.id: r
         for r in await conn.execute(
-            select(
-                Loan.id,
-                Loan.loan_ref,
-                Loan.status,
-                Loan.product,
-                Loan.currency,
-                Loan.principal,
-                Loan.disbursed_on,
-                Loan.maturity_on,
-                Loan.outstanding,
-                Loan.overdue_amount,
-                Loan.penalty_unpaid,
-                Loan.days_past_due,
-                Borrower.name,
-                Borrower.address,
-            )
+            select(Loan.id, Loan.status, Loan.product, *LETTER_COLUMNS)
             .join(Borrower, Borrower.id == Loan.borrower_id)
             .where(Loan.id.in_(loan_ids))
         )

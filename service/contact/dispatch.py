@@ -408,17 +408,14 @@ async def _store(
             report.outcomes["sent"] += 1
             sent.append({"row_id": row.id, "ref": accepted.provider_ref, "now": now})
             attempts.append(
-                contact_log.attempt_row(
-                    attempt_ref=contact_log.outbound_ref(row.id),
+                contact_log.outbound_attempt(
+                    outbox_id=row.id,
                     loan_id=row.loan_id,
                     phone=outcome.to or "",
                     channel=row.channel,
-                    direction="outbound",
-                    occurred_at=now,
-                    result=accepted.result or AttemptResult.pending,
-                    source="dispatch",
-                    outbox_id=row.id,
                     template=row.template,
+                    at=now,
+                    result=accepted.result or AttemptResult.pending,
                     provider_ref=accepted.provider_ref,
                     provider_status=accepted.status,
                 )
@@ -461,21 +458,18 @@ async def _store(
         if isinstance(error, PermanentError) and outcome.to and error.code:
             # The provider refused this contact: the log shows the try and why.
             attempts.append(
-                contact_log.attempt_row(
-                    attempt_ref=contact_log.outbound_ref(row.id),
+                contact_log.outbound_attempt(
+                    outbox_id=row.id,
                     loan_id=row.loan_id,
                     phone=outcome.to,
                     channel=row.channel,
-                    direction="outbound",
-                    occurred_at=now,
+                    template=row.template,
+                    at=now,
                     result=(
                         AttemptResult.not_in_service
                         if error.code in contact_log.INVALID_NUMBER_CODES
                         else AttemptResult.failed
                     ),
-                    source="dispatch",
-                    outbox_id=row.id,
-                    template=row.template,
                     error_code=error.code,
                 )
             )

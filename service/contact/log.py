@@ -114,6 +114,37 @@ def attempt_row(
     }
 
 
+def outbound_attempt(
+    *,
+    outbox_id: int,
+    loan_id: int,
+    phone: str,
+    channel: str,
+    template: str,
+    at: dt.datetime,
+    result: AttemptResult,
+    provider_ref: str | None = None,
+    provider_status: str | None = None,
+    error_code: str | None = None,
+) -> dict[str, Any]:
+    """The attempt an outbox row makes (one per row: keyed by it), sent or refused."""
+    return attempt_row(
+        attempt_ref=outbound_ref(outbox_id),
+        loan_id=loan_id,
+        phone=phone,
+        channel=channel,
+        direction=Direction.outbound,
+        occurred_at=at,
+        result=result,
+        source="dispatch",
+        outbox_id=outbox_id,
+        template=template,
+        provider_ref=provider_ref,
+        provider_status=provider_status,
+        error_code=error_code,
+    )
+
+
 async def write_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
     """Log these attempts; one already logged (the same ``attempt_ref``) is left as it is.
     Returns how many were new."""

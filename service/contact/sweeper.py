@@ -116,17 +116,14 @@ async def _reconcile(dispatcher: Dispatcher, record: Any, report: DispatchReport
                 await contact_log.write_attempts(
                     conn,
                     [
-                        contact_log.attempt_row(
-                            attempt_ref=contact_log.outbound_ref(record.id),
+                        contact_log.outbound_attempt(
+                            outbox_id=record.id,
                             loan_id=record.loan_id,
                             phone=record.phone,
                             channel=record.channel,
-                            direction="outbound",
-                            occurred_at=now,
-                            result=AttemptResult.pending,
-                            source="dispatch",
-                            outbox_id=record.id,
                             template=record.template,
+                            at=now,
+                            result=AttemptResult.pending,
                             provider_ref=found,
                             provider_status="sent",
                         )

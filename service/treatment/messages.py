@@ -115,6 +115,23 @@ def letter_pdf(html: str) -> bytes:
 # --- letters of one loan -------------------------------------------------------------------------
 
 
+# What :func:`letter_variables` reads of a loan and its borrower (the letter API and the
+# dispatcher, which renders a letter when it is released for print, select these).
+LETTER_COLUMNS = (
+    Loan.loan_ref,
+    Loan.currency,
+    Loan.principal,
+    Loan.disbursed_on,
+    Loan.maturity_on,
+    Loan.outstanding,
+    Loan.overdue_amount,
+    Loan.penalty_unpaid,
+    Loan.days_past_due,
+    Borrower.name,
+    Borrower.address,
+)
+
+
 async def letter_context(
     conn: AsyncConnection, settings: Settings, loan_ref: str, as_of: dt.date | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -122,20 +139,7 @@ async def letter_context(
     the last close of business."""
     row = (
         await conn.execute(
-            select(
-                Loan.loan_ref,
-                Loan.currency,
-                Loan.principal,
-                Loan.disbursed_on,
-                Loan.maturity_on,
-                Loan.outstanding,
-                Loan.overdue_amount,
-                Loan.penalty_unpaid,
-                Loan.days_past_due,
-                Borrower.name,
-                Borrower.address,
-                Borrower.locale,
-            )
+            select(*LETTER_COLUMNS, Borrower.locale)
             .join(Borrower, Borrower.id == Loan.borrower_id)
             .where(Loan.loan_ref == loan_ref)
         )
