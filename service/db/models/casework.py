@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,7 +22,8 @@ class Task(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
-    plan_id: Mapped[int] = mapped_column(ForeignKey("treatment_plans.id"))
+    # None: opened outside a treatment plan (an inspection, an escalation a person starts).
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("treatment_plans.id"))
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[TaskStatus] = mapped_column(enum_column(TaskStatus, "task_status"))
     due_on: Mapped[dt.date] = mapped_column(Date)
@@ -29,3 +31,10 @@ class Task(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None]
     closed_by: Mapped[str | None] = mapped_column(String(64))
+    # Whose work it is (a field collector, the loan's officer); None: whoever works its queue.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # What came of it, from the task kind's closed list (service.domain.casework), with notes
+    # and what the kind records beside (a promise's amount and date, photos, an agency).
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    details: Mapped[dict[str, Any] | None]
