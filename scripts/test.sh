@@ -68,4 +68,6 @@ echo "== mypy --strict"
 echo "== import-linter (the layers of DESIGN.md §4, no cycles)"
 "$VENV/bin/lint-imports"
 echo "== pytest (SQLite and PostgreSQL, real Redis)"
-"$VENV/bin/pytest" "$@"
+# Four workers on two cores: most tests wait on a database, a server or a browser, not the CPU
+# (each worker has its own PostgreSQL database, SQLite template and Redis database).
+"$VENV/bin/pytest" -n "${ARREARS_TEST_WORKERS:-4}" "$@"

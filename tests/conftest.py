@@ -34,7 +34,9 @@ from service.web.app import create_app
 from tests.twilio_fake import Fake, Recorder, StartFake, running_fake
 
 PG_ADMIN_DSN = os.environ.get("ARREARS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("ARREARS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# One Redis database per pytest-xdist worker (gw0 → 15, gw1 → 14, …): tests flush theirs.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = os.environ.get("ARREARS_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER % 15}")
 BACKENDS = [
     b.strip() for b in os.environ.get("ARREARS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
 ]
@@ -122,7 +124,9 @@ async def database_url(
             )
             if row["tablename"] not in TRUNCATE_SKIP
         ]
-        # TRUNCATE fires no row triggers, so the append-only audit log can be reset for tests.
+        # The append-only tables refuse TRUNCATE too; a test database is reset with the
+        # triggers off for this session (a superuser's replication role fires none).
+        await conn.execute("SET session_replication_role = replica")
         await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
