@@ -35,6 +35,7 @@ from service.db.models import (
     PhoneNumber,
     Role,
 )
+from service.db.models.contact import current
 from service.domain.contact import Channel
 from service.settings import Settings
 from tests.conftest import Db
@@ -120,7 +121,7 @@ def test_due_reminders_leave_once_through_the_console_with_the_sender_s_footer(
     assert again == 0  # nothing sent twice
     rows = db.rows(
         "SELECT o.id, o.body, o.sender, a.outbox_id, a.result, a.provider_ref, a.template "
-        "FROM outbox o JOIN attempts a ON a.outbox_id = o.id WHERE o.channel = 'sms'"
+        "FROM outbox o JOIN contact_log a ON a.outbox_id = o.id WHERE o.channel = 'sms'"
     )
     assert len(rows) >= 2
     for outbox_id, body, sender, attempt_outbox, result, ref, template in rows:
@@ -178,7 +179,9 @@ def test_an_opt_out_and_a_hold_recorded_after_planning_stop_the_send(
     assert after["L-DUE"][1:] == ("blocked", "opted_out")
     assert after["L-DPD1"][1] == "blocked"
     assert "hold_dispute" in (after["L-DPD1"][2] or "")
-    sent_to = {phone for (phone,) in db.rows("SELECT phone FROM attempts WHERE source='dispatch'")}
+    sent_to = {
+        phone for (phone,) in db.rows("SELECT phone FROM contact_log WHERE source='dispatch'")
+    }
     assert "+8613800138002" not in sent_to
 
 
@@ -258,7 +261,7 @@ def test_transient_failures_are_retried_with_backoff_and_permanent_ones_never(
     assert ("+8613800138003", "sms", "provider") in opted
     invalid = db.rows("SELECT e164, status FROM phone_numbers WHERE e164 = '+8613800138001'")
     assert invalid == [("+8613800138001", "invalid")]
-    results = dict(db.rows("SELECT phone, result FROM attempts WHERE source = 'dispatch'"))
+    results = dict(db.rows("SELECT phone, result FROM contact_log WHERE source = 'dispatch'"))
     assert results["+8613800138001"] == "not_in_service"  # counts toward 失联
     assert "+8613800138002" not in results  # nothing reached the provider
     reasons = db.rows("SELECT reasons FROM outbox WHERE phone = '+8613800138002'")
@@ -351,7 +354,11 @@ def test_a_claim_lost_with_its_queue_and_a_send_left_unfinished_are_taken_back(
             again = await dispatch_once(dispatcher)
         async with engine.connect() as conn:
             attempts = len(
-                (await conn.scalars(select(Attempt.id).where(Attempt.outbox_id == lost_send))).all()
+                (
+                    await conn.scalars(
+                        select(Attempt.id).where(Attempt.outbox_id == lost_send, current())
+                    )
+                ).all()
             )
         return report.reconciled, report.requeued + again.requeued, attempts
 
@@ -394,7 +401,7 @@ def test_a_number_marked_invalid_is_not_dialled_as_the_debtor_s(
             await dispatch_once(d)
 
     db.run(invalidate)
-    assert db.rows(f"SELECT count(*) FROM attempts WHERE phone = '{number}'") == [(0,)]
+    assert db.rows(f"SELECT count(*) FROM contact_log WHERE phone = '{number}'") == [(0,)]
 
 
 async def test_the_api_shows_what_left_and_serves_the_letter_ready_to_print(
@@ -462,7 +469,7 @@ def test_a_callback_quicker_than_the_batch_is_applied_when_the_attempt_is_stored
         async with engine.connect() as conn:
             found = (
                 await conn.execute(
-                    text("SELECT provider_status, result FROM attempts WHERE provider_ref = :r"),
+                    text("SELECT provider_status, result FROM contact_log WHERE provider_ref = :r"),
                     {"r": first_sid},
                 )
             ).all()

@@ -326,7 +326,7 @@ def test_ten_thousand_reminders_exactly_once_through_kills_and_restarts(
         try:
             row = await conn.fetchrow(
                 "SELECT count(*), count(DISTINCT provider_ref), count(DISTINCT outbox_id) "
-                "FROM attempts WHERE source = 'dispatch'"
+                "FROM contact_log WHERE source = 'dispatch'"
             )
         finally:
             await conn.close()

@@ -124,7 +124,7 @@ async def test_a_stop_reply_blocks_the_next_send_and_is_confirmed_once(
                 await sweep(each_tick)  # as every tick does: callbacks held meanwhile applied
             found = await _rows(
                 engine,
-                "SELECT a.provider_status, a.result FROM attempts a "
+                "SELECT a.provider_status, a.result FROM contact_log a "
                 "JOIN outbox o ON o.id = a.outbox_id WHERE o.channel = 'sms'",
             )
             return bool(found) and all(row == ("delivered", "delivered") for row in found)
@@ -168,9 +168,11 @@ async def test_a_keypad_promise_on_a_reminder_call_is_stored(
         assert str(promised_on) == str(DAY + dt.timedelta(days=3))
         assert state == "pending"
         call = await _rows(
-            engine, f"SELECT id, disposition FROM attempts WHERE outbox_id = {outbox_id}"
+            engine,
+            f"SELECT attempt_ref, disposition FROM contact_log WHERE outbox_id = {outbox_id}",
         )
-        assert call == [(attempt_id, "promise_to_pay")]
+        made_in = await _rows(engine, f"SELECT attempt_ref FROM attempts WHERE id = {attempt_id}")
+        assert call == [(made_in[0][0], "promise_to_pay")]
         transcript = await fake.get(f"/_fake/calls/{sid}")
         assert [g["digits"] for g in transcript["gathers"]] == ["1", "500", "3", "1"]
     finally:

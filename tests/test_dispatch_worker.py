@@ -78,7 +78,7 @@ def test_a_burst_worker_delivers_the_due_outbox_and_a_flushed_redis_loses_nothin
     assert claimed == stranded == 2  # the first burst sent the rest, not the lost claim
     sent = db.rows("SELECT count(*) FROM outbox WHERE status = 'sent' AND channel = 'sms'")
     assert sent[0][0] >= 2
-    attempts = db.rows("SELECT count(*) FROM attempts WHERE source = 'dispatch'")
+    attempts = db.rows("SELECT count(*) FROM contact_log WHERE source = 'dispatch'")
     assert attempts[0][0] >= sent[0][0]
     queued = db.rows("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")
     assert queued == [(0,)]

@@ -87,7 +87,7 @@ async def test_stop_is_confirmed_once_and_blocks_texts_at_once(
     # The texts and the one confirmation are on the account's timeline; the change is audited.
     logged = await rows(
         engine,
-        "SELECT direction, source, result, note FROM attempts WHERE source <> 'dispatch' "
+        "SELECT direction, source, result, note FROM contact_log WHERE source <> 'dispatch' "
         "ORDER BY id",
     )
     assert [row[:2] for row in logged] == [
@@ -110,7 +110,7 @@ async def test_a_text_delivered_twice_is_logged_and_answered_once(
     sid = _sid()
     assert await text(twilio, "HELP", sid) is not None
     assert await text(twilio, "HELP", sid) is None
-    assert await rows(engine, "SELECT count(*) FROM attempts WHERE source = 'inbound'") == [(1,)]
+    assert await rows(engine, "SELECT count(*) FROM contact_log WHERE source = 'inbound'") == [(1,)]
 
 
 async def test_start_lifts_a_keyword_opt_out_with_one_confirmation(
@@ -165,7 +165,9 @@ async def test_help_answers_the_profiles_help_text(twilio: Client, engine: Async
     assert "TD" in answer
     assert "START" in answer
     assert "+8610955555" in answer
-    assert await rows(engine, "SELECT template FROM attempts WHERE source = 'reply'") == [("help",)]
+    assert await rows(engine, "SELECT template FROM contact_log WHERE source = 'reply'") == [
+        ("help",)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -186,7 +188,7 @@ async def test_a_reply_that_reads_as_a_promise_is_proposed(
         engine,
         "SELECT loan_id, amount, promised_on, status, source, attempt_id, note FROM promises",
     )
-    (inbound,) = await rows(engine, "SELECT id, note FROM attempts WHERE source = 'inbound'")
+    (inbound,) = await rows(engine, "SELECT id, note FROM contact_log WHERE source = 'inbound'")
     assert len(promises) == 1
     loan_id, stored, promised_on, status, source, attempt_id, note = promises[0]
     assert (loan_id, status, source, attempt_id, note) == (
@@ -204,7 +206,7 @@ async def test_a_reply_that_reads_as_a_promise_is_proposed(
 async def test_other_replies_land_on_the_timeline_only(twilio: Client, engine: AsyncEngine) -> None:
     await seed(engine)
     assert await text(twilio, "who is this?") is None
-    assert await rows(engine, "SELECT note, result FROM attempts WHERE source = 'inbound'") == [
+    assert await rows(engine, "SELECT note, result FROM contact_log WHERE source = 'inbound'") == [
         ("who is this?", "delivered")
     ]
     assert await rows(engine, "SELECT count(*) FROM promises") == [(0,)]
@@ -216,6 +218,6 @@ async def test_an_unknown_sender_gets_an_empty_answer_but_stop_still_holds(
     await seed(engine)
     stranger = "+8613900000000"
     assert await text(twilio, "PAY 500 FRI", sender=stranger) is None
-    assert await rows(engine, "SELECT count(*) FROM attempts WHERE source = 'inbound'") == [(0,)]
+    assert await rows(engine, "SELECT count(*) FROM contact_log WHERE source = 'inbound'") == [(0,)]
     assert await text(twilio, "STOP", sender=stranger) is not None
     assert await rows(engine, "SELECT phone FROM opt_outs") == [(stranger,)]

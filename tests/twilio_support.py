@@ -30,6 +30,7 @@ from service.db.models import (
     PhoneNumber,
     TreatmentPlan,
 )
+from service.db.models.contact import current
 from service.domain.compliance import TimezoneSource
 from service.settings import Settings
 from service.web.app import create_app
@@ -227,7 +228,11 @@ async def seed(engine: AsyncEngine, *, locale: str = "en", region: str = "") -> 
 
 async def attempt(engine: AsyncEngine, **where: Any) -> Any:
     async with engine.connect() as conn:
-        query = select(Attempt)
+        # The attempt as it stands: its newest revision (an id names any revision of it).
+        query = select(Attempt).where(current())
+        if "id" in where:
+            ref = select(Attempt.attempt_ref).where(Attempt.id == where.pop("id"))
+            query = query.where(Attempt.attempt_ref == ref.scalar_subquery())
         for name, value in where.items():
             query = query.where(getattr(Attempt, name) == value)
         return (await conn.execute(query)).one_or_none()

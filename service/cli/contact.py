@@ -12,7 +12,7 @@ from pathlib import Path
 from service.cli.common import Verbs, date_arg, migrated, moment_arg, verb
 from service.contact.checks import check_contact
 from service.domain.compliance import PROFILE_NAMES
-from service.domain.contact import Channel, LetterKind
+from service.domain.contact import PHONE_CHANNELS, LetterKind
 from service.settings import Settings
 from service.treatment.messages import letter_for
 
@@ -51,7 +51,7 @@ def register(verbs: Verbs[argparse.ArgumentParser]) -> None:
         verbs, "check-contact", cmd_check_contact, "the compliance guard's verdict on a contact"
     )
     check.add_argument("--loan", required=True, metavar="REF")
-    check.add_argument("--channel", required=True, choices=list(Channel))
+    check.add_argument("--channel", required=True, choices=list(PHONE_CHANNELS))
     check.add_argument("--party", required=True, metavar="debtor|CONTACT_REF")
     check.add_argument(
         "--at", required=True, type=moment_arg, metavar="ISO8601", help="with its offset"

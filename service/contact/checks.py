@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.models import Attempt, Contact, Loan
 from service.domain.compliance import Decision, Facts, Party, Request, guard
-from service.domain.contact import Channel
+from service.domain.contact import PHONE_CHANNELS
 from service.domain.dates import EARLIEST_DATE, LATEST_DATE, in_calendar
 from service.errors import NotFound, ValidationFailed
 from service.settings import Settings
@@ -44,7 +44,7 @@ async def load_facts(
 ) -> Facts:
     """The facts for contacting ``party_ref`` ("debtor" in any case, or a contact_ref of the
     loan's borrower) about a loan at ``at``, as known then."""
-    if channel not in set(Channel):
+    if channel not in set(PHONE_CHANNELS):
         raise ValidationFailed("channel must be call or sms", details=[{"field": "channel"}])
     if not in_calendar(at.date()):
         # The guard would fail closed on such a moment; the asker more likely mistyped it.

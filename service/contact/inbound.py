@@ -24,6 +24,7 @@ from service import audit
 from service.contact import log
 from service.contact.promises import ACTOR, propose_from_reply
 from service.db.models import Attempt, Borrower, Loan, LoanStatus, PhoneNumber, ProviderReport
+from service.db.models.contact import current
 from service.domain.compliance import Profile
 from service.domain.contact import AttemptResult, Channel, Direction, OptOutSource, locale_for
 from service.domain.promises import parse_promise
@@ -59,7 +60,7 @@ async def apply_status(conn: AsyncConnection, report: StatusReport, at: dt.datet
     attempt = (
         await conn.execute(
             select(Attempt.id, Attempt.phone, Attempt.loan_id).where(
-                Attempt.provider_ref == report.sid
+                Attempt.provider_ref == report.sid, current()
             )
         )
     ).one_or_none()

@@ -25,13 +25,14 @@ from typing import Any
 
 import jinja2
 import structlog
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.contact import log
 from service.contact.inbound import local_today
 from service.contact.promises import record_ivr_promise
 from service.db.models import Attempt, Borrower, Loan, OutboxMessage
+from service.db.models.contact import current
 from service.domain.contact import Disposition, locale_for
 from service.settings import Settings
 from service.treatment.facts import profile_for
@@ -187,7 +188,7 @@ async def _call(conn: AsyncConnection, outbox_id: int) -> Any:
             )
             .join(Loan, Loan.id == OutboxMessage.loan_id)
             .join(Borrower, Borrower.id == Loan.borrower_id)
-            .outerjoin(Attempt, Attempt.outbox_id == OutboxMessage.id)
+            .outerjoin(Attempt, and_(Attempt.outbox_id == OutboxMessage.id, current()))
             .where(OutboxMessage.id == outbox_id, OutboxMessage.channel == "call")
         )
     ).one_or_none()

@@ -2,6 +2,11 @@
 is what the provider reports back about it (forward only), and what a contact tells us about a
 number (opted out, not in service).
 
+The log is append-only (the database refuses UPDATE and DELETE): what is learnt about an
+attempt later — the provider's final status, a disposition, a correction — is written as a new
+revision that supersedes the one before (:func:`supersede`); readers take the revision nothing
+supersedes (:func:`service.db.models.contact.current`).
+
 Attempts Arrears makes are keyed ``ob-<outbox id>`` (one per outbox row: a second worker's
 insert fails on the key); inbound ones by the provider's id (``tw-<sid>``), so a webhook
 delivered twice logs once.
@@ -10,15 +15,17 @@ delivered twice logs once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from service.clock import utcnow
 from service.db import dialect
 from service.db.models import Attempt, Hold, Loan, OptOut, PhoneNumber
+from service.db.models.contact import current
 from service.db.models.portfolio import PhoneStatus
 from service.domain.contact import (
     DISPOSITION_HOLDS,
@@ -90,7 +97,6 @@ def attempt_row(
     note: str | None = None,
 ) -> dict[str, Any]:
     """One contact-log row, every column named (a bulk insert takes a list of these)."""
-    now = utcnow()
     return {
         "attempt_ref": attempt_ref,
         "loan_id": loan_id,
@@ -109,8 +115,10 @@ def attempt_row(
         "provider_status": provider_status,
         "error_code": error_code,
         "note": note,
-        "created_at": now,
-        "updated_at": now,
+        "created_at": utcnow(),
+        "revision": 0,
+        "supersedes_id": None,
+        "recorded_by": None,
     }
 
 
@@ -151,9 +159,63 @@ async def write_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     written = 0
     for start in range(0, len(rows), CHUNK):
         written += await dialect.insert_rows(
-            conn, Attempt.__table__, rows[start : start + CHUNK], skip_conflicts_on=["attempt_ref"]
+            conn,
+            Attempt.__table__,
+            rows[start : start + CHUNK],
+            skip_conflicts_on=["attempt_ref", "revision"],
         )
     return written
+
+
+# A revision copies every column of the one it supersedes but these.
+_OWN = frozenset({"id", "revision", "supersedes_id", "created_at", "recorded_by"})
+_COPIED = tuple(c.name for c in Attempt.__table__.columns if c.name not in _OWN)
+# Writers racing to correct the same revision: the loser reads the winner's and tries again.
+_TRIES = 8
+
+Changes = Callable[[Row[Any]], Mapping[str, Any] | None]
+
+
+async def supersede(
+    conn: AsyncConnection,
+    where: Any,
+    changes: Changes,
+    *,
+    recorded_by: str,
+) -> int | None:
+    """Correct the attempt ``where`` selects (``Attempt.attempt_ref == ref``, or by its
+    provider id) with a new revision: ``changes`` is given the attempt as it stands and
+    returns the columns that change (None or empty: nothing to correct). Returns the new
+    revision's id, or None when nothing was written (no such attempt, nothing changed)."""
+    for _ in range(_TRIES):
+        row = (
+            await conn.execute(
+                select(Attempt).where(where, current()).order_by(Attempt.id.desc()).limit(1)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        changed = changes(row)
+        if not changed:
+            return None
+        values = {name: getattr(row, name) for name in _COPIED} | dict(changed)
+        values |= {
+            "revision": row.revision + 1,
+            "supersedes_id": row.id,
+            "created_at": utcnow(),
+            "recorded_by": recorded_by,
+        }
+        inserted = await conn.execute(
+            dialect.insert(conn, Attempt).values(**values).on_conflict_do_nothing()
+        )
+        if inserted.rowcount:
+            found = await conn.scalar(
+                select(Attempt.id).where(
+                    Attempt.attempt_ref == row.attempt_ref, Attempt.revision == row.revision + 1
+                )
+            )
+            return int(found) if found is not None else None
+    raise RuntimeError(f"attempt {where} could not be corrected: {_TRIES} writers raced for it")
 
 
 async def report_status(
@@ -165,36 +227,32 @@ async def report_status(
     answered_by: str | None = None,
 ) -> bool:
     """What the provider says of one of our attempts, if it moves the attempt forward (repeats
-    and late arrivals change nothing); a final status sets the attempt's result. Returns whether
-    anything changed."""
-    row = (
-        await conn.execute(
-            select(Attempt.id, Attempt.channel, Attempt.provider_status).where(
-                Attempt.provider_ref == provider_ref
-            )
-        )
-    ).one_or_none()
-    if row is None or not advances(str(row.channel), row.provider_status, status):
-        return False
-    values: dict[str, Any] = {"provider_status": status, "updated_at": utcnow()}
-    if error_code:
-        values["error_code"] = error_code
-    if row.channel == Channel.sms and status in MESSAGE_RESULTS:
-        values["result"] = MESSAGE_RESULTS[status]
-    elif row.channel == Channel.call and status in {"completed", *CALL_RESULTS}:
-        values["result"] = call_result(status, answered_by, error_code)
-    changed = await conn.execute(
-        update(Attempt)
-        .where(Attempt.id == row.id)
-        # Conditional on what was read: two callbacks at once, one wins.
-        .where(
-            Attempt.provider_status.is_(None)
-            if row.provider_status is None
-            else Attempt.provider_status == row.provider_status
-        )
-        .values(**values)
+    and late arrivals change nothing). A status that settles the result (delivered, failed, a
+    call's end) or brings an error code is a new revision of the attempt; one on the way there
+    (sent, ringing) changes nothing the log keeps and writes nothing. Returns whether the
+    attempt changed."""
+
+    def forward(row: Row[Any]) -> dict[str, Any] | None:
+        if not advances(str(row.channel), row.provider_status, status):
+            return None
+        result: AttemptResult | None = None
+        if row.channel == Channel.sms and status in MESSAGE_RESULTS:
+            result = MESSAGE_RESULTS[status]
+        elif row.channel == Channel.call and status in {"completed", *CALL_RESULTS}:
+            result = call_result(status, answered_by, error_code)
+        if result is None and not error_code:
+            return None
+        values: dict[str, Any] = {"provider_status": status}
+        if error_code:
+            values["error_code"] = error_code
+        if result is not None:
+            values["result"] = result
+        return values
+
+    written = await supersede(
+        conn, Attempt.provider_ref == provider_ref, forward, recorded_by="provider"
     )
-    return bool(changed.rowcount)
+    return written is not None
 
 
 async def mark_numbers_invalid(conn: AsyncConnection, phones: Sequence[str]) -> int:
@@ -264,8 +322,22 @@ async def insert_attempt(conn: AsyncConnection, row: dict[str, Any]) -> int | No
     before)."""
     if not await write_attempts(conn, [row]):
         return None
-    found = await conn.scalar(select(Attempt.id).where(Attempt.attempt_ref == row["attempt_ref"]))
+    found = await conn.scalar(
+        select(Attempt.id).where(Attempt.attempt_ref == row["attempt_ref"], Attempt.revision == 0)
+    )
     return int(found) if found is not None else None
+
+
+async def first_revision(conn: AsyncConnection, attempt_id: int) -> int:
+    """The id of revision 0 of the attempt ``attempt_id`` is a revision of: how a promise (or
+    anything else) names the contact it came from, whatever was learnt of it since."""
+    first = aliased(Attempt)
+    found = await conn.scalar(
+        select(first.id)
+        .join(Attempt, Attempt.attempt_ref == first.attempt_ref)
+        .where(Attempt.id == attempt_id, first.revision == 0)
+    )
+    return int(found) if found is not None else attempt_id
 
 
 async def opt_in_numbers(
@@ -303,24 +375,35 @@ async def record_disposition(
     on: dt.date,
     source: str,
     only_if_none: bool = False,
+    note: str | None = None,
 ) -> bool:
-    """What a connected contact produced, on its attempt (``only_if_none``: unless it says
-    something already — a plain right-party contact never hides a promise). A disposition that
-    puts a hold (:data:`DISPOSITION_HOLDS`) puts it from ``on``, once per attempt, as an
-    imported one does. Returns whether the attempt changed."""
-    statement = update(Attempt).where(Attempt.id == attempt_id)
-    if only_if_none:
-        statement = statement.where(Attempt.disposition.is_(None))
-    changed = await conn.execute(
-        statement.values(disposition=disposition.value, updated_at=utcnow())
-    )
-    if changed.rowcount and disposition in DISPOSITION_HOLDS:
+    """What a connected contact produced, as a new revision of the attempt ``attempt_id`` is a
+    revision of (``only_if_none``: unless it says something already — a plain right-party
+    contact never hides a promise). A disposition that puts a hold (:data:`DISPOSITION_HOLDS`)
+    puts it from ``on``, once per attempt, as an imported one does; no disposition lifts
+    anything. Returns whether the attempt changed."""
+    ref = await conn.scalar(select(Attempt.attempt_ref).where(Attempt.id == attempt_id))
+    if ref is None:
+        return False
+
+    def dispose(row: Row[Any]) -> dict[str, Any] | None:
+        if only_if_none and row.disposition is not None:
+            return None
+        if row.disposition == disposition.value and note is None:
+            return None
+        values: dict[str, Any] = {"disposition": disposition.value}
+        if note is not None:
+            values["note"] = note
+        return values
+
+    written = await supersede(conn, Attempt.attempt_ref == ref, dispose, recorded_by=source)
+    if written is not None and disposition in DISPOSITION_HOLDS:
         kind, every_loan = DISPOSITION_HOLDS[disposition]
         attempt = (
             await conn.execute(
                 select(Attempt.attempt_ref, Attempt.loan_id, Loan.borrower_id)
                 .join(Loan, Loan.id == Attempt.loan_id)
-                .where(Attempt.id == attempt_id)
+                .where(Attempt.id == written)
             )
         ).one()
         await conn.execute(
@@ -338,4 +421,4 @@ async def record_disposition(
             )
             .on_conflict_do_nothing(index_elements=["hold_ref"])
         )
-    return bool(changed.rowcount)
+    return written is not None

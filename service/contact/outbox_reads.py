@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.models import Attempt, Loan, OutboxMessage
+from service.db.models.contact import current
 from service.errors import NotFound
 
 
@@ -53,7 +54,7 @@ def _query() -> Any:
             Attempt.result,
         )
         .join(Loan, Loan.id == OutboxMessage.loan_id)
-        .outerjoin(Attempt, Attempt.outbox_id == OutboxMessage.id)
+        .outerjoin(Attempt, and_(Attempt.outbox_id == OutboxMessage.id, current()))
     )
 
 

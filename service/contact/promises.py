@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
 from service.clock import utcnow
+from service.contact import log
 from service.db.models import Loan, Promise, PromiseStatus
 from service.domain.contact import PromiseSource
 
@@ -33,6 +34,8 @@ async def _store(
     loan = (
         await conn.execute(select(Loan.loan_ref, Loan.collector_id).where(Loan.id == loan_id))
     ).one()
+    if attempt_id is not None:
+        attempt_id = await log.first_revision(conn, attempt_id)
     now = utcnow()
     promise_id = (
         await conn.execute(
@@ -104,6 +107,7 @@ async def record_ivr_promise(
     """A promise confirmed on a call's keypad menu: ``pending`` at once. One per call — a
     confirmation Twilio delivers twice finds the first. Returns (its id, whether it is new)."""
     if attempt_id is not None:
+        attempt_id = await log.first_revision(conn, attempt_id)
         existing = await conn.scalar(
             select(Promise.id).where(
                 Promise.attempt_id == attempt_id, Promise.source == PromiseSource.ivr.value

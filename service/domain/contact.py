@@ -14,6 +14,12 @@ class Channel(enum.StrEnum):
 
     call = "call"
     sms = "sms"
+    letter = "letter"  # a notice rendered from a template, handed to print and post
+    visit = "visit"  # a field visit (外访): a collector at the debtor's address
+
+
+# The media a phone number is reached by: what an opt-out, a consent or a guard check covers.
+PHONE_CHANNELS = (Channel.call, Channel.sms)
 
 
 class Direction(enum.StrEnum):
@@ -34,6 +40,8 @@ class AttemptResult(enum.StrEnum):
     failed = "failed"
     # Sent by Arrears, the outcome not yet reported by the provider (a status callback ends it).
     pending = "pending"
+    sent = "sent"  # a letter handed to print and post: no delivery report comes back
+    wrong_address = "wrong_address"  # a field visit found the address wrong, or the debtor moved
 
 
 class Disposition(enum.StrEnum):

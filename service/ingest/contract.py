@@ -63,6 +63,10 @@ class Upsert:
     # target column -> SQL condition over the stored row ``t`` and the new values ``v`` under
     # which a re-import leaves the stored value as it is
     keep: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # An append-only target (the contact log): a re-imported row with other values is stored as
+    # a new revision superseding the stored one (``revision``, ``supersedes_id``), never an
+    # UPDATE; the key then matches every revision, and the stored one is the newest.
+    append_only: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

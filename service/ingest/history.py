@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from service.domain.contact import (
     DISPOSITION_HOLDS,
+    PHONE_CHANNELS,
     AttemptResult,
-    Channel,
     Direction,
     Disposition,
 )
@@ -60,7 +60,7 @@ def _parse_attempt(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRo
             "loan_ref": f.ref,
             "party": f.ref,
             "phone": f.phone(ctx.default_region),
-            "channel": f.choice(*Channel),
+            "channel": f.choice(*PHONE_CHANNELS),
             "direction": f.choice(*Direction),
             "occurred_at": f.timestamp,
             "result": f.choice(*AttemptResult),
@@ -100,6 +100,7 @@ _RECORDED_HERE = """
     JOIN attempts a ON a.attempt_ref = s.attempt_ref
     JOIN loans l ON l.id = a.loan_id
     WHERE a.source <> 'import'
+      AND NOT EXISTS (SELECT 1 FROM attempts n WHERE n.supersedes_id = a.id)
       AND (l.loan_ref <> s.loan_ref OR a.phone <> s.phone OR a.channel <> s.channel
            OR a.direction <> s.direction OR a.occurred_at <> s.occurred_at
            OR a.result <> s.result OR COALESCE(a.disposition, '') <> COALESCE(s.disposition, ''))
@@ -185,6 +186,7 @@ ATTEMPTS = FileSpec(
             "created_at": ":now",
         },
         insert_only=("created_at", "source"),
+        append_only=True,
     ),
     after=(_REFUSALS, _HOLDS),
 )

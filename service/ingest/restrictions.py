@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.domain.compliance import HoldKind
-from service.domain.contact import Channel, OptOutChannel, OptOutSource
+from service.domain.contact import PHONE_CHANNELS, OptOutChannel, OptOutSource
 from service.ingest import fields as f
 from service.ingest.contract import (
     Check,
@@ -143,7 +143,7 @@ def _parse_opt_out(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRo
     if problems:
         raise RowRejected(problems)
     # One stored row per medium: "all" is the number's calls and texts.
-    media = list(Channel) if values["channel"] == OptOutChannel.all else [values["channel"]]
+    media = list(PHONE_CHANNELS) if values["channel"] == OptOutChannel.all else [values["channel"]]
     return {
         "stage_opt_outs": [
             (

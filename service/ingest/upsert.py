@@ -4,6 +4,7 @@ one statement each."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,15 +41,21 @@ async def upsert(conn: AsyncConnection, spec: FileSpec, now: dt.datetime) -> tup
             for c in changeable
         }
         differs = " OR ".join(f"t.{c} IS DISTINCT FROM {new[c]}" for c in compared)
-        assignments = ", ".join(f"{c} = {new[c]}" for c in changeable)
-        result = await conn.execute(
-            text(
-                f"UPDATE {target.target} AS t SET {assignments} "
-                f"FROM (SELECT {select_list} {source}) AS v WHERE {match} AND ({differs})"
-            ),
-            params,
-        )
-        updated = result.rowcount
+        if target.append_only:
+            rows = f"SELECT {select_list} {source}"
+            updated = await _supersede(
+                conn, target.target, columns, new, rows, match, differs, params
+            )
+        else:
+            assignments = ", ".join(f"{c} = {new[c]}" for c in changeable)
+            result = await conn.execute(
+                text(
+                    f"UPDATE {target.target} AS t SET {assignments} "
+                    f"FROM (SELECT {select_list} {source}) AS v WHERE {match} AND ({differs})"
+                ),
+                params,
+            )
+            updated = result.rowcount
     exists = " AND ".join(f"t.{c} = {values[c]}" for c in target.conflict)
     result = await conn.execute(
         text(
@@ -59,3 +66,35 @@ async def upsert(conn: AsyncConnection, spec: FileSpec, now: dt.datetime) -> tup
         params,
     )
     return int(result.rowcount), int(updated), int(accepted)
+
+
+async def _supersede(
+    conn: AsyncConnection,
+    table: str,
+    columns: list[str],
+    new: dict[str, str],
+    rows: str,
+    match: str,
+    differs: str,
+    params: dict[str, Any],
+) -> int:
+    """Rows of an append-only table that a re-import changes: a new revision of each with the
+    file's values (the key and the other insert-only columns copied from the stored revision,
+    ``created_at`` now), superseding the stored revision nothing supersedes yet."""
+
+    def pick(column: str) -> str:
+        if column in new:
+            return new[column]
+        return "v.created_at" if column == "created_at" else f"t.{column}"
+
+    result = await conn.execute(
+        text(
+            f"INSERT INTO {table} ({', '.join(columns)}, revision, supersedes_id) "
+            f"SELECT {', '.join(pick(c) for c in columns)}, t.revision + 1, t.id "
+            f"FROM ({rows}) AS v JOIN {table} t ON {match} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} n WHERE n.supersedes_id = t.id) "
+            f"AND ({differs})"
+        ),
+        params,
+    )
+    return int(result.rowcount)

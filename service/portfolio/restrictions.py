@@ -23,7 +23,7 @@ from service.auth import CurrentUser
 from service.clock import utcnow
 from service.db.models import Borrower, Hold, Loan, OptOut
 from service.domain.compliance import HoldKind, TimezoneSource
-from service.domain.contact import Channel, OptOutChannel, OptOutSource
+from service.domain.contact import PHONE_CHANNELS, Channel, OptOutChannel, OptOutSource
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.portfolio.visibility import borrower_visible
 
@@ -183,7 +183,7 @@ async def _hold(conn: AsyncConnection, hold_ref: str) -> dict[str, Any]:
 
 
 def _media(channel: OptOutChannel) -> list[Channel]:
-    return list(Channel) if channel is OptOutChannel.all else [Channel(channel.value)]
+    return list(PHONE_CHANNELS) if channel is OptOutChannel.all else [Channel(channel.value)]
 
 
 def opt_out_view(row: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from service.db.models import (
     Promise,
     PromiseStatus,
 )
+from service.db.models.contact import current
 from service.domain.compliance import (
     PROFILE_NAMES,
     Facts,
@@ -174,6 +175,7 @@ async def _load_chunk(
         .outerjoin(Contact, Contact.id == Attempt.contact_id)
         .where(
             Loan.borrower_id.in_(borrowers),
+            current(),
             Attempt.occurred_at <= at,
             Attempt.occurred_at > at - dt.timedelta(days=HISTORY_DAYS),
         )
@@ -208,6 +210,7 @@ async def _load_chunk(
             .where(
                 Attempt.phone.in_(numbers[start : start + CHUNK]),
                 Loan.borrower_id.not_in(borrowers),
+                current(),
                 Attempt.occurred_at <= at,
                 Attempt.occurred_at > at - dt.timedelta(days=HISTORY_DAYS),
             )

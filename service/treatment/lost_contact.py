@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from service.db.models import Attempt, Loan, LoanStatus, PhoneKind, PhoneNumber, PhoneStatus
+from service.db.models.contact import current
 from service.domain.contact import AttemptResult, Channel, Direction
 from service.treatment.plans import active_plans, install_default_plan, product_filter
 
@@ -122,6 +123,6 @@ def _debtor_attempts(*conditions: Any, borrower: Any = Loan.borrower_id) -> Any:
     return (
         select(Attempt.id)
         .join(other, other.id == Attempt.loan_id)
-        .where(other.borrower_id == borrower, Attempt.contact_id.is_(None), *conditions)
+        .where(other.borrower_id == borrower, Attempt.contact_id.is_(None), current(), *conditions)
         .exists()
     )

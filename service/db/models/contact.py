@@ -5,9 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    exists,
+    text,
+)
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from service.clock import utcnow
 from service.db.models.base import Base, enum_column
@@ -30,38 +42,61 @@ class CallbackStatus(enum.StrEnum):
 
 
 class Attempt(Base):
-    """One contact try on one channel to one party: the contact log."""
+    """One contact try on one channel to one party: the contact log.
+
+    Append-only (database triggers refuse UPDATE, DELETE and TRUNCATE): what changes about an
+    attempt afterwards — the provider's final report, a disposition, a collector's correction,
+    a re-imported row with other values — is a new *revision* with the same ``attempt_ref``
+    that supersedes the one before (``supersedes_id``). The attempt as it stands is the revision
+    nothing supersedes (:func:`current`); the ones before stay, for whoever asks what was known
+    when.
+    """
 
     __tablename__ = "attempts"
     __table_args__ = (
         Index("ix_attempts_loan_occurred", "loan_id", "occurred_at"),
         Index("ix_attempts_phone_occurred", "phone", "occurred_at"),
+        # One revision n of each attempt: two writers correcting the same revision, one wins.
+        UniqueConstraint("attempt_ref", "revision"),
+        # One attempt per outbox row: a second worker's insert fails on the key.
+        UniqueConstraint("outbox_id", "revision"),
+        UniqueConstraint("provider_ref", "revision"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    attempt_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    attempt_ref: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"), unique=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
     # None: the debtor. Otherwise the third party reached (or tried).
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
-    phone: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(20))  # a letter or a visit: empty
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
     direction: Mapped[Direction] = mapped_column(enum_column(Direction, "direction"))
     occurred_at: Mapped[dt.datetime]
     result: Mapped[AttemptResult] = mapped_column(enum_column(AttemptResult, "attempt_result"))
     disposition: Mapped[str | None] = mapped_column(String(32))
+    # Who made the attempt (import, dispatch, collector, inbound, letter, visit) …
     source: Mapped[str] = mapped_column(String(16), default="import")
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # … and who wrote this revision of it, when not the same (the provider, the IVR, a user).
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
     # Sent by Arrears: the outbox row, the template, and what the provider reported (forward
     # only, with its error code). ``note``: an inbound text's words, a collector's note.
-    # One attempt per outbox row: a second worker's insert fails on the key.
-    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), unique=True)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
     template: Mapped[str | None] = mapped_column(String(64))
-    provider_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
     provider_status: Mapped[str | None] = mapped_column(String(16))
     error_code: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime | None]
+
+
+def current(attempt: Any = Attempt) -> ColumnElement[bool]:
+    """True for the revision of an attempt that nothing supersedes: the attempt as it stands.
+    ``attempt``: the ``Attempt`` entity or an alias of it."""
+    later = aliased(Attempt)
+    return ~exists().where(later.supersedes_id == attempt.id)
 
 
 class Promise(Base):
