@@ -115,6 +115,9 @@ class Settings:
     lease_minutes: int = 15
     # Days after a promise's date before it counts as broken (and automated dunning resumes).
     promise_grace_days: int = 3
+    # Arrangements: who approves by the amount at stake (service.domain.arrangements); the
+    # source policies' tiers, 10万 / 30万 / 100万.
+    approval_tiers: tuple[Decimal, ...] = (Decimal(100_000), Decimal(300_000), Decimal(1_000_000))
     next_account_priority: tuple[str, ...] = PRIORITIES
     # Dispatch (see docs/dispatch.md): rows claimed per job, most rows claimed and not yet
     # taken, how long a claim or a send may stay unfinished before the sweeper takes it back,
@@ -182,6 +185,9 @@ class Settings:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
         if self.promise_grace_days < 0:
             problems.append("ARREARS_PROMISE_GRACE_DAYS must not be negative")
+        tiers = self.approval_tiers
+        if len(tiers) != 3 or tiers[0] <= 0 or list(tiers) != sorted(set(tiers)):
+            problems.append("ARREARS_APPROVAL_TIERS must be three increasing positive amounts")
         for name, value in (
             ("ARREARS_LOGIN_WINDOW_MINUTES", self.login_window_minutes),
             ("ARREARS_LOGIN_SLOW_AFTER", self.login_slow_after),
@@ -371,6 +377,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "ARREARS_ASSIGNMENT_STRATEGY": ("assignment_strategy", _text),
     "ARREARS_LEASE_MINUTES": ("lease_minutes", _whole),
     "ARREARS_PROMISE_GRACE_DAYS": ("promise_grace_days", _whole),
+    "ARREARS_APPROVAL_TIERS": ("approval_tiers", _listed(Decimal)),
     "ARREARS_NEXT_ACCOUNT_PRIORITY": ("next_account_priority", _listed(str)),
     "ARREARS_DISPATCH_BATCH": ("dispatch_batch", _whole),
     "ARREARS_DISPATCH_MAX_QUEUED": ("dispatch_max_queued", _whole),

@@ -15,7 +15,11 @@ A step's ``when`` keys, all of which must hold:
 * ``min_outstanding`` / ``max_outstanding``: amounts, inclusive / exclusive;
 * ``days_before_maturity``: maturity falls that many days after the day;
 * ``after_maturity``: true: the loan is past its maturity and not paid off;
-* ``min_failed_visits`` / ``max_failed_visits``: field visits that found nobody, inclusive.
+* ``min_failed_visits`` / ``max_failed_visits``: field visits that found nobody, inclusive;
+* ``days_before_promise``: the next pending promise to pay falls due that many days after the
+  day (1: the reminder the day before);
+* ``days_since_missed_promise``: a promise was found broken or partially kept that many days
+  before the day (0: the night it was missed — the follow-up).
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ WHEN_KEYS = frozenset(
         "after_maturity",
         "min_failed_visits",
         "max_failed_visits",
+        "days_before_promise",
+        "days_since_missed_promise",
     }
 )
 _INT_KEYS = (
@@ -69,6 +75,8 @@ _INT_KEYS = (
     "days_before_maturity",
     "min_failed_visits",
     "max_failed_visits",
+    "days_before_promise",
+    "days_since_missed_promise",
 )
 
 
@@ -95,6 +103,8 @@ class TreatmentAccount:
     failed_visits: int = 0  # field visits that found nobody, in the current lost-contact episode
     lost_since: dt.date | None = None  # the day contact was lost (this episode)
     closed_visits: int = 0  # field visits of this episode already closed, however they ended
+    days_to_promise: int | None = None  # the next pending promise's date, from the day
+    days_since_missed_promise: int | None = None  # the last broken or partially kept one
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -150,6 +160,13 @@ def matches(when: Mapping[str, Any], account: TreatmentAccount) -> bool:
         return (low is None or value >= low) and (high is None or value <= high)
 
     if "days_before_due" in when and account.days_to_due != when["days_before_due"]:
+        return False
+    if "days_before_promise" in when and account.days_to_promise != when["days_before_promise"]:
+        return False
+    if (
+        "days_since_missed_promise" in when
+        and account.days_since_missed_promise != when["days_since_missed_promise"]
+    ):
         return False
     if not within(account.days_past_due, "min_dpd", "max_dpd"):
         return False

@@ -66,3 +66,40 @@ async def test_the_audit_log_refuses_updates_and_deletes(engine: AsyncEngine) ->
             await conn.execute(text("DELETE FROM audit_log"))
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT actor FROM audit_log"))).scalar_one() == "t"
+
+
+async def test_migrating_down_and_up_keeps_the_portfolio(
+    engine: AsyncEngine, tmp_path: Any
+) -> None:
+    """SQLite rebuilds a table to alter it; with foreign keys enforced the old table's DROP
+    took the rows referencing it (a loan's installments and payments) along. Nothing is lost."""
+    from service.ingest.pipeline import ImportOptions, import_directory
+
+    files = {
+        "borrowers.csv": "borrower_ref,name,phone,alt_phones,timezone,locale,region,address,"
+        "sms_consent\nB1,Wang,+8613800138000,+8613900139000,Asia/Shanghai,zh-CN,CN,Beijing,true\n",
+        "loans.csv": "loan_ref,borrower_ref,product,currency,principal,annual_rate,"
+        "penalty_rate_daily,disbursed_on,maturity_on\n"
+        "L1,B1,cash,CNY,1000.00,0.1,0.0005,2026-01-01,2026-03-01\n",
+        "installments.csv": "loan_ref,seq,due_on,principal_due,interest_due\n"
+        "L1,1,2026-02-01,500.00,10.00\nL1,2,2026-03-01,500.00,5.00\n",
+        "payments.csv": "payment_ref,loan_ref,paid_on,amount\nP1,L1,2026-02-01,510.00\n",
+    }
+    for name, body in files.items():
+        (tmp_path / name).write_text(body, encoding="utf-8")
+    report = await import_directory(engine, tmp_path, ImportOptions(default_region="CN"))
+    assert report.error_count == 0, report.errors
+    kept = ("borrowers", "phone_numbers", "loans", "installments", "payments")
+
+    async def counts() -> dict[str, int]:
+        async with engine.connect() as conn:
+            return {
+                table: (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+                for table in kept
+            }
+
+    before = await counts()
+    assert all(before.values()), before
+    await downgrade(engine, "0006")
+    await upgrade(engine, "head")
+    assert await counts() == before

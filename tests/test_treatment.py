@@ -177,6 +177,8 @@ def test_cob_plans_the_day_into_the_outbox_once_with_every_decision_kept(
         ("L-CALL", "reminder_call"): ("call", "pending", ""),
         # A pending promise (26th + 3 days' grace) suspends automated dunning.
         ("L-PTP", "reminder_call"): ("call", "deferred", "promise_pending"),
+        # … but not the reminder of the promise itself, the day before its date.
+        ("L-PTP", "promise_reminder"): ("sms", "pending", ""),
         ("L-OPT", "pre_due_sms"): ("sms", "blocked", "opted_out"),
         ("L-MAT", "due_notice"): ("letter", "pending", ""),
         ("L-OLD", "overdue_notice"): ("letter", "deferred", "promise_pending"),
@@ -270,7 +272,7 @@ def test_the_dry_run_prints_the_day_and_writes_nothing(
     assert main(["plan", "--dry-run", "--for", DAY.isoformat(), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     sms = {c["status"]: c["count"] for c in report["contacts"] if c["channel"] == "sms"}
-    assert sms == {"pending": 3, "blocked": 1}
+    assert sms == {"pending": 4, "blocked": 1}  # the promise's reminder among them
     assert db.rows(counts) == before
 
 

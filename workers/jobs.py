@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cob.nightly import Planning, dry_run_plan, run_cob
+from service.contact.promise_keeping import after_import
 from service.db import dialect
 from service.db.models import Job, JobKind, JobState
 from service.errors import ArrearsError, NotFound
@@ -325,6 +326,9 @@ async def _import_files(
                 actor_id=params.get("actor_id"),
                 refresh_as_of=deps.today(),
                 cob=settings.cob_config(),
+                after_refresh=after_import(
+                    settings.promise_grace_days, str(params.get("actor", "api"))
+                ),
             ),
             progress,
             label=str(params.get("label", "")),

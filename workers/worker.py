@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.clock import Clock
 from service.contact.dispatch import open_dispatcher
+from service.contact.promise_keeping import after_import
 from service.db.models import JobKind
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.settings import Settings
@@ -67,6 +68,7 @@ async def import_directory_job(
             actor=actor,
             refresh_as_of=deps.today(),
             cob=settings.cob_config(),
+            after_refresh=after_import(settings.promise_grace_days, actor),
         ),
     )
     return report.as_dict()

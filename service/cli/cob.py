@@ -12,6 +12,7 @@ from service.cli.common import Verbs, actor, date_arg, migrated, verb
 from service.clock import lender_today
 from service.cob.nightly import Planning, run_cob
 from service.errors import ArrearsError
+from service.portfolio.attempts_export import attempt_rows, check_period
 from service.portfolio.exports import account_rows
 from service.settings import Settings
 
@@ -74,8 +75,20 @@ async def cmd_cob(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    accounts = args.what == "accounts"
+    if accounts and (args.as_of is None or args.date_from or args.date_to):
+        raise ArrearsError("export accounts takes --as-of YYYY-MM-DD (and no --from/--to)")
+    if not accounts:
+        if args.as_of is not None or args.date_from is None or args.date_to is None:
+            raise ArrearsError("export attempts takes --from and --to YYYY-MM-DD (no --as-of)")
+        check_period(args.date_from, args.date_to)
     async with migrated(settings) as engine:
-        async for chunk in account_rows(engine, args.as_of):
+        rows = (
+            account_rows(engine, args.as_of)
+            if accounts
+            else attempt_rows(engine, args.date_from, args.date_to, settings.lender_timezone)
+        )
+        async for chunk in rows:
             sys.stdout.write(chunk)
     return 0
 
@@ -90,7 +103,18 @@ def register(verbs: Verbs[argparse.ArgumentParser]) -> None:
         "--to", dest="date_to", type=date_arg, metavar="YYYY-MM-DD", help="... to, one COB a day"
     )
 
-    export = verb(verbs, "export", cmd_export, "export a close of business as CSV")
-    export.add_argument("what", choices=("accounts",))
-    export.add_argument("--as-of", required=True, type=date_arg, metavar="YYYY-MM-DD")
+    export = verb(
+        verbs,
+        "export",
+        cmd_export,
+        "the accounts of a close of business, or the contact log, as CSV",
+    )
+    export.add_argument("what", choices=("accounts", "attempts"))
+    export.add_argument("--as-of", type=date_arg, metavar="YYYY-MM-DD", help="accounts: the day")
+    export.add_argument(
+        "--from", dest="date_from", type=date_arg, metavar="YYYY-MM-DD", help="attempts: first day"
+    )
+    export.add_argument(
+        "--to", dest="date_to", type=date_arg, metavar="YYYY-MM-DD", help="attempts: last day"
+    )
     export.add_argument("--format", choices=("csv",), default="csv")

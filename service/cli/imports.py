@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from service.cli.common import Verbs, actor, date_arg, migrated, verb
 from service.clock import lender_today, utcnow
+from service.contact.promise_keeping import after_import
 from service.db.models import ImportRun
 from service.errors import ArrearsError
 from service.ingest.pipeline import ImportOptions, import_directory
@@ -92,6 +93,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 actor=actor(),
                 refresh_as_of=args.as_of or today,
                 cob=settings.cob_config(),
+                after_refresh=after_import(settings.promise_grace_days, actor()),
             ),
             TqdmProgress(),
         )

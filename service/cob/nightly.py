@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service import audit
 from service.assignment.run import assign
 from service.cob import engine
+from service.contact.promise_keeping import keep_promises
 from service.db import dialect
 from service.domain.delinquency import CobConfig
 from service.errors import ValidationFailed
@@ -142,8 +143,13 @@ async def close_of_business(
                 f"{as_of.isoformat()}"
             )
             log.warning("cob.back_filled", as_of=as_of.isoformat(), ahead=ahead.isoformat())
+    kept = None
     if planning is not None and plan:
         settings = planning.settings
+        # Before lost contact, assignment and the plan: a promise missed tonight ranks the
+        # account higher and starts the plan's follow-up step tonight.
+        progress("promises")
+        kept = await keep_promises(conn, as_of, settings.promise_grace_days, actor=actor)
         progress("lost contact")
         lost = await mark_lost_contact(conn, as_of, settings.lender_timezone, settings.cob_time)
         progress("assignment")
@@ -160,6 +166,8 @@ async def close_of_business(
     details: dict[str, Any] = {"loans": settled.loans, "buckets": buckets}
     if skipped is not None and planning is not None:
         details["not_planned"] = skipped
+    if kept is not None:
+        details["promises"] = kept.as_dict()
     if planned is not None:
         details["planned"] = {f"{c}:{s}": n for (c, s), n in sorted(planned.contacts.items())}
     await audit.record(

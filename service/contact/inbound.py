@@ -271,6 +271,7 @@ async def receive_text(
                 attempt_id=attempt_id,
                 amount=promise.amount,
                 promised_on=promise.promised_on,
+                made_on=today,
                 note=text.body,
             )
             kind = "promise"

@@ -265,6 +265,7 @@ async def answer(
             attempt_id=call.attempt_id,
             amount=Decimal(turn.amount),
             promised_on=turn.on,
+            made_on=today,
         )
     if turn.outcome not in (None, Disposition.rpc) and call.attempt_id is not None:
         await log.record_disposition(conn, call.attempt_id, turn.outcome, on=today, source="ivr")

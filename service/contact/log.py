@@ -397,28 +397,46 @@ async def record_disposition(
         return values
 
     written = await supersede(conn, Attempt.attempt_ref == ref, dispose, recorded_by=source)
-    if written is not None and disposition in DISPOSITION_HOLDS:
-        kind, every_loan = DISPOSITION_HOLDS[disposition]
-        attempt = (
-            await conn.execute(
-                select(Attempt.attempt_ref, Attempt.loan_id, Loan.borrower_id)
-                .join(Loan, Loan.id == Attempt.loan_id)
-                .where(Attempt.id == written)
-            )
-        ).one()
-        await conn.execute(
-            dialect.insert(conn, Hold)
-            .values(
-                hold_ref=f"attempt:{attempt.attempt_ref}",
-                borrower_id=attempt.borrower_id,
-                loan_id=None if every_loan else attempt.loan_id,
-                code=kind.value,
-                started_on=on,
-                note=f"disposition {disposition.value} in attempt {attempt.attempt_ref}",
-                created_by=source,
-                created_at=utcnow(),
-                source=source,
-            )
-            .on_conflict_do_nothing(index_elements=["hold_ref"])
-        )
+    if written is not None:
+        await apply_disposition_hold(conn, written, disposition, on=on, source=source)
     return written is not None
+
+
+async def apply_disposition_hold(
+    conn: AsyncConnection, attempt_id: int, disposition: Disposition, *, on: dt.date, source: str
+) -> bool:
+    """The hold a disposition puts (:data:`DISPOSITION_HOLDS`), from ``on``, once per attempt
+    (keyed by it), as an imported one does. Nothing here ever lifts a hold. Returns whether a
+    hold was put."""
+    if disposition not in DISPOSITION_HOLDS:
+        return False
+    kind, every_loan = DISPOSITION_HOLDS[disposition]
+    attempt = (
+        await conn.execute(
+            select(Attempt.attempt_ref, Attempt.loan_id, Loan.borrower_id)
+            .join(Loan, Loan.id == Attempt.loan_id)
+            .where(Attempt.id == attempt_id)
+        )
+    ).one()
+    # The first hold of an attempt is keyed as the import keys it; a correction to another
+    # disposition that puts a hold of another kind puts that one too.
+    first = f"attempt:{attempt.attempt_ref}"
+    existing = await conn.scalar(select(Hold.code).where(Hold.hold_ref == first))
+    if existing == kind.value:
+        return False
+    put = await conn.execute(
+        dialect.insert(conn, Hold)
+        .values(
+            hold_ref=first if existing is None else f"{first}:{kind.value}",
+            borrower_id=attempt.borrower_id,
+            loan_id=None if every_loan else attempt.loan_id,
+            code=kind.value,
+            started_on=on,
+            note=f"disposition {disposition.value} in attempt {attempt.attempt_ref}",
+            created_by=source,
+            created_at=utcnow(),
+            source=source,
+        )
+        .on_conflict_do_nothing(index_elements=["hold_ref"])
+    )
+    return bool(put.rowcount)

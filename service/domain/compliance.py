@@ -270,12 +270,19 @@ class Facts:
     lost_contact_on: dt.date | None = None
 
 
+# The purpose of a reminder of the debtor's own promise, and the template that is one.
+PROMISE_REMINDER = "promise_reminder"
+PROMISE_REMINDER_TEMPLATES = frozenset({"promise_reminder"})
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Request:
     channel: str  # call | sms | letter
     at: dt.datetime  # aware
     automated: bool = True
-    purpose: str = "collection"  # collection | location (third parties: where is the debtor)
+    # collection | location (third parties: where is the debtor) | promise_reminder (the debtor's
+    # own promise recalled the day before: not dunning, so a pending promise does not defer it)
+    purpose: str = "collection"
     text: str | None = None  # the rendered SMS, when there is one to check
     voicemail: str | None = None  # limited | full: what a call may leave on a machine
 
@@ -358,7 +365,12 @@ def _timed_rules(
     day_zone = zones[0]  # days are counted in one zone: the first candidate
     _window(request, profile, zones, outcome)
     promise = facts.promise_until
-    if promise is not None and request.automated and _local_date(request.at, day_zone) <= promise:
+    if (
+        promise is not None
+        and request.automated
+        and request.purpose != PROMISE_REMINDER
+        and _local_date(request.at, day_zone) <= promise
+    ):
         resume = promise + dt.timedelta(days=1)
         outcome.defers.append(
             ("promise_pending", _window_start(resume, profile, request.channel, zones))

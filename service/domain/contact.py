@@ -95,6 +95,8 @@ class PromiseSource(enum.StrEnum):
     collector = "collector"
     ivr = "ivr"  # keyed in on a call's menu, read back and confirmed
     sms = "sms"  # read from a reply: proposed until a collector confirms it
+    visit = "visit"  # made to a field collector on a visit
+    arrangement = "arrangement"  # an instalment of a payment plan or a settlement
     import_ = "import"
 
 

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -60,6 +60,9 @@ class NoProgress:
         pass
 
 
+AfterRefresh = Callable[[AsyncConnection, list[int], dt.date], Awaitable[None]]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ImportOptions:
     default_region: str = "CN"
@@ -72,6 +75,9 @@ class ImportOptions:
     # (the lender's today); None leaves them to the next close of business.
     refresh_as_of: dt.date | None = None
     cob: CobConfig | None = None
+    # What else follows those loans' new payments, in the refresh's transaction (the callers
+    # pass the keeping of promises, which lives above the import: service.contact).
+    after_refresh: AfterRefresh | None = None
 
 
 async def import_directory(
@@ -139,6 +145,8 @@ async def import_files(
                     refreshed = await refresh_loans(
                         conn, sorted(moved), options.refresh_as_of, options.cob
                     )
+                    if options.after_refresh is not None:
+                        await options.after_refresh(conn, sorted(moved), options.refresh_as_of)
                 log.info("import.positions_refreshed", loans=refreshed)
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"

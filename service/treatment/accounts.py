@@ -11,12 +11,33 @@ from decimal import Decimal
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.models import Borrower, Installment, Loan, LoanStatus, Task
+from service.db.models import (
+    Borrower,
+    Installment,
+    Loan,
+    LoanStatus,
+    Promise,
+    PromiseStatus,
+    Task,
+)
 from service.domain.casework import TaskKind, TaskStatus
+from service.domain.ptp import MISSED
 from service.treatment.plans import StoredPlan
 from strategies.treatment import TreatmentAccount
 
 CHUNK = 2000
+# How far back a missed promise is read (a plan's follow-up counts days since it was missed).
+MISSED_DAYS = 31
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PromiseFacts:
+    """The promise a message speaks of: the next pending one (a reminder), or the one just
+    missed (the follow-up)."""
+
+    promised_on: dt.date
+    amount: Decimal
+    paid: Decimal
 
 
 @dataclasses.dataclass(slots=True)
@@ -30,6 +51,7 @@ class PlanRow:
     overdue_amount: Decimal
     due_on: dt.date | None
     amount_due: Decimal | None
+    promise: PromiseFacts | None = None
 
 
 async def accounts_on(
@@ -80,6 +102,38 @@ async def accounts_on(
             .group_by(Task.loan_id)
         )
     }
+    # The next pending promise of each loan, and the last one missed (a month back at most).
+    promised: dict[int, PromiseFacts] = {}
+    for loan_id, promised_on, amount, paid in await conn.execute(
+        select(Promise.loan_id, Promise.promised_on, Promise.amount, Promise.paid_amount)
+        .where(
+            Promise.loan_id >= low,
+            Promise.loan_id < high,
+            Promise.status == PromiseStatus.pending,
+            Promise.promised_on >= day,
+        )
+        .order_by(Promise.loan_id, Promise.promised_on.desc(), Promise.id.desc())
+    ):
+        promised[loan_id] = PromiseFacts(promised_on, amount, paid)  # the earliest comes last
+    missed: dict[int, tuple[dt.date, PromiseFacts]] = {}
+    for loan_id, settled_on, promised_on, amount, paid in await conn.execute(
+        select(
+            Promise.loan_id,
+            Promise.settled_on,
+            Promise.promised_on,
+            Promise.amount,
+            Promise.paid_amount,
+        )
+        .where(
+            Promise.loan_id >= low,
+            Promise.loan_id < high,
+            Promise.status.in_(list(MISSED)),
+            Promise.settled_on.between(day - dt.timedelta(days=MISSED_DAYS), day),
+        )
+        .order_by(Promise.loan_id, Promise.settled_on, Promise.id)
+    ):
+        if settled_on is not None:  # selected where set
+            missed[loan_id] = (settled_on, PromiseFacts(promised_on, amount, paid))  # latest last
     wanted = or_(
         Loan.days_past_due > 0,
         Loan.lost_contact_on.is_not(None),
@@ -114,7 +168,7 @@ async def accounts_on(
         )
     )
     rows: list[PlanRow] = []
-    soon = sorted(due)
+    soon = sorted(set(due) | set(promised) | set(missed))
     seen: set[int] = set()
     for where in [wanted] + [Loan.id.in_(soon[i : i + CHUNK]) for i in range(0, len(soon), CHUNK)]:
         for r in await conn.execute(query.where(where).order_by(Loan.id)):
@@ -137,7 +191,12 @@ async def accounts_on(
                 failed_visits=visits.get(r.id, (0, 0))[0],
                 lost_since=r.lost_contact_on,
                 closed_visits=visits.get(r.id, (0, 0))[1],
+                days_to_promise=(promised[r.id].promised_on - day).days
+                if r.id in promised
+                else None,
+                days_since_missed_promise=(day - missed[r.id][0]).days if r.id in missed else None,
             )
+            just_missed = account.days_since_missed_promise == 0
             rows.append(
                 PlanRow(
                     account,
@@ -147,6 +206,7 @@ async def accounts_on(
                     r.overdue_amount,
                     next_due[0] if next_due else None,
                     next_due[1] if next_due else None,
+                    missed[r.id][1] if just_missed else promised.get(r.id),
                 )
             )
     rows.sort(key=lambda row: row.account.loan_id)

@@ -30,6 +30,8 @@ from service.db.models import (
     OutboxStatus,
 )
 from service.domain.compliance import (
+    PROMISE_REMINDER,
+    PROMISE_REMINDER_TEMPLATES,
     Decision,
     PastAttempt,
     Profile,
@@ -311,7 +313,8 @@ def contact_request(
         return Request("letter", at, automated=True)
     if channel == "sms":
         text = sms_text(template, locale, context, profile.sms_footer)
-        return Request("sms", at, automated=True, text=text)
+        purpose = PROMISE_REMINDER if template in PROMISE_REMINDER_TEMPLATES else "collection"
+        return Request("sms", at, automated=True, purpose=purpose, text=text)
     render_voice(template, locale, voice_context(context, public_base_url, 0))
     limited = template.endswith("_limited")
     return Request("call", at, automated=True, voicemail="limited" if limited else "full")
@@ -352,6 +355,13 @@ def message_context(row: PlanRow, lender: str) -> dict[str, Any]:
         "currency": row.currency,
         "dpd": row.account.days_past_due,
         "overdue_amount": f"{row.overdue_amount:.2f}",
+        # The promise a reminder or a follow-up speaks of ("" when there is none).
+        "promise_on": row.promise.promised_on.isoformat() if row.promise else "",
+        "promise_amount": f"{row.promise.amount:.2f}" if row.promise else "",
+        "promise_paid": f"{row.promise.paid:.2f}" if row.promise else "",
+        "promise_left": f"{max(row.promise.amount - row.promise.paid, 0):.2f}"
+        if row.promise
+        else "",
     }
 
 

@@ -9,6 +9,7 @@ from service.db.models.base import Base
 from service.db.models.casework import Task
 from service.db.models.cob import BucketEvent, CobRun, LoanSnapshot
 from service.db.models.contact import (
+    Arrangement,
     Attempt,
     Callback,
     CallbackStatus,
@@ -43,6 +44,7 @@ from service.db.models.treatment import GuardDecision, OutboxMessage, OutboxStat
 from service.domain.compliance import TimezoneSource
 
 __all__ = [
+    "Arrangement",
     "AssignmentMove",
     "Attempt",
     "AuditEvent",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    CheckConstraint,
     ColumnElement,
     Date,
     ForeignKey,
@@ -23,16 +24,9 @@ from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from service.clock import utcnow
 from service.db.models.base import Base, enum_column
+from service.domain.arrangements import ApprovalLevel, ArrangementKind, ArrangementStatus
 from service.domain.contact import AttemptResult, Channel, Direction
-
-
-class PromiseStatus(enum.StrEnum):
-    proposed = "proposed"  # read from a reply ("PAY 500 FRI"): a collector confirms or drops it
-    pending = "pending"
-    kept = "kept"
-    partially_kept = "partially_kept"
-    broken = "broken"
-    cancelled = "cancelled"
+from service.domain.ptp import PromiseStatus as PromiseStatus  # re-exported: defined once there
 
 
 class CallbackStatus(enum.StrEnum):
@@ -99,6 +93,14 @@ def current(attempt: Any = Attempt) -> ColumnElement[bool]:
     return ~exists().where(later.supersedes_id == attempt.id)
 
 
+def _made_on(context: Any) -> dt.date:
+    """A promise stored without its day: the day it was stored, never after its own date."""
+    values = context.get_current_parameters()
+    created, promised = values.get("created_at"), values.get("promised_on")
+    day = (created or utcnow()).date()
+    return min(day, promised) if promised else day
+
+
 class Promise(Base):
     """A promise to pay (PTP): amount by a date, owned by the collector who took it."""
 
@@ -116,6 +118,61 @@ class Promise(Base):
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What payments did to it so far, and the day it was settled (kept: the payment that
+    # completed it; missed: the first day after its date plus grace). service.domain.ptp.
+    paid_amount: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
+    settled_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The lender's day it was taken: payments before it are not toward it.
+    made_on: Mapped[dt.date] = mapped_column(Date, default=_made_on)
+    created_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    decided_by: Mapped[str | None] = mapped_column(String(64))  # who confirmed or dropped it
+    # An instalment of an arrangement (a payment plan or a settlement offer).
+    arrangement_id: Mapped[int | None] = mapped_column(ForeignKey("arrangements.id"), index=True)
+
+
+Index("ix_promises_status_promised_on", Promise.status, Promise.promised_on)
+
+
+class Arrangement(Base):
+    """A payment plan (N instalments) or a settlement offer (a discount on the balance): its
+    instalments are promises; approved above the configured limits by someone other than its
+    proposer (a CHECK in the database), kept or broken as its instalments are."""
+
+    __tablename__ = "arrangements"
+    __table_args__ = (
+        CheckConstraint("total > 0", name="total_positive"),
+        CheckConstraint("discount >= 0", name="discount_not_negative"),
+        CheckConstraint("instalments >= 1", name="instalments_positive"),
+        CheckConstraint(
+            "decided_by IS NULL OR decided_by <> proposed_by", name="decided_by_another"
+        ),
+        Index(
+            "uq_arrangements_open_per_loan",
+            "loan_id",
+            unique=True,
+            postgresql_where=text("status IN ('proposed', 'active')"),
+            sqlite_where=text("status IN ('proposed', 'active')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ArrangementKind] = mapped_column(enum_column(ArrangementKind, "arrangement_kind"))
+    status: Mapped[ArrangementStatus] = mapped_column(
+        enum_column(ArrangementStatus, "arrangement_status")
+    )
+    balance: Mapped[Decimal]  # outstanding when proposed
+    total: Mapped[Decimal]  # what the debtor pays under it
+    discount: Mapped[Decimal]  # what the lender gives up (a settlement); 0 for a plan
+    instalments: Mapped[int] = mapped_column(Integer)
+    approval: Mapped[ApprovalLevel] = mapped_column(enum_column(ApprovalLevel, "approval_level"))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[dt.datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    settled_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Callback(Base):
@@ -140,6 +197,8 @@ class Callback(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[dt.datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class OptOut(Base):

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from service.auth import CurrentUser
 from service.clock import lender_today
+from service.contact.promise_keeping import after_import
 from service.db.models import ImportRun, ImportStatus, JobKind
 from service.errors import InputError, ValidationFailed
 from service.ingest import uploads
@@ -154,6 +155,7 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
                 actor_id=user.id,
                 refresh_as_of=lender_today(settings.lender_timezone, request.app[CLOCK].now()),
                 cob=settings.cob_config(),
+                after_refresh=after_import(settings.promise_grace_days, user.username),
             ),
             label=label,
         )

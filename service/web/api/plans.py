@@ -60,6 +60,8 @@ class StepWhen(In):
     after_maturity: bool | None = None
     min_failed_visits: Days | None = None
     max_failed_visits: Days | None = None
+    days_before_promise: Days | None = None
+    days_since_missed_promise: Days | None = None
 
 
 class PlanStep(In):

@@ -11,11 +11,14 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import Field
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.auth import CurrentUser
 from service.clock import lender_today
-from service.db.models import LoanStatus, PhoneKind, PhoneStatus, TimezoneSource
+from service.contact.promise_keeping import keep_promises
+from service.db.models import Loan, LoanStatus, PhoneKind, PhoneStatus, TimezoneSource
 from service.domain.delinquency import RiskClass
 from service.portfolio import payments, reads
 from service.portfolio.events import (
@@ -24,6 +27,7 @@ from service.portfolio.events import (
     ScheduleChange,
     apply_event,
 )
+from service.settings import Settings
 from service.web.api.framework import STAFF, Api, In, Out, Reply, TextIn
 from service.web.api.schemas import (
     Day,
@@ -266,11 +270,24 @@ async def create_payment(
     try:
         async with engine.begin() as conn:
             stored, created = await payments.record_payment(conn, user, payment, today, config)
+            if created:
+                await _keep_promises(conn, settings, payment.loan_ref, today, user.username)
     except IntegrityError:
         # A concurrent request stored the same payment_ref first: answer as for a retry.
         async with engine.begin() as conn:
             stored, created = await payments.record_payment(conn, user, payment, today, config)
     return Reply(PaymentOut.model_validate(stored), 201 if created else 200)
+
+
+async def _keep_promises(
+    conn: AsyncConnection, settings: Settings, loan_ref: str, today: dt.date, actor: str
+) -> None:
+    """A payment keeps promises at once (the close of business would, a night later)."""
+    loan_id = await conn.scalar(select(Loan.id).where(Loan.loan_ref == loan_ref))
+    if loan_id is not None:
+        await keep_promises(
+            conn, today, settings.promise_grace_days, actor=actor, loan_ids=[loan_id]
+        )
 
 
 @api.post(
