@@ -116,6 +116,10 @@ class Settings:
     # Days after a promise's date before it counts as broken (and automated dunning resumes).
     promise_grace_days: int = 3
     next_account_priority: tuple[str, ...] = PRIORITIES
+    # Casework (docs/agencies.md): days an agency keeps a placed account before it is recalled,
+    # and the largest photo a field visit may attach.
+    agency_recall_days: int = 90
+    photo_max_bytes: int = 10 * 1024 * 1024
     # Dispatch (see docs/dispatch.md): rows claimed per job, most rows claimed and not yet
     # taken, how long a claim or a send may stay unfinished before the sweeper takes it back,
     # tries before a transient failure is final, the first retry's wait (doubling, jittered),
@@ -182,6 +186,10 @@ class Settings:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
         if self.promise_grace_days < 0:
             problems.append("ARREARS_PROMISE_GRACE_DAYS must not be negative")
+        if self.agency_recall_days < 1 or self.photo_max_bytes < 1:
+            problems.append(
+                "ARREARS_AGENCY_RECALL_DAYS and ARREARS_PHOTO_MAX_BYTES must be positive"
+            )
         for name, value in (
             ("ARREARS_LOGIN_WINDOW_MINUTES", self.login_window_minutes),
             ("ARREARS_LOGIN_SLOW_AFTER", self.login_slow_after),
@@ -372,6 +380,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "ARREARS_LEASE_MINUTES": ("lease_minutes", _whole),
     "ARREARS_PROMISE_GRACE_DAYS": ("promise_grace_days", _whole),
     "ARREARS_NEXT_ACCOUNT_PRIORITY": ("next_account_priority", _listed(str)),
+    "ARREARS_AGENCY_RECALL_DAYS": ("agency_recall_days", _whole),
+    "ARREARS_PHOTO_MAX_BYTES": ("photo_max_bytes", _whole),
     "ARREARS_DISPATCH_BATCH": ("dispatch_batch", _whole),
     "ARREARS_DISPATCH_MAX_QUEUED": ("dispatch_max_queued", _whole),
     "ARREARS_DISPATCH_LEASE_SECONDS": ("dispatch_lease_seconds", _whole),

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import audit
 from service.assignment.run import assign
+from service.casework.placements import recall_due
 from service.cob import engine
 from service.db import dialect
 from service.domain.delinquency import CobConfig
@@ -144,6 +145,7 @@ async def close_of_business(
             log.warning("cob.back_filled", as_of=as_of.isoformat(), ahead=ahead.isoformat())
     if planning is not None and plan:
         settings = planning.settings
+        await recall_due(conn, as_of, actor)  # casework: agency placements due back (委外 recall)
         progress("lost contact")
         lost = await mark_lost_contact(conn, as_of, settings.lender_timezone, settings.cob_time)
         progress("assignment")

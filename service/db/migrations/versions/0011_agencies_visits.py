@@ -64,9 +64,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("task_id", "sha256", name=op.f("uq_task_attachments_task_id")),
     )
     with op.batch_alter_table("task_attachments", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_task_attachments_task_id"), ["task_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_task_attachments_task_id"), ["task_id"], unique=False)
 
     op.create_table(
         "agencies",
