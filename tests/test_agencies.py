@@ -159,8 +159,8 @@ async def test_failed_visits_send_the_account_to_an_agency_until_a_payment_cures
     # The field collector visits, finds nobody, photographs the door.
     status, photo = await floor.photo(visit["id"], "field", PNG)
     assert status == 201, photo
-    assert (photo["content_type"], photo["size"], photo["filename"]) == ("image/png", len(PNG),
-                                                                          "door.png")  # fmt: skip
+    shown = (photo["content_type"], photo["size"], photo["filename"])
+    assert shown == ("image/png", len(PNG), "door.png")
     status, again = await floor.photo(visit["id"], "field", PNG)
     assert (status, again["id"]) == (200, photo["id"])  # the same picture once
     status, listed = await floor.call("GET", f"/api/tasks/{visit['id']}/photos", "sup")
@@ -178,7 +178,8 @@ async def test_failed_visits_send_the_account_to_an_agency_until_a_payment_cures
 
     await floor.cob(26)
     (second,) = await floor.open_tasks("field")
-    assert second["kind"] == "field_visit" and second["id"] != visit["id"]
+    assert second["kind"] == "field_visit"
+    assert second["id"] != visit["id"]
     url = f"/api/tasks/{second['id']}/close"
     status, closed = await floor.call("POST", url, "field", json={"outcome": "address_wrong"})
     assert (status, closed["status"]) == (200, "failed")
@@ -201,7 +202,8 @@ async def test_failed_visits_send_the_account_to_an_agency_until_a_payment_cures
     )
     assert status == 201, placed
     assert (placed["placed_on"], placed["recall_on"]) == ("2026-11-28", "2027-02-26")
-    assert placed["dpd_at_placement"] == 12 and placed["task_id"] == task["id"]
+    assert placed["dpd_at_placement"] == 12
+    assert placed["task_id"] == task["id"]
     assert await floor.open_tasks("sup") == []  # the task is closed as placed
     status, done = await floor.call("GET", "/api/tasks?all=true", "sup")
     (closed_task,) = [t for t in done["items"] if t["id"] == task["id"]]
@@ -211,14 +213,19 @@ async def test_failed_visits_send_the_account_to_an_agency_until_a_payment_cures
     status, handed = await floor.call("GET", "/api/agencies/AG-1/placement-file", "sup")
     assert status == 200
     lines = handed.decode("utf-8").splitlines()
-    assert lines[0] == ("loan_ref,borrower_name,phone,alt_phones,address,currency,"
-                        "balance_at_placement,outstanding,overdue_amount,dpd,placed_on,recall_on")  # fmt: skip
+    assert lines[0] == (
+        "loan_ref,borrower_name,phone,alt_phones,address,currency,"
+        "balance_at_placement,outstanding,overdue_amount,dpd,placed_on,recall_on"
+    )
     (row,) = lines[1:]
     # Numbers are E.164; the CSV-safe writer quotes a cell that starts with "+" (it shows as
     # text in a spreadsheet, the quote hidden).
-    assert row.startswith("L-LOST,张八,'+8613800138008,'+8613800138018,北京市海淀区中关村大街1号,CNY,")
+    assert row.startswith(
+        "L-LOST,张八,'+8613800138008,'+8613800138018,北京市海淀区中关村大街1号,CNY,"
+    )
     assert row.endswith(",10000.00,12,2026-11-28,2027-02-26")
-    assert "李紧急" not in handed.decode() and "13900139000" not in handed.decode()
+    assert "李紧急" not in handed.decode()
+    assert "13900139000" not in handed.decode()
 
     # Placed: off the field collector's list, tonight too.
     status, taken = await floor.call("POST", "/api/work/next", "field")
@@ -241,7 +248,8 @@ async def test_failed_visits_send_the_account_to_an_agency_until_a_payment_cures
     assert (ended["recalled_on"], ended["recall_reason"]) == ("2026-11-29", "cured")
     status, results = await floor.call("GET", "/api/agencies/AG-1/results", "sup")
     assert status == 200
-    assert results["placed"] == 1 and results["active"] == 0
+    assert results["placed"] == 1
+    assert results["active"] == 0
     assert (results["collected"], results["commission"]) == ("10200.00", "1530.00")
     assert results["recalled"] == {"manual": 0, "recall_date": 0, "cured": 1, "loan_closed": 0}
     status, handed = await floor.call("GET", "/api/agencies/AG-1/placement-file", "sup")
@@ -258,7 +266,9 @@ async def test_failed_visits_send_the_account_to_an_agency_until_a_payment_cures
             )
         ]
     assert [a for a, _ in actions] == ["placement.created", "placement.recalled"]
-    created_details = actions[0][1] if isinstance(actions[0][1], dict) else json.loads(actions[0][1])
+    created_details = (
+        actions[0][1] if isinstance(actions[0][1], dict) else json.loads(actions[0][1])
+    )
     assert created_details["before"] == {"placed": False}
     assert created_details["after"]["agency_ref"] == "AG-1"
 
@@ -270,17 +280,22 @@ async def test_a_visit_closes_only_with_an_outcome_from_the_list_and_a_promise_w
     (visit,) = await floor.open_tasks("field")
     url = f"/api/tasks/{visit['id']}/close"
     status, refused = await floor.call("POST", url, "field", json={"status": "failed"})
-    assert status == 422 and refused["error"]["details"][0]["field"] == "outcome"
+    assert status == 422
+    assert refused["error"]["details"][0]["field"] == "outcome"
     status, refused = await floor.call("POST", url, "field", json={"outcome": "vanished"})
-    assert status == 422 and refused["error"]["details"][0]["field"] == "outcome"
+    assert status == 422
+    assert refused["error"]["details"][0]["field"] == "outcome"
     status, refused = await floor.call("POST", url, "field", json={"outcome": "promise"})
-    assert status == 422 and refused["error"]["details"][0]["field"] == "promise"
+    assert status == 422
+    assert refused["error"]["details"][0]["field"] == "promise"
     late = {"outcome": "promise", "promise": {"amount": "500.00", "promised_on": "2026-11-01"}}
     status, refused = await floor.call("POST", url, "field", json=late)
-    assert status == 422 and refused["error"]["details"][0]["field"] == "promise.promised_on"
+    assert status == 422
+    assert refused["error"]["details"][0]["field"] == "promise.promised_on"
     mixed = {"outcome": "not_at_home", "status": "done"}
     status, refused = await floor.call("POST", url, "field", json=mixed)
-    assert status == 422 and refused["error"]["details"][0]["field"] == "status"
+    assert status == 422
+    assert refused["error"]["details"][0]["field"] == "status"
     stray = {"outcome": "met_debtor", "promise": {"amount": "5.00", "promised_on": "2026-12-01"}}
     assert (await floor.call("POST", url, "field", json=stray))[0] == 422
     assert [t["status"] for t in await floor.open_tasks("field")] == ["open"]  # none of it stuck
@@ -307,7 +322,8 @@ async def test_photos_are_images_within_the_limit_and_only_for_who_sees_the_task
     (visit,) = await floor.open_tasks("field")
     photos = f"/api/tasks/{visit['id']}/photos"
     status, refused = await floor.photo(visit["id"], "field", b"%PDF-1.4 not a picture")
-    assert status == 422 and "image" in refused["error"]["message"]
+    assert status == 422
+    assert "image" in refused["error"]["message"]
     status, refused = await floor.photo(visit["id"], "field", PNG[:8] + bytes(PHOTO_LIMIT))
     assert status == 413, refused
     status, refused = await floor.call("POST", photos, "field", json={"photo": "x"})
@@ -316,7 +332,8 @@ async def test_photos_are_images_within_the_limit_and_only_for_who_sees_the_task
     form.add_field("picture", PNG, filename="a.png")
     assert (await floor.call("POST", photos, "field", data=form))[0] == 422
     status, stored = await floor.photo(visit["id"], "field", JPEG, name="../../etc/passwd")
-    assert status == 201 and stored["content_type"] == "image/jpeg"
+    assert status == 201
+    assert stored["content_type"] == "image/jpeg"
     assert "/" not in stored["filename"]  # a label, never a path
     # Content addressed under the var directory; nothing of the refused uploads left behind.
     kept = [p for p in (settings.var_dir / "attachments").rglob("*") if p.is_file()]
@@ -337,7 +354,8 @@ async def test_placements_refuse_unknown_agencies_double_placement_and_collector
     await floor.cob(25)
     place = {"loan_ref": "L-EARLY", "agency_ref": "AG-NONE"}
     status, refused = await floor.call("POST", "/api/placements", "sup", json=place)
-    assert status == 404 and "AG-NONE" in refused["error"]["message"]
+    assert status == 404
+    assert "AG-NONE" in refused["error"]["message"]
     agency = {"agency_ref": "AG-2", "name": "Agency Two", "commission_rate": "0.2"}
     assert (await floor.call("POST", "/api/agencies", "sup", json=agency))[0] == 201
     assert (await floor.call("POST", "/api/agencies", "sup", json=agency))[0] == 409
@@ -352,7 +370,8 @@ async def test_placements_refuse_unknown_agencies_double_placement_and_collector
     )
     assert (status, placed["recall_on"], placed["task_id"]) == (201, "2026-12-31", None)
     status, refused = await floor.call("POST", "/api/placements", "sup", json=place)
-    assert status == 409 and "already placed" in refused["error"]["message"]
+    assert status == 409
+    assert "already placed" in refused["error"]["message"]
 
     # The database keeps one active placement per loan, whoever writes.
     from sqlalchemy.exc import IntegrityError
@@ -377,16 +396,16 @@ async def test_placements_refuse_unknown_agencies_double_placement_and_collector
         "POST", f"/api/placements/{placed['id']}/recall", "sup", json={"note": "contract ended"}
     )
     assert (status, recalled["reason"]) == (200, "manual")
-    assert (await floor.call("POST", f"/api/placements/{placed['id']}/recall", "sup", json={}))[
-        0
-    ] == 409
+    again = await floor.call("POST", f"/api/placements/{placed['id']}/recall", "sup", json={})
+    assert again[0] == 409
     status, refused = await floor.call("POST", "/api/placements", "sup", json=place)
-    assert status == 409 and "not active" in refused["error"]["message"]
+    assert status == 409
+    assert "not active" in refused["error"]["message"]
     status, listed = await floor.call("GET", "/api/agencies", "sup")
     assert listed["items"] == []  # inactive ones only with all=true
     status, listed = await floor.call("GET", "/api/agencies?all=true", "sup")
     assert [a["agency_ref"] for a in listed["items"]] == ["AG-2"]
-    status, history = await floor.call("GET", "/api/loans/L-EARLY/placements", "field")
+    status, _history = await floor.call("GET", "/api/loans/L-EARLY/placements", "field")
     assert status == 404  # not the field collector's account
 
 
@@ -397,9 +416,9 @@ async def test_close_of_business_recalls_on_the_recall_date(floor: Floor) -> Non
     place = {"loan_ref": "L-EARLY", "agency_ref": "AG-4", "recall_on": "2026-11-26"}
     assert (await floor.call("POST", "/api/placements", "sup", json=place))[0] == 201
     await floor.cob(26)
-    status, history = await floor.call("GET", "/api/loans/L-EARLY/placements", "sup")
+    _, history = await floor.call("GET", "/api/loans/L-EARLY/placements", "sup")
     assert history["items"][0]["recall_reason"] == "recall_date"
-    status, results = await floor.call("GET", "/api/agencies/AG-4/results", "sup")
+    _, results = await floor.call("GET", "/api/agencies/AG-4/results", "sup")
     assert (results["collected"], results["recalled"]["recall_date"]) == ("0.00", 1)
 
 
@@ -458,10 +477,12 @@ def test_the_rules_read_as_the_policies_do() -> None:
     assert recall_reason(loan_open=True, overdue=owed, **terms) is RecallReason.recall_date
     assert commission(Decimal("10200.00"), Decimal("0.15")) == Decimal("1530.00")
     assert commission(Decimal("0.05"), Decimal("0.1")) == Decimal("0.01")  # half up
-    assert sniff_image(PNG) is ImageType.png and sniff_image(JPEG) is ImageType.jpeg
+    assert sniff_image(PNG) is ImageType.png
+    assert sniff_image(JPEG) is ImageType.jpeg
     assert sniff_image(b"RIFF\x00\x00\x00\x00WEBPVP8 ") is ImageType.webp
-    assert sniff_image(b"GIF89a") is None and sniff_image(b"") is None
+    assert sniff_image(b"GIF89a") is None
+    assert sniff_image(b"") is None
     assert clean_filename("../../etc/passwd") == "passwd"
     assert clean_filename("C:\\照片\\门口.jpg") == "门口.jpg"
-    assert clean_filename("a\x00b\n.png") == "ab.png" and clean_filename(None) == ""
-
+    assert clean_filename("a\x00b\n.png") == "ab.png"
+    assert clean_filename(None) == ""
