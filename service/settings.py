@@ -119,6 +119,10 @@ class Settings:
     # source policies' tiers, 10万 / 30万 / 100万.
     approval_tiers: tuple[Decimal, ...] = (Decimal(100_000), Decimal(300_000), Decimal(1_000_000))
     next_account_priority: tuple[str, ...] = PRIORITIES
+    # Casework (docs/agencies.md): days an agency keeps a placed account before it is recalled,
+    # and the largest photo a field visit may attach.
+    agency_recall_days: int = 90
+    photo_max_bytes: int = 10 * 1024 * 1024
     # Dispatch (see docs/dispatch.md): rows claimed per job, most rows claimed and not yet
     # taken, how long a claim or a send may stay unfinished before the sweeper takes it back,
     # tries before a transient failure is final, the first retry's wait (doubling, jittered),
@@ -188,6 +192,10 @@ class Settings:
         tiers = self.approval_tiers
         if len(tiers) != 3 or tiers[0] <= 0 or list(tiers) != sorted(set(tiers)):
             problems.append("ARREARS_APPROVAL_TIERS must be three increasing positive amounts")
+        if self.agency_recall_days < 1 or self.photo_max_bytes < 1:
+            problems.append(
+                "ARREARS_AGENCY_RECALL_DAYS and ARREARS_PHOTO_MAX_BYTES must be positive"
+            )
         for name, value in (
             ("ARREARS_LOGIN_WINDOW_MINUTES", self.login_window_minutes),
             ("ARREARS_LOGIN_SLOW_AFTER", self.login_slow_after),
@@ -379,6 +387,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "ARREARS_PROMISE_GRACE_DAYS": ("promise_grace_days", _whole),
     "ARREARS_APPROVAL_TIERS": ("approval_tiers", _listed(Decimal)),
     "ARREARS_NEXT_ACCOUNT_PRIORITY": ("next_account_priority", _listed(str)),
+    "ARREARS_AGENCY_RECALL_DAYS": ("agency_recall_days", _whole),
+    "ARREARS_PHOTO_MAX_BYTES": ("photo_max_bytes", _whole),
     "ARREARS_DISPATCH_BATCH": ("dispatch_batch", _whole),
     "ARREARS_DISPATCH_MAX_QUEUED": ("dispatch_max_queued", _whole),
     "ARREARS_DISPATCH_LEASE_SECONDS": ("dispatch_lease_seconds", _whole),

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,8 @@ AS_OF = dt.date(2026, 11, 24)
 PUBLIC = {("GET", "/healthz"), ("POST", "/api/session"), ("GET", "/api/openapi.json")}
 # Ending the session would end the token the sweep goes on with: asked last, on its own.
 LAST = ("DELETE", "/api/session")
+AGENCY = "AG-SWEEP"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 
 
 class Account:
@@ -100,6 +103,8 @@ def _path(path: str, account: Account, ids: dict[str, str]) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "ref":
+            if path.startswith("/api/agencies/"):
+                return AGENCY
             if path.startswith("/api/borrowers/"):
                 return account.borrower
             if path.startswith("/api/holds/"):
@@ -123,6 +128,7 @@ def _about(value: Any, account: Account) -> Any:
             "phone": account.phone,
             "party": "debtor",
             "hold_ref": f"{account.hold}-new",
+            "agency_ref": AGENCY,
         }
         return {key: refs.get(key, _about(item, account)) for key, item in value.items()}
     if isinstance(value, list):
@@ -160,7 +166,7 @@ async def _ask(
         json=body,
         headers=headers,
     )
-    return response.status, await response.text()
+    return response.status, (await response.read()).decode("utf-8", "replace")  # photos are bytes
 
 
 async def test_no_route_lets_anyone_past_their_role_or_a_collector_past_their_queues(
@@ -179,6 +185,12 @@ async def test_no_route_lets_anyone_past_their_role_or_a_collector_past_their_qu
         assert (await client.post("/api/payments", json=payment, headers=staff)).status == 201
         opt_out = {"phone": account.phone, "channel": "sms", "source": "written"}
         assert (await client.post("/api/opt-outs", json=opt_out, headers=staff)).status == 201
+        photo = aiohttp.FormData()
+        photo.add_field("photo", PNG + account.loan.encode(), filename="door.png")
+        url = f"/api/tasks/{account.task}/photos"
+        assert (await client.post(url, data=photo, headers=staff)).status == 201
+    agency = {"agency_ref": AGENCY, "name": "Sweep agency", "commission_rate": "0.1"}
+    assert (await client.post("/api/agencies", json=agency, headers=staff)).status == 201
     job = await (
         await client.post("/api/plans/dry-run", json={"for": "2026-11-24"}, headers=staff)
     ).json()
@@ -207,6 +219,9 @@ async def test_no_route_lets_anyone_past_their_role_or_a_collector_past_their_qu
                 " JOIN loans l ON l.id = i.loan_id WHERE l.loan_ref = :l ORDER BY i.seq",
                 "SELECT status, result FROM tasks WHERE id = :t",
                 "SELECT timezone, timezone_source FROM borrowers WHERE borrower_ref = :b",
+                "SELECT count(*) FROM task_attachments WHERE task_id = :t",
+                "SELECT p.recall_on, p.recalled_on FROM placements p"
+                " JOIN loans l ON l.id = p.loan_id WHERE l.loan_ref = :l",
             ):
                 params = {"b": other.borrower, "l": other.loan, "p": other.phone, "t": other.task}
                 found.append([list(map(str, row)) for row in await conn.execute(text(sql), params)])

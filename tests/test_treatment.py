@@ -442,14 +442,14 @@ def test_two_failed_field_visits_send_the_account_to_an_agency(
     capsys.readouterr()
     assert main(["tasks", "list"]) == 0
     assert "field_visit" in capsys.readouterr().out
-    assert main(["tasks", "close", str(first), "--status", "failed", "--note", "nobody home"]) == 0
+    assert main(["tasks", "close", str(first), "--outcome", "not_at_home", "--note", "nobody"]) == 0
     assert main(["tasks", "close", str(first), "--status", "done"]) == 2
     assert "already failed" in capsys.readouterr().err
 
     assert main(["cob", "--as-of", "2026-11-26"]) == 0
     ((second, kind, key),) = open_tasks()
     assert (kind, key.rsplit(":", 1)[1]) == ("field_visit", "visit2")
-    assert main(["tasks", "close", str(second), "--status", "failed"]) == 0
+    assert main(["tasks", "close", str(second), "--outcome", "moved"]) == 0
 
     assert main(["cob", "--as-of", "2026-11-27"]) == 0
     assert [row[1] for row in open_tasks()] == ["agency_placement"]
@@ -479,7 +479,7 @@ async def test_collectors_see_and_close_only_the_tasks_of_their_accounts(
     assert response.status == 404
     response = await client.post(url, json={"status": "lost"}, headers=staff)
     assert response.status == 422
-    response = await client.post(url, json={"status": "failed", "note": "moved"}, headers=staff)
+    response = await client.post(url, json={"outcome": "moved", "note": "moved"}, headers=staff)
     assert response.status == 200
     assert (await response.json())["status"] == "failed"
     assert (await client.post(url, json={"status": "done"}, headers=staff)).status == 409

@@ -51,8 +51,9 @@ async def refresh_work_items(
 ) -> None:
     """Bring the work list in line with the loans (``scope``: a condition on loans ``l``).
 
-    Rows of accounts that closed or left the worked queues go; others get their queue,
-    collector, rank and score; a lease in progress is kept unless the collector changed.
+    Rows of accounts that closed, left the worked queues or are placed with an agency go;
+    others get their queue, collector, rank and score; a lease in progress is kept unless the
+    collector changed.
     The rounds of work done today are kept, unless ``new_day`` (the close of business).
     """
     params = dict(params or {})
@@ -72,7 +73,10 @@ async def refresh_work_items(
                   ) bp ON bp.loan_id = l.id
         LEFT JOIN (SELECT DISTINCT loan_id FROM promises
                    WHERE status = 'pending' AND promised_on = :today) pt ON pt.loan_id = l.id
-        WHERE l.status = 'open' AND {scope}"""
+        WHERE l.status = 'open' AND {scope}
+          -- Placed with an agency (委外): worked outside, not in-house (service.casework).
+          AND NOT EXISTS (SELECT 1 FROM placements pl
+                          WHERE pl.loan_id = l.id AND pl.recalled_on IS NULL)"""
     await dialect.create_temp_table_as(conn, "work_source", source, params)
     await dialect.index_for_nested_loops(conn, "work_source", ("loan_id",), unique=True)
     # Integer division on both databases: how many rounds the account was worked today.

@@ -4,16 +4,18 @@ forward only). Close of business creates them from the treatment plan."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
+from service.casework.visits import VisitPromise, visible_task, visit_closing
 from service.clock import utcnow
 from service.db.models import Borrower, Loan, Task
-from service.domain.casework import TASK_OUTCOMES, TaskStatus
-from service.errors import Conflict, NotFound, ValidationFailed
+from service.domain.casework import TASK_OUTCOMES, TaskKind, TaskStatus
+from service.errors import Conflict, ValidationFailed
 
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
@@ -35,6 +37,8 @@ async def list_tasks(
             Task.status,
             Task.due_on,
             Task.result,
+            Task.outcome,
+            Task.notes,
             Task.closed_by,
             Loan.loan_ref,
             Loan.outstanding,
@@ -63,29 +67,55 @@ def _tasks(query: _Query, visible: Any, open_only: bool) -> _Query:
 
 
 async def close_task(
-    conn: AsyncConnection, task_id: int, status: str, result: str, actor: str, visible: Any
+    conn: AsyncConnection,
+    task_id: int,
+    status: str | None,
+    result: str,
+    actor: str,
+    visible: Any,
+    *,
+    outcome: str | None = None,
+    promise: VisitPromise | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Record a task's outcome: a failed field visit counts toward the agency placement."""
-    if status not in TASK_OUTCOMES:
+    """Record a task's outcome, with the notes (``result``). A field visit closes with what it
+    found (``outcome``; its state follows: a visit that did not find the debtor fails and
+    counts toward the agency placement) and, for a promise, the amount and date (``today``:
+    the lender's, the earliest date a promise may name)."""
+    if status is not None and status not in TASK_OUTCOMES:
         raise ValidationFailed(
             f"status must be one of {', '.join(TASK_OUTCOMES)}", details=[{"field": "status"}]
         )
-    row = (
-        await conn.execute(
-            select(Task.id, Task.status, Task.kind, Loan.loan_ref)
-            .join(Loan, Loan.id == Task.loan_id)
-            .join(Borrower, Borrower.id == Loan.borrower_id)
-            .where(Task.id == task_id, visible)
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"task {task_id} not found")
+    row = await visible_task(conn, task_id, visible)
     if row.status != TaskStatus.open:
         raise Conflict(f"task {task_id} is already {row.status}")
+    details: dict[str, Any] | None = None
+    if row.kind == TaskKind.field_visit:
+        closing, found, details = visit_closing(status, outcome, promise, today or utcnow().date())
+        outcome = found.value if found is not None else None
+    elif outcome is not None or promise is not None:
+        raise ValidationFailed(
+            f"a {row.kind} task takes no outcome, only a status",
+            details=[{"field": "outcome" if outcome is not None else "promise"}],
+        )
+    elif status is None:
+        raise ValidationFailed(
+            f"status must be one of {', '.join(TASK_OUTCOMES)}", details=[{"field": "status"}]
+        )
+    else:
+        closing = TaskStatus(status)
     closed = await conn.execute(
         update(Task)
         .where(Task.id == task_id, Task.status == TaskStatus.open)
-        .values(status=TaskStatus(status), result=result, closed_at=utcnow(), closed_by=actor)
+        .values(
+            status=closing,
+            result=result,
+            notes=result,
+            outcome=outcome,
+            details=details,
+            closed_at=utcnow(),
+            closed_by=actor,
+        )
     )
     if closed.rowcount != 1:  # closed by someone else since it was read
         raise Conflict(f"task {task_id} was closed meanwhile")
@@ -95,6 +125,23 @@ async def close_task(
         action="task.closed",
         entity_type="loan",
         entity_ref=row.loan_ref,
-        details={"task": task_id, "kind": row.kind, "status": status, "result": result},
+        details={
+            "task": task_id,
+            "kind": row.kind,
+            "status": closing.value,
+            "result": result,
+            "outcome": outcome,
+            **(details or {}),
+            "before": {"status": TaskStatus.open.value},
+            "after": {"status": closing.value, "outcome": outcome},
+        },
     )
-    return {"id": task_id, "kind": row.kind, "loan_ref": row.loan_ref, "status": status}
+    return {
+        "id": task_id,
+        "kind": row.kind,
+        "loan_ref": row.loan_ref,
+        "status": closing,
+        "outcome": outcome,
+        # A promise made at a visit: the contact area records it as the loan's promise.
+        "promise": (details or {}).get("promise"),
+    }

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from service.cli import (
+    agencies,
     cob,
     contact,
     database,
@@ -41,6 +42,7 @@ GROUPS = (
     contact,
     plans,
     tasks,
+    agencies,
     dispatch,
     worker,
     fake_twilio,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import audit
 from service.assignment.run import assign
+from service.casework.placements import recall_due
 from service.cob import engine
 from service.contact.promise_keeping import keep_promises
 from service.db import dialect
@@ -150,6 +151,8 @@ async def close_of_business(
         # account higher and starts the plan's follow-up step tonight.
         progress("promises")
         kept = await keep_promises(conn, as_of, settings.promise_grace_days, actor=actor)
+        progress("agency recalls")
+        await recall_due(conn, as_of, actor)  # casework: agency placements due back (委外 recall)
         progress("lost contact")
         lost = await mark_lost_contact(conn, as_of, settings.lender_timezone, settings.cob_time)
         progress("assignment")

@@ -21,3 +21,24 @@ class TaskStatus(enum.StrEnum):
 
 # How a person may close a task (forward only: a closed task is never reopened).
 TASK_OUTCOMES = (TaskStatus.done, TaskStatus.failed, TaskStatus.cancelled)
+
+
+class VisitOutcome(enum.StrEnum):
+    """What a field visit (外访) found (docs/agencies.md). The source policies count a visit
+    that did not find the debtor (上门没有找到) toward handing the account to an agency."""
+
+    met_debtor = "met_debtor"  # spoke with the debtor, no promise
+    promise = "promise"  # the debtor promised an amount on a date
+    refused = "refused"  # the debtor was found and refused to pay
+    not_at_home = "not_at_home"  # nobody found at the address
+    address_wrong = "address_wrong"  # no such address, or not the debtor's (修复信息)
+    moved = "moved"  # the debtor no longer lives or works there
+
+
+# Visits that did not find the debtor: failed (they count toward the agency placement).
+VISIT_FAILED = frozenset({VisitOutcome.not_at_home, VisitOutcome.address_wrong, VisitOutcome.moved})
+
+
+def visit_status(outcome: VisitOutcome) -> TaskStatus:
+    """The state a visit's outcome closes its task with: failed when the debtor was not found."""
+    return TaskStatus.failed if outcome in VISIT_FAILED else TaskStatus.done

@@ -4,7 +4,9 @@ Migrations in ``service/db/migrations`` are the source of truth for the schema; 
 must match them (a test compares the two).
 """
 
+from service.db.models.agencies import Agency, Placement
 from service.db.models.assignment import AssignmentMove, Experiment, Queue, QueueMember, WorkItem
+from service.db.models.attachments import TaskAttachment
 from service.db.models.base import Base
 from service.db.models.casework import Task
 from service.db.models.cob import BucketEvent, CobRun, LoanSnapshot
@@ -44,6 +46,7 @@ from service.db.models.treatment import GuardDecision, OutboxMessage, OutboxStat
 from service.domain.compliance import TimezoneSource
 
 __all__ = [
+    "Agency",
     "Arrangement",
     "AssignmentMove",
     "Attempt",
@@ -75,6 +78,7 @@ __all__ = [
     "PhoneKind",
     "PhoneNumber",
     "PhoneStatus",
+    "Placement",
     "Promise",
     "PromiseStatus",
     "ProviderReport",
@@ -83,6 +87,7 @@ __all__ = [
     "Role",
     "Session",
     "Task",
+    "TaskAttachment",
     "Team",
     "TimezoneSource",
     "TreatmentPlan",

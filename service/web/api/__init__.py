@@ -5,6 +5,7 @@ handlers' signatures are their request and response models (``schemas`` holds th
 from __future__ import annotations
 
 from service.web.api import (
+    agencies,
     assignment,
     cob,
     contact,
@@ -36,5 +37,6 @@ AREAS: tuple[Api, ...] = (
     promises.api,
     plans.api,
     tasks.api,
+    agencies.api,
     outbox.api,
 )

@@ -4,19 +4,36 @@ proposals on the accounts the caller may see, and their outcomes."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated
 
 import pydantic
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 
 from service.auth import CurrentUser
+from service.casework import visits
 from service.casework.tasks import close_task, count_tasks, list_tasks
-from service.domain.casework import TASK_OUTCOMES, TaskStatus
+from service.casework.visits import VisitPromise
+from service.clock import lender_today
+from service.domain.attachments import ImageType
+from service.domain.casework import TASK_OUTCOMES, TaskStatus, VisitOutcome
+from service.errors import InputError, ValidationFailed
 from service.portfolio.visibility import loan_visible
-from service.web.api.framework import Api, In, Out, TextIn
-from service.web.api.schemas import Id, Limit, Money, Offset, Page
-from service.web.keys import ENGINE
+from service.web.api.framework import Api, In, Out, Reply, TextIn
+from service.web.api.schemas import (
+    Day,
+    Id,
+    Instant,
+    Items,
+    Limit,
+    Money,
+    Offset,
+    Page,
+    PositiveMoneyIn,
+)
+from service.web.keys import CLOCK, ENGINE, SETTINGS
 
 api = Api("tasks")
 
@@ -47,6 +64,8 @@ class TaskOut(Out):
     status: TaskStatus
     due_on: dt.date
     result: str
+    outcome: str | None
+    notes: str
     closed_by: str | None
     loan_ref: str
     outstanding: Money
@@ -57,9 +76,29 @@ class TaskPath(TextIn):
     id: Id
 
 
+class PromiseIn(In):
+    amount: PositiveMoneyIn
+    promised_on: Day
+
+
 class TaskOutcome(In):
-    status: Outcome = Field(description="done, failed or cancelled (open is not an outcome)")
+    status: Outcome | None = Field(
+        None,
+        description="done, failed or cancelled (open is not an outcome); a field visit's "
+        "follows from its outcome",
+    )
     note: str = Field("", max_length=2000, description="what happened, e.g. nobody at home")
+    outcome: VisitOutcome | None = Field(
+        None, description="what a field visit found (required to close one, unless cancelled)"
+    )
+    promise: PromiseIn | None = Field(
+        None, description="the amount and date the debtor promised (outcome promise)"
+    )
+
+
+class PromiseOut(Out):
+    amount: str
+    promised_on: dt.date
 
 
 class TaskClosed(Out):
@@ -67,6 +106,8 @@ class TaskClosed(Out):
     kind: str
     loan_ref: str
     status: TaskStatus
+    outcome: str | None
+    promise: PromiseOut | None
 
 
 @api.get("/api/tasks", summary="Tasks on the accounts the caller may see, in due order")
@@ -84,9 +125,126 @@ async def tasks(request: web.Request, user: CurrentUser, query: TaskQuery) -> Pa
 async def close(
     request: web.Request, user: CurrentUser, path: TaskPath, body: TaskOutcome
 ) -> TaskClosed:
-    """A failed field visit counts toward the agency placement; a task closes once."""
+    """A field visit closes with its outcome (a visit that did not find the debtor fails, and
+    two failed visits send the account to an agency); a task closes once."""
+    settings = request.app[SETTINGS]
+    promise = VisitPromise(body.promise.amount, body.promise.promised_on) if body.promise else None
     async with request.app[ENGINE].begin() as conn:
         closed = await close_task(
-            conn, path.id, body.status, body.note, user.username, loan_visible(user)
+            conn,
+            path.id,
+            body.status,
+            body.note,
+            user.username,
+            loan_visible(user),
+            outcome=body.outcome,
+            promise=promise,
+            today=lender_today(settings.lender_timezone, request.app[CLOCK].now()),
         )
     return TaskClosed.model_validate(closed)
+
+
+class PhotoPath(TextIn):
+    id: Id
+    photo: Id
+
+
+class PhotoOut(Out):
+    id: int
+    task_id: int
+    sha256: str
+    content_type: ImageType
+    size: int
+    filename: str
+    uploaded_by: str
+    uploaded_at: Instant
+
+
+class PhotoUpload(In):
+    photo: bytes = Field(description="one image (JPEG, PNG or WebP) in a part named photo")
+
+
+@api.get("/api/tasks/{id}/photos", summary="A field visit's photos")
+async def task_photos(request: web.Request, user: CurrentUser, path: TaskPath) -> Items[PhotoOut]:
+    async with request.app[ENGINE].connect() as conn:
+        found = await visits.list_photos(conn, path.id, loan_visible(user))
+    return Items[PhotoOut](items=[PhotoOut.model_validate(p) for p in found])
+
+
+@api.post(
+    "/api/tasks/{id}/photos",
+    summary="Attach a photo to a field visit (multipart, one part named photo)",
+    status=201,
+    form=PhotoUpload,
+    responses={201: PhotoOut, 200: PhotoOut},
+    errors=(409,),
+)
+async def add_task_photo(
+    request: web.Request, user: CurrentUser, path: TaskPath
+) -> Reply[PhotoOut]:
+    """201 when stored; 200 when the same picture is on the task already. An image only
+    (recognised by its bytes), at most ``ARREARS_PHOTO_MAX_BYTES`` (413 past it)."""
+    engine, settings = request.app[ENGINE], request.app[SETTINGS]
+    visible = loan_visible(user)
+    async with engine.connect() as conn:
+        await visits.photo_task(conn, path.id, visible)  # 404 before a byte is stored
+    stored, filename = await _receive_photo(request, settings.var_dir, settings.photo_max_bytes)
+    async with engine.begin() as conn:
+        photo, created = await visits.add_photo(
+            conn, path.id, visible, stored, filename, user, user.username
+        )
+    return Reply(PhotoOut.model_validate(photo), 201 if created else 200)
+
+
+async def _receive_photo(
+    request: web.Request, var_dir: Path, limit: int
+) -> tuple[visits.StoredPhoto, str]:
+    if not request.content_type.startswith("multipart/"):
+        raise InputError("upload the photo as multipart/form-data, in a part named photo")
+    # The body is streamed (the app's small client_max_size does not bound it): bound it here.
+    if (request.content_length or 0) > limit + 64 * 1024:
+        raise web.HTTPRequestEntityTooLarge(limit, request.content_length or 0)
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        if not isinstance(part, BodyPartReader) or part.name != "photo":
+            raise ValidationFailed(
+                "send one part named photo", details=[{"field": "photo", "reason": "missing"}]
+            )
+        writer = visits.PhotoWriter(var_dir, limit)
+        try:
+            while chunk := await part.read_chunk(1 << 16):
+                writer.write(chunk)
+            if await reader.next() is not None:
+                raise ValidationFailed("send one photo per request", details=[{"field": "photo"}])
+        except BaseException:
+            writer.discard()
+            raise
+    except visits.PhotoTooLarge:
+        raise web.HTTPRequestEntityTooLarge(limit, request.content_length or limit + 1) from None
+    # aiohttp's reader: no boundary, a truncated body, a part's header line unreadable …
+    except (ValueError, HttpProcessingError) as exc:
+        raise InputError(f"the upload is not a readable multipart/form-data body: {exc}") from None
+    return writer.finish(), visits.clean_filename(part.filename)
+
+
+@api.get(
+    "/api/tasks/{id}/photos/{photo}",
+    summary="One photo of a field visit",
+    produces={"image/jpeg": "the photo", "image/png": "the photo", "image/webp": "the photo"},
+)
+async def task_photo(
+    request: web.Request, user: CurrentUser, path: PhotoPath
+) -> web.StreamResponse:
+    async with request.app[ENGINE].connect() as conn:
+        file, kind, name = await visits.photo_file(
+            conn, path.id, path.photo, loan_visible(user), request.app[SETTINGS].var_dir
+        )
+    return web.FileResponse(
+        file,
+        headers={
+            "Content-Type": kind.value,
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
