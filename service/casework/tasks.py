@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service import audit
 from service.clock import utcnow
 from service.db.models import Borrower, Loan, Task
-from service.domain.casework import TASK_OUTCOMES, TaskStatus
+from service.domain.casework import TASK_OUTCOMES, TaskKind, TaskStatus
 from service.errors import Conflict, NotFound, ValidationFailed
 
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
@@ -82,6 +82,13 @@ async def close_task(
         raise NotFound(f"task {task_id} not found")
     if row.status != TaskStatus.open:
         raise Conflict(f"task {task_id} is already {row.status}")
+    if row.kind == TaskKind.inspection:
+        # Its outcome is how it was done and what it found (service.casework.inspections).
+        raise ValidationFailed(
+            f"task {task_id} is an inspection: record it with POST /api/inspections/{task_id}"
+            f"/outcome or arrears inspections record {task_id}",
+            details=[{"field": "status", "reason": "an inspection is closed by its record"}],
+        )
     closed = await conn.execute(
         update(Task)
         .where(Task.id == task_id, Task.status == TaskStatus.open)

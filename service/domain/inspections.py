@@ -10,7 +10,8 @@ next one falls due. Sources: docs/inspections.md (the seeds' policy text, DESIGN
   检查频率，视其情况随时跟踪检查": monthly (the officer completes the month's checks within
   the month, "客户经理须在当月内完成对在管客户的贷后检查工作"), and at once when the month
   since the last is already over.
-- loans of one month or less are exempt — "贷款期限为1个月(含)以下的贷款可不做首次跟踪检查和日常检查".
+- loans of one month or less are exempt — "贷款期限为1个月(含)以下的贷款可不做首次跟踪检查和
+  日常检查".
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class WorkingDays:
 
 
 def add_working_days(start: dt.date, days: int) -> dt.date:
-    """The ``days``-th working day after ``start``, in China's calendar (see :class:`WorkingDays`)."""
+    """The ``days``-th working day after ``start`` in China's calendar (:class:`WorkingDays`)."""
     # Two years cover any count the rules use (15 working days, a form within 2): more are
     # added on demand when a count runs past them.
     return WorkingDays(range(start.year, start.year + 2)).add(start, days)

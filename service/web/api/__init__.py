@@ -10,6 +10,7 @@ from service.web.api import (
     contact,
     health,
     imports,
+    inspections,
     jobs,
     outbox,
     plans,
@@ -32,5 +33,6 @@ AREAS: tuple[Api, ...] = (
     contact.api,
     plans.api,
     tasks.api,
+    inspections.api,
     outbox.api,
 )
