@@ -84,10 +84,7 @@ LOANS = FileSpec(
     upsert=Upsert(
         target="loans",
         conflict=("loan_ref",),
-        joins=(
-            "JOIN borrowers b ON b.borrower_ref = s.borrower_ref "
-            "LEFT JOIN users u ON u.username = s.officer"
-        ),
+        joins="JOIN borrowers b ON b.borrower_ref = s.borrower_ref",
         values={
             "loan_ref": "s.loan_ref",
             "borrower_id": "b.id",
@@ -98,7 +95,8 @@ LOANS = FileSpec(
             "penalty_rate_daily": "s.penalty_rate_daily",
             "disbursed_on": "s.disbursed_on",
             "maturity_on": "s.maturity_on",
-            "officer_id": "u.id",
+            # A lookup, not a join: rows keep the file's order (loan ids follow it).
+            "officer_id": "(SELECT u.id FROM users u WHERE u.username = s.officer)",
             "status": "'open'",
             "created_at": ":now",
             "updated_at": ":now",
