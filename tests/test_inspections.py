@@ -403,6 +403,29 @@ async def test_the_officer_comes_from_loans_csv_and_an_unknown_one_is_a_bad_row(
     await _night(engine, D(2024, 9, 30))
     owners = {i["loan_ref"]: i["owner"] for i in await _inspections(engine)}
     assert owners == {"L1": "officer1", "L3": None}
+    # The lender names officers: the open inspections follow the next night.
+    await make_user(engine, "officer2", Role.collector)
+    (drop / "loans.csv").write_text(
+        _loans_csv(
+            [
+                ("L1", "B1", DISBURSED, MATURITY, "officer2"),
+                ("L3", "B2", DISBURSED, MATURITY, "officer2"),
+            ]
+        )
+    )
+    await import_directory(engine, drop, ImportOptions())
+    await _night(engine, D(2024, 10, 1))
+    owners = {i["loan_ref"]: i["owner"] for i in await _inspections(engine)}
+    assert owners == {"L1": "officer2", "L3": "officer2"}
+    async with engine.connect() as conn:
+        moved = (
+            await conn.execute(
+                select(AuditEvent.entity_ref, AuditEvent.details)
+                .where(AuditEvent.action == "inspection.reassigned")
+                .order_by(AuditEvent.entity_ref)
+            )
+        ).all()
+    assert [(ref, d["before"]["owner_id"]) for ref, d in moved] == [("L1", officer), ("L3", None)]
 
 
 async def test_recording_refuses_what_cannot_be_and_closing_as_a_task_is_refused(

@@ -309,11 +309,9 @@ async def _bring_forward(
     )
     moved = await conn.execute(
         text(
-            "UPDATE tasks SET "
-            "due_on = (SELECT d.due_on FROM inspection_due d WHERE d.task_id = tasks.id), "
-            f"details = (SELECT {details} FROM inspection_due d WHERE d.task_id = tasks.id) "
-            f"WHERE tasks.status = '{TaskStatus.open}' "
-            "AND tasks.id IN (SELECT task_id FROM inspection_due)"
+            # UPDATE … FROM (both databases): one join, not a lookup per row.
+            f"UPDATE tasks SET due_on = d.due_on, details = {details} FROM inspection_due d "
+            f"WHERE d.task_id = tasks.id AND tasks.status = '{TaskStatus.open}'"
         )
     )
     return int(moved.rowcount)
@@ -321,10 +319,11 @@ async def _bring_forward(
 
 async def _follow_officer(conn: AsyncConnection, params: dict[str, Any], stamp: str) -> int:
     """An open inspection goes to the loan's officer when the lender names another."""
-    where = (
-        "FROM inspection_loans s WHERE s.open_task IS NOT NULL AND s.officer_id IS NOT NULL "
+    changed = (
+        "s.open_task IS NOT NULL AND s.officer_id IS NOT NULL "
         "AND (s.open_owner IS NULL OR s.open_owner <> s.officer_id)"
     )
+    where = f"FROM inspection_loans s WHERE {changed}"
     await _audit(
         conn,
         "inspection.reassigned",
@@ -343,9 +342,8 @@ async def _follow_officer(conn: AsyncConnection, params: dict[str, Any], stamp: 
     )
     moved = await conn.execute(
         text(
-            "UPDATE tasks SET owner_id = (SELECT s.officer_id FROM inspection_loans s "
-            "WHERE s.open_task = tasks.id) "
-            f"WHERE tasks.status = '{TaskStatus.open}' AND tasks.id IN (SELECT s.open_task {where})"
+            "UPDATE tasks SET owner_id = s.officer_id FROM inspection_loans s "
+            f"WHERE s.open_task = tasks.id AND tasks.status = '{TaskStatus.open}' AND {changed}"
         )
     )
     return int(moved.rowcount)
