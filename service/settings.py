@@ -29,6 +29,7 @@ from service.domain.delinquency import (
     TierScheme,
     validate_waterfall,
 )
+from service.domain.inspections import InspectionPolicy
 from service.errors import ConfigurationError
 
 DEFAULT_VAR_DIR = Path("var")
@@ -136,6 +137,14 @@ class Settings:
     send_concurrency: int = 50
     send_rate_per_second: int = 10
     send_timeout_seconds: float = 10.0
+    # Post-loan inspections (docs/inspections.md): the first within N working days of
+    # disbursement, then every N months, every N months after a risk signal; loans of N months
+    # or less exempt; a task opened N days before it falls due.
+    inspection_first_working_days: int = 15
+    inspection_periodic_months: int = 3
+    inspection_risk_months: int = 1
+    inspection_exempt_months: int = 1
+    inspection_lead_days: int = 30
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -239,6 +248,10 @@ class Settings:
             self.cob_config()
         except ConfigurationError as exc:
             problems.append(exc.message)
+        try:
+            self.inspection_policy()
+        except ConfigurationError as exc:
+            problems.append(exc.message)
         if problems:
             raise ConfigurationError("; ".join(problems))
 
@@ -263,6 +276,19 @@ class Settings:
             waterfall=validate_waterfall(self.waterfall),
             credit=CreditSteps(*self.credit_steps),
         )
+
+    def inspection_policy(self) -> InspectionPolicy:
+        """The post-loan inspection schedule these settings ask for."""
+        try:
+            return InspectionPolicy(
+                first_working_days=self.inspection_first_working_days,
+                periodic_months=self.inspection_periodic_months,
+                risk_months=self.inspection_risk_months,
+                exempt_months=self.inspection_exempt_months,
+                lead_days=self.inspection_lead_days,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"ARREARS_INSPECTION_*: {exc}") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -397,6 +423,11 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "ARREARS_SEND_CONCURRENCY": ("send_concurrency", _whole),
     "ARREARS_SEND_RATE_PER_SECOND": ("send_rate_per_second", _whole),
     "ARREARS_SEND_TIMEOUT_SECONDS": ("send_timeout_seconds", _seconds),
+    "ARREARS_INSPECTION_FIRST_WORKING_DAYS": ("inspection_first_working_days", _whole),
+    "ARREARS_INSPECTION_PERIODIC_MONTHS": ("inspection_periodic_months", _whole),
+    "ARREARS_INSPECTION_RISK_MONTHS": ("inspection_risk_months", _whole),
+    "ARREARS_INSPECTION_EXEMPT_MONTHS": ("inspection_exempt_months", _whole),
+    "ARREARS_INSPECTION_LEAD_DAYS": ("inspection_lead_days", _whole),
 }
 
 

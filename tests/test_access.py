@@ -41,6 +41,7 @@ class Account:
             borrower, loan, phone, name, task,
         )  # fmt: skip
         self.hold = f"H-{borrower}"
+        self.inspection = 0  # a post-loan inspection task on the loan
 
     def markers(self) -> list[str]:
         """What must not appear in an answer to someone who may not see this account."""
@@ -96,6 +97,21 @@ async def _floor(engine: AsyncEngine, tmp_path: Path) -> tuple[Account, Account]
                 .returning(Task.id)
             )
             accounts.append(Account(row[1], row[4], str(phone), row[2], int(task or 0)))
+            accounts[-1].inspection = int(
+                await conn.scalar(
+                    insert(Task)
+                    .values(
+                        idempotency_key=f"sweep-inspection:{row[3]}",
+                        loan_id=row[3],
+                        kind="inspection",
+                        status=TaskStatus.open,
+                        due_on=AS_OF,
+                        details={"inspection": "first", "signals": ""},
+                    )
+                    .returning(Task.id)
+                )
+                or 0
+            )
     return accounts[0], accounts[1]
 
 
@@ -112,6 +128,8 @@ def _path(path: str, account: Account, ids: dict[str, str]) -> str:
             return account.loan
         if name == "id" and path.startswith("/api/tasks/"):
             return str(account.task)
+        if name == "id" and path.startswith("/api/inspections/"):
+            return str(account.inspection)
         if name == "kind":
             return "overdue_notice"
         return ids.get(f"{path.split('/')[2]}:{name}", "1")
@@ -218,12 +236,14 @@ async def test_no_route_lets_anyone_past_their_role_or_a_collector_past_their_qu
                 "SELECT i.seq, i.due_on, i.principal_due FROM installments i"
                 " JOIN loans l ON l.id = i.loan_id WHERE l.loan_ref = :l ORDER BY i.seq",
                 "SELECT status, result FROM tasks WHERE id = :t",
+                "SELECT status, outcome, done_on FROM tasks WHERE id = :i",
                 "SELECT timezone, timezone_source FROM borrowers WHERE borrower_ref = :b",
                 "SELECT count(*) FROM task_attachments WHERE task_id = :t",
                 "SELECT p.recall_on, p.recalled_on FROM placements p"
                 " JOIN loans l ON l.id = p.loan_id WHERE l.loan_ref = :l",
             ):
-                params = {"b": other.borrower, "l": other.loan, "p": other.phone, "t": other.task}
+                params = {"b": other.borrower, "l": other.loan, "p": other.phone, "t": other.task,
+                          "i": other.inspection}  # fmt: skip
                 found.append([list(map(str, row)) for row in await conn.execute(text(sql), params)])
             return json.dumps(found)
 

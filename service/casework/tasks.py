@@ -61,7 +61,8 @@ def _tasks(query: _Query, visible: Any, open_only: bool) -> _Query:
         query.select_from(Task)
         .join(Loan, Loan.id == Task.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(visible)
+        # Inspections have a list of their own, with what they record (casework.inspections).
+        .where(visible, Task.kind != TaskKind.inspection)
     )
     return query.where(Task.status == TaskStatus.open) if open_only else query
 
@@ -89,6 +90,13 @@ async def close_task(
     row = await visible_task(conn, task_id, visible)
     if row.status != TaskStatus.open:
         raise Conflict(f"task {task_id} is already {row.status}")
+    if row.kind == TaskKind.inspection:
+        # Its outcome is how it was done and what it found (service.casework.inspections).
+        raise ValidationFailed(
+            f"task {task_id} is an inspection: record it with POST /api/inspections/{task_id}"
+            f"/outcome or arrears inspections record {task_id}",
+            details=[{"field": "status", "reason": "an inspection is closed by its record"}],
+        )
     details: dict[str, Any] | None = None
     if row.kind == TaskKind.field_visit:
         closing, found, details = visit_closing(status, outcome, promise, today or utcnow().date())

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import audit
 from service.assignment.run import assign
+from service.casework.inspections import schedule_inspections
 from service.casework.placements import recall_due
 from service.cob import engine
 from service.contact.promise_keeping import keep_promises
@@ -163,6 +164,8 @@ async def close_of_business(
     if planning is not None and plan:
         progress("planning")
         planned = await plan_day(conn, planning.registry, planning.settings, as_of, lost)
+        # Post-loan inspections (贷后检查, docs/inspections.md): the loans due one get a task.
+        await schedule_inspections(conn, as_of, planning.settings.inspection_policy(), actor=actor)
     if retention_days is not None:
         await engine.prune(conn, as_of, retention_days)
     await engine.record_run(conn, as_of, settled.loans, actor, config)

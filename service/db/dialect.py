@@ -83,6 +83,14 @@ def days_sql(where: _Where, later: str, earlier: str) -> str:
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
+def json_object_sql(where: _Where, fields: Mapping[str, str]) -> str:
+    """A JSON object built in SQL from ``fields`` (key → SQL expression), for a JSON column
+    filled by ``INSERT … SELECT`` (an audit event's details, a task's). A nested object is
+    another call's result; dates come out as their ISO text on both databases."""
+    pairs = ", ".join(f"'{key}', {expression}" for key, expression in fields.items())
+    return f"json_build_object({pairs})" if is_postgresql(where) else f"json_object({pairs})"
+
+
 def money_zero_sql(where: _Where) -> str:
     """A zero amount that gives a ``CREATE TABLE … AS`` column the money type on PostgreSQL."""
     return "CAST(0 AS NUMERIC(18, 2))" if is_postgresql(where) else "0"

@@ -10,6 +10,7 @@ class TaskKind(enum.StrEnum):
     agency_placement = "agency_placement"  # 委外
     legal_review = "legal_review"
     write_off_proposal = "write_off_proposal"
+    inspection = "inspection"  # 贷后检查: scheduled by close of business (docs/inspections.md)
 
 
 class TaskStatus(enum.StrEnum):

@@ -18,6 +18,12 @@ from service.ingest.contract import (
     parse_values,
 )
 
+
+def _officer(value: str) -> str | None:
+    # Optional: a username of Arrears (checked against users in SQL); empty is no officer.
+    return f.text(64)(value) or None
+
+
 _LOAN_PARSERS: dict[str, f.Parser] = {
     "loan_ref": f.ref,
     "borrower_ref": f.ref,
@@ -29,6 +35,8 @@ _LOAN_PARSERS: dict[str, f.Parser] = {
     "penalty_rate_daily": f.rate(upper=Decimal("0.1"), optional=True),
     "disbursed_on": f.date,
     "maturity_on": f.date,
+    # The loan officer (客户经理) who owns its post-loan inspections (docs/inspections.md).
+    "officer": _officer,
 }
 
 
@@ -42,10 +50,19 @@ def _parse_loan(raw: Sequence[str], ctx: ParseContext, line: int) -> StagedRows:
     return {"stage_loans": [values]}
 
 
+# An officer must be a user of Arrears, and one who still works here.
+_OFFICER_KNOWN = """
+    SELECT s.line, CASE WHEN u.id IS NULL THEN 'unknown officer ''' || s.officer || ''''
+                        ELSE 'officer ''' || s.officer || ''' is deactivated' END AS reason
+    FROM stage_loans s
+    LEFT JOIN users u ON u.username = s.officer
+    WHERE s.officer IS NOT NULL AND (u.id IS NULL OR NOT u.active)
+"""
+
 LOANS = FileSpec(
     file="loans.csv",
     columns=tuple(_LOAN_PARSERS),
-    required_columns=frozenset(_LOAN_PARSERS) - {"product", "penalty_rate_daily"},
+    required_columns=frozenset(_LOAN_PARSERS) - {"product", "penalty_rate_daily", "officer"},
     key=("loan_ref",),
     stage={
         "stage_loans": (
@@ -58,10 +75,12 @@ LOANS = FileSpec(
             ("penalty_rate_daily", "rate"),
             ("disbursed_on", "date"),
             ("maturity_on", "date"),
+            ("officer", "text"),
         )
     },
     parse=_parse_loan,
     parents=(Parent("borrower_ref", "borrowers", "borrower_ref"),),
+    checks=(Check(column="officer", sql=_OFFICER_KNOWN),),
     upsert=Upsert(
         target="loans",
         conflict=("loan_ref",),
@@ -76,12 +95,16 @@ LOANS = FileSpec(
             "penalty_rate_daily": "s.penalty_rate_daily",
             "disbursed_on": "s.disbursed_on",
             "maturity_on": "s.maturity_on",
+            # A lookup, not a join: rows keep the file's order (loan ids follow it).
+            "officer_id": "(SELECT u.id FROM users u WHERE u.username = s.officer)",
             "status": "'open'",
             "created_at": ":now",
             "updated_at": ":now",
         },
         # Whether a loan is open is the engine's to decide from payments, not the file's.
         insert_only=("created_at", "status"),
+        # A file without officers (the column absent or the cell empty) keeps the one on file.
+        keep={"officer_id": "v.officer_id IS NULL"},
     ),
 )
 

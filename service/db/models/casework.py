@@ -38,3 +38,6 @@ class Task(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     details: Mapped[dict[str, Any] | None]
+    # The day the work was done, in the lender's calendar: may be before it was recorded (an
+    # inspection's form is filled in up to 2 working days after the visit).
+    done_on: Mapped[dt.date | None] = mapped_column(Date)

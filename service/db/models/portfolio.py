@@ -132,6 +132,8 @@ class Loan(Base):
     status: Mapped[LoanStatus] = mapped_column(enum_column(LoanStatus, "loan_status"))
     queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"), index=True)
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The loan officer (客户经理, loans.csv ``officer``): owns the loan's post-loan inspections.
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Position as of the last close of business (service.cob).

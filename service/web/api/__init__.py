@@ -12,6 +12,7 @@ from service.web.api import (
     contact_log,
     health,
     imports,
+    inspections,
     jobs,
     outbox,
     plans,
@@ -38,5 +39,6 @@ AREAS: tuple[Api, ...] = (
     plans.api,
     tasks.api,
     agencies.api,
+    inspections.api,
     outbox.api,
 )
