@@ -21,11 +21,13 @@ from service.cli import (
     dispatch,
     fake_twilio,
     imports,
+    legal,
     plans,
     queues,
     tasks,
     users,
     worker,
+    write_offs,
 )
 from service.errors import ArrearsError
 from service.logs import configure_logging
@@ -41,6 +43,8 @@ GROUPS = (
     contact,
     plans,
     tasks,
+    legal,
+    write_offs,
     dispatch,
     worker,
     fake_twilio,

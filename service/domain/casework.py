@@ -21,3 +21,15 @@ class TaskStatus(enum.StrEnum):
 
 # How a person may close a task (forward only: a closed task is never reopened).
 TASK_OUTCOMES = (TaskStatus.done, TaskStatus.failed, TaskStatus.cancelled)
+
+
+class LegalOutcome(enum.StrEnum):
+    """What a legal review (法律清收) decides, after the policies: sue when collection has failed
+    (依法诉讼: "通过各种方法进行催收没有效果的,应提起诉讼"), keep negotiating repayment (与借款人
+    协商, 商讨还款事宜), give up a suit whose cost exceeds what it could recover (诉讼成本), or send
+    the loan to write-off (坏账核销)."""
+
+    file_suit = "file_suit"  # a legal_action hold stops automated dunning
+    negotiate = "negotiate"
+    not_viable = "not_viable"
+    refer_write_off = "refer_write_off"  # opens a write-off proposal task

@@ -40,6 +40,7 @@ from service.db.models.records import (
     JobState,
 )
 from service.db.models.treatment import GuardDecision, OutboxMessage, OutboxStatus, TreatmentPlan
+from service.db.models.write_offs import WriteOff
 from service.domain.compliance import TimezoneSource
 
 __all__ = [
@@ -86,4 +87,5 @@ __all__ = [
     "TreatmentPlan",
     "User",
     "WorkItem",
+    "WriteOff",
 ]

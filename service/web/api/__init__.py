@@ -11,12 +11,14 @@ from service.web.api import (
     health,
     imports,
     jobs,
+    legal,
     outbox,
     plans,
     portfolio,
     restrictions,
     session,
     tasks,
+    write_offs,
 )
 from service.web.api.framework import Api
 
@@ -33,4 +35,6 @@ AREAS: tuple[Api, ...] = (
     plans.api,
     tasks.api,
     outbox.api,
+    legal.api,
+    write_offs.api,
 )
