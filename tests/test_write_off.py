@@ -25,6 +25,7 @@ from service.cli import main
 from service.clock import FixedClock
 from service.cob.nightly import Planning, run_cob
 from service.db.models import Role
+from service.domain.write_offs import decision_refusal
 from service.ingest.pipeline import ImportOptions, import_directory
 from service.settings import Settings
 from service.web.app import create_app
@@ -376,8 +377,10 @@ async def test_a_suit_from_the_legal_review_holds_the_next_sms(
     # A collector of another queue cannot see the task; an outcome outside the list is refused.
     assert (await app.post(url, json=body, headers=as_user("col2"))).status == 404
     assert (await app.post(url, json={"outcome": "sue"}, headers=as_user("col"))).status == 422
-    visit = await task_id(engine, "L-LOSS", "write_off_proposal")
-    wrong = await app.post(f"/api/tasks/{visit}/legal-review", json=body, headers=as_user("col"))
+    proposal_task = await task_id(engine, "L-LOSS", "write_off_proposal")
+    wrong = await app.post(
+        f"/api/tasks/{proposal_task}/legal-review", json=body, headers=as_user("col")
+    )
     assert wrong.status == 422
 
     closed = await app.post(url, json=body, headers=as_user("col"))
@@ -461,3 +464,20 @@ def test_the_command_line_refuses_the_same_supervisor_twice(
     assert main([*args, "--outcome", "file_suit", "--note", "filed"]) == 0
     assert "legal_action hold" in capsys.readouterr().out
     assert db.rows("SELECT code FROM holds") == [("legal_action",)]
+
+
+def test_the_decision_rule_names_why_it_refuses() -> None:
+    limit = Decimal(1_000_000)
+
+    def refused(decider: int, role: str, amount: str) -> str | None:
+        refusal = decision_refusal(
+            proposer_id=1, decider_id=decider, decider_role=role, amount=Decimal(amount),
+            admin_above=limit,
+        )  # fmt: skip
+        return refusal.code if refusal else None
+
+    assert refused(2, "supervisor", "1000000.00") is None  # at the bound: a supervisor may
+    assert refused(2, "supervisor", "1000000.01") == "admin_required"
+    assert refused(2, "admin", "5000000.00") is None
+    assert refused(1, "admin", "10.00") == "maker_checker"  # an admin is no exception
+    assert refused(2, "collector", "10.00") == "role"
