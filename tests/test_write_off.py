@@ -253,14 +253,20 @@ async def test_the_database_refuses_a_decision_by_the_proposer_and_a_second_prop
         await app.post("/api/write-offs", json=proposal, headers=as_user("sup1"))
     ).json()
     now = dt.datetime(2026, 11, 25, 3, tzinfo=dt.UTC)
-    for sql in (
-        "UPDATE write_offs SET decided_by = proposed_by",
-        "UPDATE write_offs SET status = 'approved', decided_by = proposed_by, decided_at = :now,"
-        " written_off_on = :day",
+    for sql, constraint in (
+        ("UPDATE write_offs SET decided_by = proposed_by", "ck_write_offs_maker_checker"),
+        (
+            "UPDATE write_offs SET status = 'approved', decided_by = proposed_by,"
+            " decided_at = :now, written_off_on = :day",
+            "ck_write_offs_maker_checker",
+        ),
         # A decision that names no decider is refused too.
-        "UPDATE write_offs SET status = 'approved', written_off_on = :day",
+        (
+            "UPDATE write_offs SET status = 'approved', written_off_on = :day",
+            "ck_write_offs_decision_recorded",
+        ),
     ):
-        with pytest.raises(IntegrityError):
+        with pytest.raises(IntegrityError, match=constraint):
             async with engine.begin() as conn:
                 await conn.execute(text(sql), {"now": now, "day": DAY})
     with pytest.raises(IntegrityError):
