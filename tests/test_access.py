@@ -16,7 +16,16 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db.models import Borrower, Loan, PhoneNumber, Queue, QueueMember, Role, Task
+from service.db.models import (
+    Borrower,
+    Loan,
+    PhoneNumber,
+    Queue,
+    QueueMember,
+    Role,
+    Task,
+    WriteOff,
+)
 from service.devtools.demo import write_demo_portfolio
 from service.domain.casework import TaskStatus
 from service.ingest.pipeline import ImportOptions, import_directory
@@ -191,9 +200,11 @@ async def test_no_route_lets_anyone_past_their_role_or_a_collector_past_their_qu
     client: Client, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     own, other = await _floor(engine, tmp_path)
-    await make_user(engine, "sup", Role.supervisor)
+    sup = await make_user(engine, "sup", Role.supervisor)
     staff = {"Authorization": f"Bearer {await login(client, 'sup')}"}
-    # What staff set up on both accounts: holds, a payment, an opt-out, an import, a job.
+    # What staff set up on both accounts: holds, a payment, an opt-out, a write-off proposal,
+    # an import, a job.
+    write_offs: dict[str, str] = {}
     for account in (own, other):
         hold = {"hold_ref": account.hold, "borrower_ref": account.borrower, "kind": "complaint",
                 "starts_on": "2026-11-01"}  # fmt: skip
@@ -207,13 +218,30 @@ async def test_no_route_lets_anyone_past_their_role_or_a_collector_past_their_qu
         photo.add_field("photo", PNG + account.loan.encode(), filename="door.png")
         url = f"/api/tasks/{account.task}/photos"
         assert (await client.post(url, data=photo, headers=staff)).status == 201
+        async with engine.begin() as conn:  # (the demo loan may be paid off: no API proposal)
+            write_offs[account.loan] = str(
+                await conn.scalar(
+                    insert(WriteOff)
+                    .values(
+                        loan_id=select(Loan.id).where(Loan.loan_ref == account.loan)
+                        .scalar_subquery(),
+                        status="proposed", principal=0, interest=0, penalty=0,
+                        days_past_due=0, risk_class="loss", reason="sweep", proposed_by=sup,
+                    )
+                    .returning(WriteOff.id)
+                )
+            )  # fmt: skip
     agency = {"agency_ref": AGENCY, "name": "Sweep agency", "commission_rate": "0.1"}
     assert (await client.post("/api/agencies", json=agency, headers=staff)).status == 201
     job = await (
         await client.post("/api/plans/dry-run", json={"for": "2026-11-24"}, headers=staff)
     ).json()
     runs = await (await client.get("/api/imports", headers=staff)).json()
-    ids = {"jobs:id": str(job["id"]), "imports:id": str(runs["items"][0]["id"])}
+    ids = {
+        "jobs:id": str(job["id"]),
+        "imports:id": str(runs["items"][0]["id"]),
+        "write-offs:id": write_offs[other.loan],
+    }
     document = await (await client.get("/api/openapi.json")).json()
     operations = [
         (method.upper(), path, operation)
@@ -237,6 +265,8 @@ async def test_no_route_lets_anyone_past_their_role_or_a_collector_past_their_qu
                 " JOIN loans l ON l.id = i.loan_id WHERE l.loan_ref = :l ORDER BY i.seq",
                 "SELECT status, result FROM tasks WHERE id = :t",
                 "SELECT status, outcome, done_on FROM tasks WHERE id = :i",
+                "SELECT w.status, w.decided_by FROM write_offs w JOIN loans l ON l.id = w.loan_id"
+                " WHERE l.loan_ref = :l",
                 "SELECT timezone, timezone_source FROM borrowers WHERE borrower_ref = :b",
                 "SELECT count(*) FROM task_attachments WHERE task_id = :t",
                 "SELECT p.recall_on, p.recalled_on FROM placements p"

@@ -221,7 +221,7 @@ async def test_failed_visits_send_the_account_to_an_agency_until_a_payment_cures
     # Numbers are E.164; the CSV-safe writer quotes a cell that starts with "+" (it shows as
     # text in a spreadsheet, the quote hidden).
     assert row.startswith(
-        "L-LOST,张八,'+8613800138008,'+8613800138018,北京市海淀区中关村大街1号,CNY,"
+        "L-LOST,张八,+8613800138008,'+8613800138018,北京市海淀区中关村大街1号,CNY,"
     )
     assert row.endswith(",10000.00,12,2026-11-28,2027-02-26")
     assert "李紧急" not in handed.decode()

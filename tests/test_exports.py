@@ -324,3 +324,12 @@ def test_a_loan_status_on_a_date() -> None:
     assert account_status(LoanStatus.closed, yesterday, day) is AccountStatus.closed
     assert account_status(LoanStatus.closed, tomorrow, day) is AccountStatus.open
     assert [status.value for status in AccountStatus] == ["open", "closed", "written_off"]
+
+
+def test_a_phone_column_writes_e164_as_it_is_and_anything_else_as_safe_text() -> None:
+    from service.portfolio.exports import Column, CsvTable
+
+    table = CsvTable([Column("phone", "phone")])
+    assert table.rows([["+8613800138000"], ["=1+1"], ["+1 (555) 0100"], ["-5"]]) == (
+        "+8613800138000\n'=1+1\n'+1 (555) 0100\n'-5\n"
+    )

@@ -62,7 +62,7 @@ async def test_healthz_checks_redis_when_configured(
 ) -> None:
     from service.web.app import create_app
 
-    settings = Settings(database_url=settings.database_url, redis_url=REDIS_URL)
+    settings = Settings(database_url=settings.database_url, redis_url=REDIS_URL, dispatch="off")
     client = await aiohttp_client(create_app(settings))
     body = await (await client.get("/healthz")).json()
     assert body["checks"] == {"database": "ok", "redis": "ok"}

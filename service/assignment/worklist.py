@@ -68,7 +68,7 @@ async def refresh_work_items(
         FROM loans l
         JOIN queues q ON q.id = l.queue_id AND q.kind IN ({WORKED})
         LEFT JOIN (SELECT p.loan_id FROM promises p
-                   WHERE p.status = 'broken' AND NOT EXISTS (
+                   WHERE p.status IN ('broken', 'partially_kept') AND NOT EXISTS (
                      SELECT 1 FROM promises n WHERE n.loan_id = p.loan_id AND n.id > p.id)
                   ) bp ON bp.loan_id = l.id
         LEFT JOIN (SELECT DISTINCT loan_id FROM promises

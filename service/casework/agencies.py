@@ -41,10 +41,10 @@ EDITABLE = ("name", "commission_rate", "active", "contact_notes")
 
 # The placement file's columns and how each is written (service.portfolio.exports.CsvTable, the
 # CSV-injection-safe writer, renders it where the file is handed out: the API and the CLI).
-PLACEMENT_COLUMNS: tuple[tuple[str, Literal["text", "integer", "money"]], ...] = (
+PLACEMENT_COLUMNS: tuple[tuple[str, Literal["text", "integer", "money", "phone"]], ...] = (
     ("loan_ref", "text"),
     ("borrower_name", "text"),
-    ("phone", "text"),
+    ("phone", "phone"),
     ("alt_phones", "text"),
     ("address", "text"),
     ("currency", "text"),

@@ -23,11 +23,13 @@ from service.cli import (
     fake_twilio,
     imports,
     inspections,
+    legal,
     plans,
     queues,
     tasks,
     users,
     worker,
+    write_offs,
 )
 from service.errors import ArrearsError
 from service.logs import configure_logging
@@ -45,6 +47,8 @@ GROUPS = (
     tasks,
     agencies,
     inspections,
+    legal,
+    write_offs,
     dispatch,
     worker,
     fake_twilio,

@@ -424,8 +424,12 @@ async def _derive_positions(conn: AsyncConnection, as_of: dt.date, config: CobCo
         "credit": "p.credit",
         "installments_on_time": "p.on_time",
         "installments_late": "p.late",
-        "status": "CASE WHEN p.settled = 1 THEN 'closed' ELSE 'open' END",
-        "closed_on": f"CASE WHEN p.settled = 1 THEN COALESCE(p.last_paid, {day}) END",
+        # A written-off loan is positioned on its write-off day (its last on the books) and
+        # stays written off, whatever that day's payments settle (service.casework.write_off).
+        "status": "CASE WHEN loans.status = 'written_off' THEN loans.status "
+        "WHEN p.settled = 1 THEN 'closed' ELSE 'open' END",
+        "closed_on": "CASE WHEN loans.status = 'written_off' THEN loans.closed_on "
+        f"WHEN p.settled = 1 THEN COALESCE(p.last_paid, {day}) END",
     }
     changed = " OR ".join(f"loans.{c} IS DISTINCT FROM {v}" for c, v in position.items())
     await _execute(

@@ -273,6 +273,7 @@ async def receive_text(
                 promised_on=promise.promised_on,
                 made_on=today,
                 note=text.body,
+                now=at,
             )
             kind = "promise"
     if template is None:

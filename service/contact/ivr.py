@@ -266,6 +266,7 @@ async def answer(
             amount=Decimal(turn.amount),
             promised_on=turn.on,
             made_on=today,
+            now=now,
         )
     if turn.outcome not in (None, Disposition.rpc) and call.attempt_id is not None:
         await log.record_disposition(conn, call.attempt_id, turn.outcome, on=today, source="ivr")

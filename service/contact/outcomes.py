@@ -230,6 +230,7 @@ async def _effects(
             actor_id=actor_id,
             attempt_id=attempt_id,
             note=outcome.note,
+            now=at,
         )
     if disposition is Disposition.callback_requested and outcome.callback_at is not None:
         await schedule_callback(

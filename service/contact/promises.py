@@ -70,6 +70,7 @@ async def store_promise(
     arrangement_id: int | None = None,
     note: str = "",
     actor_id: int | None = None,
+    now: dt.datetime | None = None,
 ) -> int:
     """Store one promise (the caller has checked it) and audit it. The account's collector
     owns it and takes it over on a handover; ``attempt_id`` names the contact it was made in
@@ -79,7 +80,8 @@ async def store_promise(
     ).one()
     if attempt_id is not None:
         attempt_id = await log.first_revision(conn, attempt_id)
-    now = utcnow()
+    # When it was taken, by the caller's clock: the guard's facts read promises as known then.
+    now = now or utcnow()
     promise_id = (
         await conn.execute(
             insert(Promise)
@@ -152,6 +154,7 @@ async def take_promise(
     actor_id: int | None,
     attempt_id: int | None = None,
     note: str = "",
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """A promise a collector takes on a call (or a visit): pending at once."""
     check_terms(amount, promised_on, today)
@@ -168,6 +171,7 @@ async def take_promise(
         actor_id=actor_id,
         attempt_id=attempt_id,
         note=note,
+        now=now,
     )
     return await get_promise(conn, visible, promise_id)
 
@@ -261,6 +265,7 @@ async def propose_from_reply(
     promised_on: dt.date,
     made_on: dt.date,
     note: str,
+    now: dt.datetime | None = None,
 ) -> int:
     """A reply read as a promise: stored ``proposed`` with the reply's words, for a collector
     to confirm. (The caller stores one per inbound text: the text's attempt is logged once.)"""
@@ -275,6 +280,7 @@ async def propose_from_reply(
         source=PromiseSource.sms,
         actor=ACTOR,
         note=note,
+        now=now,
     )
 
 
@@ -286,6 +292,7 @@ async def record_ivr_promise(
     amount: Decimal,
     promised_on: dt.date,
     made_on: dt.date,
+    now: dt.datetime | None = None,
 ) -> tuple[int, bool]:
     """A promise confirmed on a call's keypad menu: ``pending`` at once. One per call — a
     confirmation Twilio delivers twice finds the first. Returns (its id, whether it is new)."""
@@ -309,5 +316,6 @@ async def record_ivr_promise(
         source=PromiseSource.ivr,
         actor=ACTOR,
         note="keyed in on the call's menu, read back and confirmed",
+        now=now,
     )
     return promise_id, True

@@ -43,3 +43,15 @@ VISIT_FAILED = frozenset({VisitOutcome.not_at_home, VisitOutcome.address_wrong, 
 def visit_status(outcome: VisitOutcome) -> TaskStatus:
     """The state a visit's outcome closes its task with: failed when the debtor was not found."""
     return TaskStatus.failed if outcome in VISIT_FAILED else TaskStatus.done
+
+
+class LegalOutcome(enum.StrEnum):
+    """What a legal review (法律清收) decides, after the policies: sue when collection has failed
+    (依法诉讼: "通过各种方法进行催收没有效果的,应提起诉讼"), keep negotiating repayment (与借款人
+    协商, 商讨还款事宜), give up a suit whose cost exceeds what it could recover (诉讼成本), or send
+    the loan to write-off (坏账核销)."""
+
+    file_suit = "file_suit"  # a legal_action hold stops automated dunning
+    negotiate = "negotiate"
+    not_viable = "not_viable"
+    refer_write_off = "refer_write_off"  # opens a write-off proposal task

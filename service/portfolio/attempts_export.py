@@ -24,7 +24,7 @@ ATTEMPTS = CsvTable(
         Column("attempt_ref"),
         Column("loan_ref"),
         Column("party"),
-        Column("phone"),
+        Column("phone", "phone"),
         Column("channel"),
         Column("direction"),
         Column("occurred_at"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
@@ -20,7 +21,10 @@ from service.errors import NotFound
 
 # What a cell holds, which decides how it is written: a number is never taken for a formula,
 # whatever its sign; text is.
-CellKind = Literal["text", "integer", "money"]
+CellKind = Literal["text", "integer", "money", "phone"]
+# A phone number in E.164 ("+" and digits): written as it is — a spreadsheet can only read it
+# as a number, never as a formula that does something. Anything else in a phone column is text.
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 CENT = Decimal("0.01")
 # OWASP, "CSV Injection": a spreadsheet runs a cell that begins with one of these as a formula
 # (or, for tab and carriage return, may strip them and run what follows). Such a text cell is
@@ -66,6 +70,8 @@ def _cell(kind: CellKind, value: Any) -> str:
         # SQLite may hand an amount back as a float from raw SQL: read it through its text.
         return str(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
     text = str(value)
+    if kind == "phone" and E164.fullmatch(text):
+        return text
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 

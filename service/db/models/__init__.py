@@ -43,6 +43,7 @@ from service.db.models.records import (
     JobState,
 )
 from service.db.models.treatment import GuardDecision, OutboxMessage, OutboxStatus, TreatmentPlan
+from service.db.models.write_offs import WriteOff
 from service.domain.compliance import TimezoneSource
 
 __all__ = [
@@ -93,4 +94,5 @@ __all__ = [
     "TreatmentPlan",
     "User",
     "WorkItem",
+    "WriteOff",
 ]

@@ -40,6 +40,9 @@ class PhoneStatus(enum.StrEnum):
 class LoanStatus(enum.StrEnum):
     open = "open"
     closed = "closed"
+    # Approved for write-off (service.casework.write_off): out of the queues and the nightly
+    # settlement from the day after ``closed_on``; payments are still recorded (recoveries).
+    written_off = "written_off"
 
 
 class Borrower(Base):

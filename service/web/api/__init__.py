@@ -14,6 +14,7 @@ from service.web.api import (
     imports,
     inspections,
     jobs,
+    legal,
     outbox,
     plans,
     portfolio,
@@ -21,6 +22,7 @@ from service.web.api import (
     restrictions,
     session,
     tasks,
+    write_offs,
 )
 from service.web.api.framework import Api
 
@@ -41,4 +43,6 @@ AREAS: tuple[Api, ...] = (
     agencies.api,
     inspections.api,
     outbox.api,
+    legal.api,
+    write_offs.api,
 )

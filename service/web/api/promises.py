@@ -104,6 +104,7 @@ async def take_promise(
             actor=user.username,
             actor_id=user.id,
             note=body.note,
+            now=request.app[CLOCK].now(),
         )
     return PromiseOut.model_validate(stored)
 

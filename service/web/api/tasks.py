@@ -164,7 +164,7 @@ class PhotoUpload(In):
     photo: bytes = Field(description="one image (JPEG, PNG or WebP) in a part named photo")
 
 
-@api.get("/api/tasks/{id}/photos", summary="A field visit's photos")
+@api.get("/api/tasks/{id}/photos", summary="A field visit's photos", errors=(409,))
 async def task_photos(request: web.Request, user: CurrentUser, path: TaskPath) -> Items[PhotoOut]:
     async with request.app[ENGINE].connect() as conn:
         found = await visits.list_photos(conn, path.id, loan_visible(user))
@@ -232,6 +232,7 @@ async def _receive_photo(
     "/api/tasks/{id}/photos/{photo}",
     summary="One photo of a field visit",
     produces={"image/jpeg": "the photo", "image/png": "the photo", "image/webp": "the photo"},
+    errors=(409,),
 )
 async def task_photo(
     request: web.Request, user: CurrentUser, path: PhotoPath
