@@ -102,6 +102,10 @@ class Floor:
             return response.status, json.loads(body)
         return response.status, body
 
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        async with self.engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(text(sql))]
+
     async def open_tasks(self, who: str = "sup") -> list[dict[str, Any]]:
         status, page = await self.call("GET", "/api/tasks", who)
         assert status == 200
@@ -309,10 +313,21 @@ async def test_a_visit_closes_only_with_an_outcome_from_the_list_and_a_promise_w
     status, every = await floor.call("GET", "/api/tasks?all=true", "field")
     (stored,) = every["items"]
     assert (stored["outcome"], stored["notes"]) == ("promise", "答应月底还")
-    # A visit that found the debtor does not count toward the agency: the next one is planned.
+    # The visit is in the contact log, a right-party contact, and its promise is stored.
+    found = await floor.rows(
+        "SELECT channel, result, disposition FROM contact_log "
+        f"WHERE attempt_ref = 'visit-{visit['id']}'"
+    )
+    assert found == [("visit", "conversation", "promise_to_pay")]
+    promised = await floor.rows("SELECT amount, promised_on, status, source FROM promises")
+    assert [(str(p[1]), p[2], p[3]) for p in promised] == [("2026-11-30", "pending", "visit")]
+    # Meeting the debtor clears 失联 at the next close of business: no further visit.
     await floor.cob(26)
-    (next_visit,) = await floor.open_tasks("field")
-    assert next_visit["kind"] == "field_visit"
+    assert await floor.open_tasks("field") == []
+    cleared = await floor.rows(
+        "SELECT action FROM audit_log WHERE action LIKE 'loan.%contact%' ORDER BY id"
+    )
+    assert [a for (a,) in cleared] == ["loan.lost_contact", "loan.contact_regained"]
 
 
 async def test_photos_are_images_within_the_limit_and_only_for_who_sees_the_task(

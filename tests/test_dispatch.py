@@ -433,6 +433,15 @@ async def test_the_api_shows_what_left_and_serves_the_letter_ready_to_print(
     letters = await (await client.get("/api/outbox?channel=letter", headers=staff)).json()
     ready = [row for row in letters["items"] if "ready_for_print" in row["reasons"]]
     assert ready, letters
+    # Handed to print, each letter is in the contact log as sent.
+    async with engine.connect() as conn:
+        logged = (
+            await conn.execute(
+                text("SELECT channel, result, template FROM contact_log WHERE channel = 'letter'")
+            )
+        ).all()
+    assert len(logged) == len(ready)
+    assert {(channel, result) for channel, result, _ in logged} == {("letter", "sent")}
     html = await client.get(f"/api/outbox/{ready[0]['id']}/letter", headers=staff)
     assert html.status == 200
     assert "逾期" in await html.text() or "到期" in await html.text()

@@ -192,6 +192,8 @@ def test_cob_plans_the_day_into_the_outbox_once_with_every_decision_kept(
     # L-LOST: two days of calls, none answered, overdue 10 days → 失联 → a field visit (≥ 10,000).
     lost = db.rows("SELECT lost_contact_on FROM loans WHERE loan_ref = 'L-LOST'")
     assert str(lost[0][0]) == "2026-11-25"
+    marks = db.rows("SELECT entity_ref, details FROM audit_log WHERE action = 'loan.lost_contact'")
+    assert [ref for ref, _ in marks] == ["L-LOST"]  # on the account's timeline
     tasks = db.rows(
         "SELECT l.loan_ref, t.kind, t.status FROM tasks t JOIN loans l ON l.id = t.loan_id "
         "WHERE t.kind <> 'inspection' ORDER BY l.loan_ref, t.kind",

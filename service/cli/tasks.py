@@ -13,7 +13,8 @@ from sqlalchemy import true
 from service.casework import visits
 from service.casework.tasks import close_task, list_tasks
 from service.cli.common import Verbs, actor, date_arg, migrated, verb
-from service.clock import lender_today
+from service.clock import lender_today, utcnow
+from service.contact.outcomes import record_visit
 from service.domain.casework import TASK_OUTCOMES, VisitOutcome
 from service.errors import ArrearsError, ValidationFailed
 from service.settings import Settings
@@ -47,6 +48,16 @@ async def cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:
                 outcome=args.outcome,
                 promise=promise,
                 today=lender_today(settings.lender_timezone),
+            )
+            await record_visit(
+                conn,
+                true(),
+                closed,
+                note=args.note,
+                now=utcnow(),
+                today=lender_today(settings.lender_timezone),
+                actor=actor(),
+                actor_id=None,
             )
             found = f", {closed['outcome']}" if closed["outcome"] else ""
             print(

@@ -541,7 +541,8 @@ async def _store(
 async def _letters_ready(
     conn: Any, claim: str, letters: Sequence[Outcome], now: dt.datetime
 ) -> None:
-    """A letter is not sent by a channel: rendered (its words stored), it is ready to print."""
+    """A letter is not sent by a channel: rendered (its words stored), it is ready to print,
+    and logged as sent."""
     await conn.execute(
         update(OutboxMessage)
         .where(
@@ -557,4 +558,20 @@ async def _letters_ready(
             updated_at=now,
         ),
         [{"row_id": o.row.id} for o in letters],
+    )
+    # In the contact log as every other contact is: a letter handed to print and post.
+    await contact_log.write_attempts(
+        conn,
+        [
+            contact_log.outbound_attempt(
+                outbox_id=o.row.id,
+                loan_id=o.row.loan_id,
+                phone="",
+                channel="letter",
+                template=o.row.template,
+                at=now,
+                result=AttemptResult.sent,
+            )
+            for o in letters
+        ],
     )

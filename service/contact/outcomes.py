@@ -33,11 +33,14 @@ from service.db.models import (
     PhoneStatus,
 )
 from service.db.models.contact import current
-from service.domain.contact import AttemptResult, Channel, Direction, Disposition
+from service.domain.casework import VisitOutcome
+from service.domain.contact import AttemptResult, Channel, Direction, Disposition, PromiseSource
 from service.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 # What people log here (automated sends and inbound messages are the channels' to log).
 LOGGED_BY_PEOPLE = (Channel.call, Channel.visit, Channel.letter)
+# Where a promise taken on a contact was made (a call's is the collector's).
+PROMISE_SOURCES = {Channel.visit: PromiseSource.visit}
 # Dispositions say what a connected contact produced: only these need no conversation.
 WITHOUT_CONVERSATION = frozenset({Disposition.wrong_number, Disposition.wrong_party})
 
@@ -103,7 +106,7 @@ async def log_outcome(
     now: dt.datetime,
     today: dt.date,
     actor: str,
-    actor_id: int,
+    actor_id: int | None,
 ) -> tuple[dict[str, Any], bool]:
     """Record one outcome with its effects, in the caller's transaction. Returns (the attempt
     as logged, whether it is new): an ``attempt_ref`` logged before with the same values is
@@ -208,7 +211,7 @@ async def _effects(
     at: dt.datetime,
     today: dt.date,
     actor: str,
-    actor_id: int,
+    actor_id: int | None,
 ) -> None:
     disposition = outcome.disposition
     if disposition is None:
@@ -231,8 +234,13 @@ async def _effects(
             attempt_id=attempt_id,
             note=outcome.note,
             now=at,
+            source=PROMISE_SOURCES.get(outcome.channel, PromiseSource.collector),
         )
-    if disposition is Disposition.callback_requested and outcome.callback_at is not None:
+    if (
+        disposition is Disposition.callback_requested
+        and outcome.callback_at is not None
+        and actor_id is not None
+    ):
         await schedule_callback(
             conn,
             visible,
@@ -355,6 +363,55 @@ async def correct_attempt(
         },
     )
     return await _current(conn, visible, attempt_ref)
+
+
+# What a field visit's outcome (service.domain.casework.VisitOutcome) is in the contact log.
+VISIT_ATTEMPTS: dict[VisitOutcome, tuple[AttemptResult, Disposition | None]] = {
+    VisitOutcome.met_debtor: (AttemptResult.conversation, Disposition.rpc),
+    VisitOutcome.promise: (AttemptResult.conversation, Disposition.promise_to_pay),
+    VisitOutcome.refused: (AttemptResult.conversation, Disposition.refused),
+    VisitOutcome.not_at_home: (AttemptResult.no_answer, None),
+    VisitOutcome.address_wrong: (AttemptResult.wrong_address, None),
+    VisitOutcome.moved: (AttemptResult.wrong_address, None),
+}
+
+
+async def record_visit(
+    conn: AsyncConnection,
+    visible: ColumnElement[bool],
+    closed: dict[str, Any],
+    *,
+    note: str,
+    now: dt.datetime,
+    today: dt.date,
+    actor: str,
+    actor_id: int | None,
+) -> None:
+    """A closed field-visit task (service.casework.tasks.close_task's answer) in the contact
+    log, as a ``visit`` attempt keyed by its task, with its promise stored (a visit that met the
+    debtor is a right-party contact: it clears 失联)."""
+    if closed.get("kind") != "field_visit" or not closed.get("outcome"):
+        return
+    result, disposition = VISIT_ATTEMPTS[VisitOutcome(closed["outcome"])]
+    promise = closed.get("promise") or {}
+    await log_outcome(
+        conn,
+        visible,
+        Outcome(
+            loan_ref=closed["loan_ref"],
+            channel=Channel.visit,
+            result=result,
+            disposition=disposition,
+            note=note,
+            attempt_ref=f"visit-{closed['id']}",
+            promise_amount=Decimal(str(promise["amount"])) if promise else None,
+            promise_on=dt.date.fromisoformat(str(promise["promised_on"])) if promise else None,
+        ),
+        now=now,
+        today=today,
+        actor=actor,
+        actor_id=actor_id,
+    )
 
 
 def attempt_view(row: Any) -> dict[str, Any]:

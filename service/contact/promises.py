@@ -155,6 +155,7 @@ async def take_promise(
     attempt_id: int | None = None,
     note: str = "",
     now: dt.datetime | None = None,
+    source: PromiseSource = PromiseSource.collector,
 ) -> dict[str, Any]:
     """A promise a collector takes on a call (or a visit): pending at once."""
     check_terms(amount, promised_on, today)
@@ -166,7 +167,7 @@ async def take_promise(
         promised_on=promised_on,
         made_on=today,
         status=PromiseStatus.pending,
-        source=PromiseSource.collector,
+        source=source,
         actor=actor,
         actor_id=actor_id,
         attempt_id=attempt_id,

@@ -5,14 +5,24 @@ field visits or an agency)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from service.db.models import Attempt, Loan, LoanStatus, PhoneKind, PhoneNumber, PhoneStatus
+from service.clock import utcnow
+from service.db.models import (
+    Attempt,
+    AuditEvent,
+    Loan,
+    LoanStatus,
+    PhoneKind,
+    PhoneNumber,
+    PhoneStatus,
+)
 from service.db.models.contact import current
 from service.domain.contact import AttemptResult, Channel, Direction
 from service.treatment.plans import active_plans, install_default_plan, product_filter
@@ -75,18 +85,29 @@ async def mark_lost_contact(
                 ~untried,
             )
             .values(lost_contact_on=day)
+            .returning(Loan.loan_ref)
         )
-        marked += result.rowcount
-        result = await conn.execute(
-            update(Loan)
-            .where(
-                Loan.lost_contact_on.is_not(None),
-                products,
-                or_(Loan.status != LoanStatus.open, Loan.days_past_due == 0),
+        lost = list(result.scalars())
+        await _record(conn, "loan.lost_contact", lost, day, None, day)
+        marked += len(lost)
+        ended = (
+            Loan.lost_contact_on.is_not(None),
+            products,
+            or_(Loan.status != LoanStatus.open, Loan.days_past_due == 0),
+        )
+        gone = (
+            await conn.execute(
+                select(Loan.loan_ref, Loan.lost_contact_on, Loan.status).where(*ended)
             )
-            .values(lost_contact_on=None)
-        )
-        cleared += result.rowcount
+        ).all()
+        await conn.execute(update(Loan).where(*ended).values(lost_contact_on=None))
+        by_episode: dict[tuple[dt.date | None, str], list[str]] = defaultdict(list)
+        for ref, lost_on, status in gone:
+            reason = "closed" if status != LoanStatus.open else "no longer overdue"
+            by_episode[(lost_on, reason)].append(ref)
+        for (lost_on, reason), refs in by_episode.items():
+            await _record(conn, "loan.contact_regained", refs, day, lost_on, None, reason)
+        cleared += len(gone)
         # Reached since: the lost date is a lender-local date, so each one is compared from its
         # own local midnight (one statement per episode start: there are few of them).
         episodes = await conn.execute(
@@ -106,9 +127,48 @@ async def mark_lost_contact(
                 update(Loan)
                 .where(Loan.lost_contact_on == lost_on, products, reached)
                 .values(lost_contact_on=None)
+                .returning(Loan.loan_ref)
             )
-            cleared += result.rowcount
+            found = list(result.scalars())
+            await _record(
+                conn, "loan.contact_regained", found, day, lost_on, None, "right-party contact"
+            )
+            cleared += len(found)
     return marked, cleared
+
+
+async def _record(
+    conn: AsyncConnection,
+    action: str,
+    loan_refs: list[str],
+    day: dt.date,
+    before: dt.date | None,
+    after: dt.date | None,
+    reason: str = "no right-party contact on any number over the days of calls",
+) -> None:
+    """The mark and its clearing on each account's timeline (one statement for many)."""
+    if not loan_refs:
+        return
+    now = utcnow()
+    await conn.execute(
+        insert(AuditEvent),
+        [
+            {
+                "occurred_at": now,
+                "actor": "cob",
+                "action": action,
+                "entity_type": "loan",
+                "entity_ref": ref,
+                "details": {
+                    "day": day.isoformat(),
+                    "before": {"lost_contact_on": before.isoformat() if before else None},
+                    "after": {"lost_contact_on": after.isoformat() if after else None},
+                    "reason": reason,
+                },
+            }
+            for ref in loan_refs
+        ],
+    )
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

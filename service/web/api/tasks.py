@@ -17,6 +17,7 @@ from service.casework import visits
 from service.casework.tasks import close_task, count_tasks, list_tasks
 from service.casework.visits import VisitPromise
 from service.clock import lender_today
+from service.contact.outcomes import record_visit
 from service.domain.attachments import ImageType
 from service.domain.casework import TASK_OUTCOMES, TaskStatus, VisitOutcome
 from service.errors import InputError, ValidationFailed
@@ -129,6 +130,7 @@ async def close(
     two failed visits send the account to an agency); a task closes once."""
     settings = request.app[SETTINGS]
     promise = VisitPromise(body.promise.amount, body.promise.promised_on) if body.promise else None
+    today = lender_today(settings.lender_timezone, request.app[CLOCK].now())
     async with request.app[ENGINE].begin() as conn:
         closed = await close_task(
             conn,
@@ -139,7 +141,18 @@ async def close(
             loan_visible(user),
             outcome=body.outcome,
             promise=promise,
-            today=lender_today(settings.lender_timezone, request.app[CLOCK].now()),
+            today=today,
+        )
+        # The visit is a contact like any other: in the log, its promise stored.
+        await record_visit(
+            conn,
+            loan_visible(user),
+            closed,
+            note=body.note,
+            now=request.app[CLOCK].now(),
+            today=today,
+            actor=user.username,
+            actor_id=user.id,
         )
     return TaskClosed.model_validate(closed)
 
