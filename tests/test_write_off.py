@@ -165,6 +165,23 @@ async def test_a_write_off_needs_two_supervisors_and_takes_the_loan_off_the_book
     assert error["details"] == {"rule": "maker_checker"}
     assert (await (await app.get(url, headers=as_user("sup1"))).json())["status"] == "proposed"
 
+    # A promise and a callback still open on the account end with the write-off.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO promises (loan_id, amount, promised_on, made_on, status, source,"
+                " note, created_at, updated_at, paid_amount, created_by)"
+                " VALUES (:id, 100, :day, :day, 'pending', 'collector', '', :now, :now, 0, 'c')"
+            ),
+            {"id": loan_id, "day": DAY, "now": dt.datetime.now(dt.UTC)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO callbacks (loan_id, due_at, status, note, created_at, created_by)"
+                " VALUES (:id, :now, 'scheduled', '', :now, 'c')"
+            ),
+            {"id": loan_id, "now": dt.datetime.now(dt.UTC)},
+        )
     approved = await app.post(f"{url}/approve", json={"note": "agreed"}, headers=as_user("sup2"))
     assert approved.status == 200, await approved.text()
     decided = await approved.json()
@@ -193,6 +210,12 @@ async def test_a_write_off_needs_two_supervisors_and_takes_the_loan_off_the_book
     assert approval["after"]["loan_status"] == "written_off"
     assert approval["before"]["status"] == "proposed"
     assert approval["after"]["status"] == "approved"
+    assert await one(engine, "SELECT status FROM promises WHERE loan_id = :id", id=loan_id) == (
+        "cancelled"
+    )
+    assert await one(engine, "SELECT status FROM callbacks WHERE loan_id = :id", id=loan_id) == (
+        "cancelled"
+    )
 
     # The write-off day's close of business, run again, positions it one last time: still
     # written off, whatever it settles. The next one: no penalty, no plan, no queue for it.

@@ -22,20 +22,27 @@ from sqlalchemy.orm import aliased
 from service import audit
 from service.assignment.worklist import refresh_work_items
 from service.auth import CurrentUser
+from service.casework.placements import recall
 from service.clock import utcnow
 from service.db.models import (
     AssignmentMove,
     Borrower,
+    Callback,
+    CallbackStatus,
     Installment,
     Loan,
     LoanStatus,
     OutboxMessage,
     Payment,
+    Placement,
+    Promise,
+    PromiseStatus,
     Task,
     User,
     WriteOff,
 )
 from service.db.types import Money
+from service.domain.agencies import RecallReason
 from service.domain.casework import TaskKind, TaskStatus
 from service.domain.write_offs import DECIDING_ROLES, LIVE, WriteOffStatus, decision_refusal
 from service.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -343,7 +350,44 @@ async def _write_off_loan(
         ).all()
     )
     withdrawn = await cancel_unsent(conn, unsent, "loan_closed")
-    return {"tasks_cancelled": tasks, "contacts_cancelled": withdrawn}
+    # Nothing is owed to collections any more: its promises and callbacks end, and an agency
+    # holding it is recalled (the lender's recoveries after write-off are its own).
+    promises = (
+        await conn.execute(
+            update(Promise)
+            .where(
+                Promise.loan_id == loan.id,
+                Promise.status.in_([PromiseStatus.pending, PromiseStatus.proposed]),
+            )
+            .values(status=PromiseStatus.cancelled, decided_by="write_off", updated_at=now)
+        )
+    ).rowcount
+    callbacks = (
+        await conn.execute(
+            update(Callback)
+            .where(Callback.loan_id == loan.id, Callback.status == CallbackStatus.scheduled)
+            .values(status=CallbackStatus.cancelled, closed_at=now, closed_by=actor.username)
+        )
+    ).rowcount
+    placed = await conn.scalar(
+        select(Placement.id).where(Placement.loan_id == loan.id, Placement.recalled_on.is_(None))
+    )
+    if placed is not None:
+        await recall(
+            conn,
+            actor=actor.username,
+            today=today,
+            placement_id=placed,
+            reason=RecallReason.loan_closed,
+            note=f"written off (write-off {write_off_id})",
+        )
+    return {
+        "tasks_cancelled": tasks,
+        "contacts_cancelled": withdrawn,
+        "promises_cancelled": int(promises or 0),
+        "callbacks_cancelled": int(callbacks or 0),
+        "agency_recalled": placed is not None,
+    }
 
 
 async def _proposal_tasks(conn: AsyncConnection, loan_id: int) -> list[int]:
