@@ -237,3 +237,35 @@ def test_the_menu_machine_never_takes_a_date_in_the_past_or_more_than_owed() -> 
     assert turn.say == "date"
     over = MenuState("confirm", 9000, today)
     assert next_turn(over, "1", today=today, owed=Decimal(5230), can_dial=False).outcome is None
+
+
+async def test_a_debtor_calling_in_is_logged_and_put_through_to_a_collector(
+    aiohttp_client: Any, settings: Settings, engine: AsyncEngine
+) -> None:
+    from tests.twilio_support import DEBTOR
+
+    await seed(engine)
+    twilio = await twilio_client(aiohttp_client, settings)
+    path = "/webhooks/twilio/voice/inbound"
+    call = {"CallSid": "CA" + "9" * 32, "From": DEBTOR, "To": "+8610950000"}
+    assert (await twilio.post(path, data=call)).status == 403  # unsigned
+    answer = await post(twilio, path, call)
+    assert answer.status == 200
+    script = await answer.text()
+    assert f"<Dial>{COLLECTOR}</Dial>" in script
+    # On the debtor's account, once however often Twilio asks (a right-party contact).
+    assert (await post(twilio, path, call)).status == 200
+    logged = await rows(
+        engine,
+        "SELECT l.loan_ref, a.direction, a.channel, a.result FROM contact_log a "
+        "JOIN loans l ON l.id = a.loan_id WHERE a.source = 'inbound'",
+    )
+    assert logged == [("L-1", "inbound", "call", "conversation")]
+    # A caller nobody knows, with no collector number: the office hours, nothing logged.
+    closed = await twilio_client(aiohttp_client, settings, collector_number=None)
+    stranger = {**call, "CallSid": "CA" + "8" * 32, "From": "+8613900000000"}
+    script = await (await post(closed, path, stranger)).text()
+    assert "<Dial>" not in script
+    assert "<Hangup" in script
+    count = await rows(engine, "SELECT count(*) FROM attempts WHERE source = 'inbound'")
+    assert count == [(1,)]

@@ -188,7 +188,7 @@ def local_today(zone: str | None, lender_zone: str, now: dt.datetime) -> dt.date
     return now.date()
 
 
-async def _sender(conn: AsyncConnection, phone: str) -> Any:
+async def account_of_number(conn: AsyncConnection, phone: str) -> Any:
     """The most relevant loan of whoever has this number: open before closed, most overdue
     first (days, then amount) — where the reply lands on the timeline."""
     return (
@@ -196,6 +196,7 @@ async def _sender(conn: AsyncConnection, phone: str) -> Any:
             select(
                 Loan.id,
                 Loan.loan_ref,
+                Loan.currency,
                 Borrower.locale,
                 Borrower.region,
                 Borrower.timezone,
@@ -219,7 +220,7 @@ async def receive_text(
 ) -> Answer:
     """One inbound text, in the caller's transaction. A text delivered twice (the same sid)
     is answered once."""
-    loan = await _sender(conn, text.sender)
+    loan = await account_of_number(conn, text.sender)
     profile = profile_for(settings.compliance_profile, loan.region if loan else "")
     kind = classify(text.body, profile)
     attempt_id: int | None = None

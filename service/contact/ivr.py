@@ -29,11 +29,11 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.contact import log
-from service.contact.inbound import local_today
+from service.contact.inbound import account_of_number, local_today
 from service.contact.promises import record_ivr_promise
 from service.db.models import Attempt, Borrower, Loan, OutboxMessage
 from service.db.models.contact import current
-from service.domain.contact import Disposition, locale_for
+from service.domain.contact import AttemptResult, Channel, Direction, Disposition, locale_for
 from service.settings import Settings
 from service.treatment.facts import profile_for
 from service.treatment.messages import environment, has_template, voice_context, webhook_url
@@ -289,6 +289,53 @@ async def answer(
         "lender": settings.lender_name,
     }
     return render_menu(locale, variables)
+
+
+async def receive_call(
+    conn: AsyncConnection, settings: Settings, sid: str, caller: str, at: dt.datetime
+) -> str:
+    """An inbound call, in the caller's transaction: on the account of whoever has the number
+    (a debtor calling in is a right-party contact: it clears 失联), logged once per call sid,
+    and answered by connecting a collector (``ARREARS_COLLECTOR_NUMBER``) or with the office
+    hours. A caller nobody knows is answered the same and logged nowhere."""
+    loan = await account_of_number(conn, caller)
+    if loan is not None:
+        await log.write_attempts(
+            conn,
+            [
+                log.attempt_row(
+                    attempt_ref=f"tw-{sid}",
+                    loan_id=loan.id,
+                    phone=caller,
+                    channel=Channel.call,
+                    direction=Direction.inbound,
+                    occurred_at=at,
+                    result=AttemptResult.conversation,
+                    source="inbound",
+                    provider_status="in-progress",
+                )
+            ],
+        )
+    locale = locale_for(
+        loan.locale if loan else ("zh" if settings.compliance_profile == "cn" else "en")
+    )
+    currency = loan.currency if loan else ""
+    return render_menu(
+        locale,
+        {
+            "step": "dial" if settings.collector_number else "closed",
+            "problem": None,
+            "action": "",
+            "amount": "",
+            "promised_on": "",
+            "currency": _CURRENCY_WORDS[locale].get(currency, currency),
+            "outstanding": "",
+            "days_max": MAX_DAYS_AHEAD,
+            "collector_number": settings.collector_number or "",
+            "office_hours": settings.office_hours,
+            "lender": settings.lender_name,
+        },
+    )
 
 
 def render_menu(locale: str, variables: Mapping[str, Any]) -> str:

@@ -72,6 +72,7 @@ WEBHOOK_PATHS = {
     "sms": "/webhooks/twilio/sms",
     "voice": "/webhooks/twilio/voice",
     "voice_menu": "/webhooks/twilio/voice/menu",
+    "voice_inbound": "/webhooks/twilio/voice/inbound",
 }
 
 

@@ -15,3 +15,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post(WEBHOOK_PATHS["sms"], sms.inbound_text)
     app.router.add_post(WEBHOOK_PATHS["voice"], voice.call_answered)
     app.router.add_post(WEBHOOK_PATHS["voice_menu"], voice.menu_keys)
+    app.router.add_post(WEBHOOK_PATHS["voice_inbound"], voice.call_received)

@@ -1,6 +1,7 @@
-"""``POST /webhooks/twilio/voice?outbox=ID`` (the answered call's script) and
-``POST /webhooks/twilio/voice/menu?outbox=ID&step=…`` (each keypress of its menu): TwiML from
-service.contact.ivr."""
+"""``POST /webhooks/twilio/voice?outbox=ID`` (the answered call's script),
+``POST /webhooks/twilio/voice/menu?outbox=ID&step=…`` (each keypress of its menu) and
+``POST /webhooks/twilio/voice/inbound`` (a call to our number, the number's Voice URL): TwiML
+from service.contact.ivr."""
 
 from __future__ import annotations
 
@@ -44,4 +45,21 @@ async def menu_keys(request: web.Request) -> web.Response:
             conn, request.app[SETTINGS], request.app[CLOCK].now(), outbox_id, state, digits
         )
     logger.info("webhook.voice_menu", outbox=outbox_id, step=state.step)
+    return twiml(script)
+
+
+async def call_received(request: web.Request) -> web.Response:
+    try:
+        form = await signed_form(request)
+    except Refused as refused:
+        return refused.response()
+    sid = (form.get("CallSid") or "").strip()
+    caller = (form.get("From") or "").strip()
+    if not (sid.isascii() and sid.isalnum() and 0 < len(sid) <= 64) or not caller:
+        return Refused(400, "an inbound call needs its CallSid and From").response()
+    async with request.app[ENGINE].begin() as conn:
+        script = await ivr.receive_call(
+            conn, request.app[SETTINGS], sid, caller[:20], request.app[CLOCK].now()
+        )
+    logger.info("webhook.voice_inbound", sid=sid)
     return twiml(script)
