@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -351,8 +352,10 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# A promise missed in part ranks as one missed entirely: the account goes back to collections.
+@pytest.mark.parametrize("missed", [PromiseStatus.broken, PromiseStatus.partially_kept])
 async def test_next_account_serves_callbacks_promises_then_score_never_another_s_account(
-    client: Client, engine: AsyncEngine, settings: Settings
+    client: Client, engine: AsyncEngine, settings: Settings, missed: PromiseStatus
 ) -> None:
     ids = await accounts(
         engine,
@@ -376,7 +379,7 @@ async def test_next_account_serves_callbacks_promises_then_score_never_another_s
         await conn.execute(update(Loan).where(Loan.loan_ref == "L-BOBS").values(collector_id=bob))
         for ref, status, day in (
             ("L-TODAY", PromiseStatus.pending, today),
-            ("L-BROKEN", PromiseStatus.broken, today - dt.timedelta(days=2)),
+            ("L-BROKEN", missed, today - dt.timedelta(days=2)),
         ):
             await conn.execute(
                 insert(Promise).values(
