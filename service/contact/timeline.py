@@ -1,7 +1,7 @@
-"""An account's timeline: its attempts (as they stand), promises, payments, tasks and audit
-events in one list, newest first, paged — what a collector reads before a call and an auditor
-reads after a complaint. Each part is read through its own index on the loan (one bounded
-read per part, merged), so a page stays fast however long the log grows."""
+"""An account's timeline: its attempts (as they stand), promises, payments, tasks, assignment
+moves and audit events in one list, newest first, paged — what a collector reads before a call
+and an auditor reads after a complaint. Each part is read through its own index on the loan
+(one bounded read per part, merged), so a page stays fast however long the log grows."""
 
 from __future__ import annotations
 
@@ -23,17 +23,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.contact.accounts import loan_in_view
 from service.db.models import (
+    AssignmentMove,
     Attempt,
     AuditEvent,
     Contact,
     Payment,
     Promise,
+    Queue,
     Task,
+    User,
 )
 from service.db.models.contact import current
 from service.db.types import Money
 
-KINDS = ("attempt", "promise", "payment", "task", "event")
+KINDS = ("attempt", "promise", "payment", "task", "assignment", "event")
 
 
 def _text(column: Any) -> Any:
@@ -129,6 +132,21 @@ async def timeline(
         .order_by(Task.created_at.desc())
         .limit(window),
         _part(
+            "assignment",
+            AssignmentMove.moved_at,
+            _text(AssignmentMove.id),
+            status=Queue.name,
+            detail=AssignmentMove.reason,
+            note=AssignmentMove.note,
+            actor=AssignmentMove.actor,
+            party=User.username,
+        )
+        .outerjoin(Queue, Queue.id == AssignmentMove.to_queue_id)
+        .outerjoin(User, User.id == AssignmentMove.to_collector_id)
+        .where(AssignmentMove.loan_id == loan.id)
+        .order_by(AssignmentMove.moved_at.desc())
+        .limit(window),
+        _part(
             "event",
             AuditEvent.occurred_at,
             _text(AuditEvent.id),
@@ -187,6 +205,10 @@ def _item(row: Any, details: dict[int, Any]) -> dict[str, Any]:
         )
     elif row.kind == "payment":
         item.update(amount=row.amount, paid_on=row.day, source=row.detail)
+    elif row.kind == "assignment":
+        item.update(
+            queue=row.status, collector=row.party, reason=row.detail, by=row.actor, note=row.note
+        )
     elif row.kind == "task":
         item.update(
             status=row.status,

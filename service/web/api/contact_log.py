@@ -85,7 +85,7 @@ class TimelineQuery(TextIn):
 
 
 class TimelineItem(Out):
-    kind: Literal["attempt", "promise", "payment", "task", "event"]
+    kind: Literal["attempt", "promise", "payment", "task", "assignment", "event"]
     at: Instant
     ref: str
     details: dict[str, Any] = Field(description="the record's own fields, by kind")
@@ -186,7 +186,7 @@ async def export_attempts(request: web.Request, query: ExportQuery) -> web.Strea
 
 @api.get(
     "/api/loans/{ref}/timeline",
-    summary="An account's attempts, promises, payments, tasks and events, newest first",
+    summary="An account's attempts, promises, payments, tasks, moves and events, newest first",
     errors=(404,),
 )
 async def loan_timeline(
