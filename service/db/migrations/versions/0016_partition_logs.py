@@ -46,7 +46,6 @@ MONTHS_AHEAD = 3
 MOVING = "arrears.moving_rows"  # set by the upkeep while it moves rows out of the default
 
 
-
 class Spec(NamedTuple):
     table: str
     key: str  # the partition key
@@ -173,7 +172,8 @@ def _partition(spec: Spec, month: dt.date | None) -> list[str]:
         name = f"{spec.table}_p{month:%Y%m}"
         statements = [
             f"CREATE TABLE {name} PARTITION OF {spec.table} FOR VALUES "
-            f"FROM ('{month.isoformat()} 00:00:00+00') TO ('{_next(month).isoformat()} 00:00:00+00')"
+            f"FROM ('{month.isoformat()} 00:00:00+00') "
+            f"TO ('{_next(month).isoformat()} 00:00:00+00')"
         ]
     if spec.guard:
         statements.append(
