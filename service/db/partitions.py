@@ -247,3 +247,14 @@ async def drop(conn: AsyncConnection, partition: Partition) -> Dropped:
     await conn.execute(text(f"ALTER TABLE {partition.table} DETACH PARTITION {partition.name}"))
     await conn.execute(text(f"DROP TABLE {partition.name}"))
     return Dropped(rows=rows, promises_unlinked=int(unlinked))
+
+
+_PARTITION = re.compile(rf"^({'|'.join(PARTITIONED)})_(p\d{{6}}|default)$")
+# PostgreSQL only, not in the models: the attempts' keys across months (migration 0016).
+PG_ONLY_TABLES = frozenset({"attempt_keys"})
+
+
+def is_pg_only_table(name: str) -> bool:
+    """A month's partition, a default partition or the key table: PostgreSQL's tables that no
+    model declares (the models declare the partitioned tables themselves)."""
+    return name in PG_ONLY_TABLES or _PARTITION.match(name) is not None
