@@ -18,7 +18,8 @@ from service.contact import log
 from service.contact.timeline import timeline
 from service.db import partitions
 from service.db.models import Attempt, AuditEvent, Borrower, GuardDecision, Loan, Promise
-from service.db.models.portfolio import LoanStatus, TimezoneSource
+from service.db.models.portfolio import LoanStatus
+from service.domain.compliance import TimezoneSource
 from service.portfolio.attempts_export import attempt_rows
 from service.portfolio.retention import prune_partitions
 from tests.twilio_support import DEBTOR, rows, seed
@@ -208,10 +209,13 @@ async def test_prune_drops_an_idle_old_month_keeps_an_active_one_and_says_so(
     async with engine.begin() as conn:
         verdicts = await prune_partitions(conn, today=today, months=months, actor="t")
     by_name = {v.partition: v for v in verdicts}
-    assert by_name["attempts_p202301"].dropped and by_name["attempts_p202301"].rows == 1
+    assert by_name["attempts_p202301"].dropped
+    assert by_name["attempts_p202301"].rows == 1
     assert by_name["guard_decisions_p202301"].dropped
     kept = by_name["attempts_p202302"]
-    assert not kept.dropped and kept.active == ["L-1"] and "kept" in kept.reason
+    assert not kept.dropped
+    assert kept.active == ["L-1"]
+    assert "kept" in kept.reason
     assert await _where(engine, "idle-jan") == []
     assert await _where(engine, "active-feb") == ["attempts_p202302"]
     async with engine.connect() as conn:
@@ -254,7 +258,8 @@ async def test_the_log_the_timeline_and_the_export_read_across_months(
     async with engine.connect() as conn:
         page = await timeline(conn, true(), "L-1", limit=10)
     attempts = [item["ref"] for item in page["items"] if item["kind"] == "attempt"]
-    assert len(attempts) == 3 and attempts[-1] == "october"
+    assert len(attempts) == 3
+    assert attempts[-1] == "october"
     lines = [
         line
         async for chunk in attempt_rows(
@@ -262,4 +267,5 @@ async def test_the_log_the_timeline_and_the_export_read_across_months(
         )
         for line in chunk.splitlines()
     ]
-    assert len(lines) == 4 and lines[1].startswith("october,")
+    assert len(lines) == 4
+    assert lines[1].startswith("october,")

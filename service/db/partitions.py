@@ -110,6 +110,18 @@ def _create(table: str, month: dt.date | None) -> list[str]:
     return statements
 
 
+async def create_months(conn: AsyncConnection, table: str, months: list[dt.date]) -> list[str]:
+    """Make the partitions of these months that ``table`` lacks (their rows must not be in the
+    default partition: :func:`upkeep` moves those). Returns the names made."""
+    have = {p.month for p in await partitions(conn, table)}
+    made = []
+    for month in sorted({month_of(m) for m in months} - have):
+        for statement in _create(table, month):
+            await conn.execute(text(statement))
+        made.append(partition_name(table, month))
+    return made
+
+
 async def _months_in(conn: AsyncConnection, table: str, source: str) -> set[dt.date]:
     key = PARTITIONED[table][0]
     rows = await conn.execute(
