@@ -110,6 +110,9 @@ class Settings:
     )
     cob_time: dt.time = dt.time(1, 0)  # lender-local: after the core system's end of day
     snapshot_retention_days: int = 800
+    # Months the contact log, the guard's decisions and the audit log are kept after a loan's
+    # last collection activity (Reg F, 12 CFR 1006.100: three years): docs/contact-log.md.
+    contact_log_retention_months: int = 36
     # Assignment (see docs/queues.md): the routing strategy, how long a collector holds an
     # account taken with "next account", and the order "next account" serves them in.
     assignment_strategy: str = "routing_table"
@@ -196,6 +199,8 @@ class Settings:
             problems.append("ARREARS_IMPORT_MAX_BYTES must be positive")
         if self.snapshot_retention_days < 1:
             problems.append("ARREARS_SNAPSHOT_RETENTION_DAYS must be positive")
+        if self.contact_log_retention_months < 1:
+            problems.append("ARREARS_CONTACT_LOG_RETENTION_MONTHS must be positive")
         if self.promise_grace_days < 0:
             problems.append("ARREARS_PROMISE_GRACE_DAYS must not be negative")
         tiers = self.approval_tiers
@@ -408,6 +413,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "ARREARS_CREDIT_STEPS": ("credit_steps", _listed(Decimal)),
     "ARREARS_COB_TIME": ("cob_time", _time),
     "ARREARS_SNAPSHOT_RETENTION_DAYS": ("snapshot_retention_days", _whole),
+    "ARREARS_CONTACT_LOG_RETENTION_MONTHS": ("contact_log_retention_months", _whole),
     "ARREARS_ASSIGNMENT_STRATEGY": ("assignment_strategy", _text),
     "ARREARS_LEASE_MINUTES": ("lease_minutes", _whole),
     "ARREARS_PROMISE_GRACE_DAYS": ("promise_grace_days", _whole),

@@ -35,17 +35,31 @@ async def test_update_delete_and_truncate_are_refused(engine: AsyncEngine) -> No
         "DELETE FROM attempts",
     ]
     if engine.dialect.name == "postgresql":
+        # Partitioned by month (migration 0016): the parents and each partition refuse.
+        (partition,) = await rows(engine, "SELECT DISTINCT tableoid::regclass FROM attempts")
         statements += [
             "TRUNCATE attempts CASCADE",
             "TRUNCATE audit_log",
-            # An upsert that would rewrite a stored attempt takes the UPDATE path: refused too.
-            "INSERT INTO attempts SELECT * FROM attempts WHERE id = 1 "
-            "ON CONFLICT (id) DO UPDATE SET result = 'busy'",
+            f"TRUNCATE {partition[0]}",
+            f"UPDATE {partition[0]} SET result = 'busy'",
+            f"DELETE FROM {partition[0]}",
+            "TRUNCATE audit_log_default",
         ]
     for statement in statements:
         with pytest.raises(DBAPIError, match=REFUSED):
             async with engine.begin() as conn:
                 await conn.execute(text(statement))
+    if engine.dialect.name == "postgresql":
+        # An upsert that would rewrite a stored attempt never reaches the UPDATE path: its key
+        # (attempt_ref, revision) is taken, so the row is skipped before the conflict.
+        async with engine.begin() as conn:
+            upsert = await conn.execute(
+                text(
+                    "INSERT INTO attempts SELECT * FROM attempts WHERE id = 1 "
+                    "ON CONFLICT (id, occurred_at) DO UPDATE SET result = 'busy'"
+                )
+            )
+        assert upsert.rowcount == 0
     assert await rows(engine, "SELECT * FROM attempts ORDER BY id") == before
 
 

@@ -14,12 +14,47 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.clock import utcnow
 from service.db.migrate import current_revision, downgrade, head_revision, upgrade
 from service.db.models import AuditEvent, Base
+from service.db.partitions import is_pg_only_table
 
 DOMAIN = {"borrowers", "loans", "installments", "payments", "attempts", "audit_log", "users"}
 
 
 def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+    # PostgreSQL's month partitions and the attempts' key table are no model's (migration 0016).
+    names = set(inspect(connection).get_table_names()) - {"alembic_version"}
+    return {name for name in names if not is_pg_only_table(name)}
+
+
+def _kept(name: str | None, type_: str, parent_names: Any) -> bool:
+    return not (type_ == "table" and name is not None and is_pg_only_table(name))
+
+
+# Deliberate: on PostgreSQL the contact log is partitioned by month (migration 0016), so each
+# unique key holds occurred_at too (their guarantee across months: the attempt_keys table), and
+# no foreign key can name attempts.id (triggers check them). Any other difference fails.
+_PARTITIONED_ATTEMPTS = {
+    *(
+        (kind, "attempts", columns + (("occurred_at",) if kind == "remove_constraint" else ()))
+        for kind in ("add_constraint", "remove_constraint")
+        for columns in (
+            ("attempt_ref", "revision"),
+            ("outbox_id", "revision"),
+            ("provider_ref", "revision"),
+            ("supersedes_id",),
+        )
+    ),
+    ("add_fk", "attempts", ("fk_attempts_supersedes_id_attempts",)),
+    ("add_fk", "promises", ("fk_promises_attempt_id_attempts",)),
+}
+
+
+def _signature(item: Any) -> tuple[str, str, tuple[str, ...]]:
+    kind, thing = item[0], item[1]
+    if kind == "add_fk":
+        return kind, thing.table.name, (str(thing.name),)
+    if kind in ("add_constraint", "remove_constraint") and hasattr(thing, "columns"):
+        return kind, thing.table.name, tuple(c.name for c in thing.columns)
+    return kind, repr(thing), ()
 
 
 async def test_down_to_base_and_up_to_head_again(engine: AsyncEngine) -> None:
@@ -39,11 +74,17 @@ async def test_down_to_base_and_up_to_head_again(engine: AsyncEngine) -> None:
 
 async def test_models_match_the_migrations(engine: AsyncEngine) -> None:
     def diff(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": False, "include_name": _kept}
+        )
         return list(compare_metadata(context, Base.metadata))
 
     async with engine.connect() as conn:
-        assert await conn.run_sync(diff) == []
+        found = await conn.run_sync(diff)
+    if engine.dialect.name == "postgresql":
+        assert sorted(map(_signature, found)) == sorted(_PARTITIONED_ATTEMPTS)
+    else:
+        assert found == []
 
 
 async def test_the_audit_log_refuses_updates_and_deletes(engine: AsyncEngine) -> None:

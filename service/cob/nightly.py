@@ -25,7 +25,7 @@ from service.casework.inspections import schedule_inspections
 from service.casework.placements import recall_due
 from service.cob import engine
 from service.contact.promise_keeping import keep_promises
-from service.db import dialect
+from service.db import dialect, partitions
 from service.domain.delinquency import CobConfig
 from service.errors import ValidationFailed
 from service.settings import Settings
@@ -92,6 +92,7 @@ async def run_cob(
     run, accounts are assigned and the day's treatment is planned.
     """
     started = time.perf_counter()
+    await partitions.upkeep_in_own_transaction(db, as_of)  # PostgreSQL: the months ahead (0016)
     async with db.begin() as conn:
         report = await close_of_business(
             conn, as_of, config, actor, retention_days, planning, plan=None, progress=progress

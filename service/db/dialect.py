@@ -51,6 +51,21 @@ def is_postgresql(where: _Where) -> bool:
     return dialect.name == "postgresql"
 
 
+# PostgreSQL: tables partitioned by month on this column (migration 0016, service.db.partitions).
+# Their unique keys hold it too, so an ON CONFLICT target names it after the key's own columns.
+PARTITIONED_ON = {
+    "attempts": "occurred_at",
+    "guard_decisions": "decided_at",
+    "audit_log": "occurred_at",
+}
+
+
+def conflict_target(where: _Where, table: Any, columns: Sequence[str]) -> list[str]:
+    """The columns of ``table``'s unique key on ``columns`` as the database has it."""
+    key = PARTITIONED_ON.get(table.name) if is_postgresql(where) else None
+    return [*columns, key] if key and key not in columns else list(columns)
+
+
 # --- values and expressions in raw SQL -----------------------------------------------------------
 
 
@@ -375,7 +390,9 @@ async def insert_rows(
         source = select(func.unnest(*arrays).table_valued(*names).render_derived(name="new"))
         statement = postgresql.insert(table).from_select(names, source)
         if skip_conflicts_on:
-            statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+            statement = statement.on_conflict_do_nothing(
+                index_elements=conflict_target(conn, table, skip_conflicts_on)
+            )
         return int((await conn.execute(statement)).rowcount)
     plain = sqlite.insert(table)
     if skip_conflicts_on:
