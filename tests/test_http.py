@@ -187,3 +187,42 @@ async def test_one_web_process_two_workers_and_the_cli_fit_in_100_connections(
     assert web_process + 2 * worker + worker <= 70, (web_process, worker)
     # The hot path ("next account", the session lookup) keeps a raw pool of its own.
     assert app[HOT_POOL].get_max_size() >= 5
+
+
+async def test_a_request_sqlite_refused_as_locked_is_served_again_then_answers_503(
+    aiohttp_client: Any,
+) -> None:
+    """SQLite's "database is locked" (a read-then-write transaction that lost its turn) rolls
+    the request back; it is served again, and only a lock that never clears is a 503."""
+    import sqlite3
+
+    from aiohttp import web
+    from sqlalchemy.exc import OperationalError
+
+    from service.web.middleware import errors
+
+    calls = {"flaky": 0, "stuck": 0}
+
+    def locked() -> OperationalError:
+        return OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked"))
+
+    async def flaky(request: web.Request) -> web.Response:
+        calls["flaky"] += 1
+        if calls["flaky"] < 3:
+            raise locked()
+        return web.json_response({"served": calls["flaky"]})
+
+    async def stuck(request: web.Request) -> web.Response:
+        calls["stuck"] += 1
+        raise locked()
+
+    app = web.Application(middlewares=[errors])
+    app.router.add_post("/api/flaky", flaky)
+    app.router.add_post("/api/stuck", stuck)
+    client = await aiohttp_client(app)
+    served = await client.post("/api/flaky", json={})
+    assert served.status == 200
+    assert await served.json() == {"served": 3}
+    refused = await client.post("/api/stuck", json={})
+    assert refused.status == 503
+    assert calls["stuck"] == 4  # tried, then given up on

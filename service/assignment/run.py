@@ -245,6 +245,7 @@ async def assign(
     """Assign open accounts: those whose segment or rules changed (or all), in the caller's
     transaction; then bring the work list up to date."""
     started = time.perf_counter()
+    await dialect.write_now(conn)  # SQLite: it reads the book, then writes: one turn
     queues = await load_queues(conn)
     experiments = await load_experiments(conn)
     assigner = Assigner(registry, settings.assignment_strategy, queues, experiments)

@@ -5,6 +5,8 @@ for a state-changing request on the session cookie, the proof that it came from 
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -12,7 +14,7 @@ from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from service import auth
 from service.errors import (
@@ -92,10 +94,35 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+# SQLite runs one writer at a time: a transaction that read first and writes second cannot
+# wait for its turn — if another writer (the in-process dispatcher, another request) committed
+# meanwhile, its first write fails at once with "database is locked". Its transaction rolled
+# back, so the request is served again, a few times, before it is a 503. Not a multipart upload:
+# its body was streamed away.
+_LOCKED_TRIES = 4
+
+
+def _sqlite_locked(exc: SQLAlchemyError) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+async def _served(request: web.Request, handler: Handler) -> web.StreamResponse:
+    retryable = not request.content_type.startswith("multipart/")
+    for attempt in range(1, _LOCKED_TRIES + 1):
+        try:
+            return await handler(request)
+        except OperationalError as exc:
+            if not (retryable and _sqlite_locked(exc)) or attempt == _LOCKED_TRIES:
+                raise
+            log.info("http.sqlite_busy_retry", attempt=attempt)
+            await asyncio.sleep(0.05 * attempt * (1 + random.random()))  # noqa: S311
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        return await _served(request, handler)
     except ArrearsError as exc:
         status = _status_for(exc)
         if status == 500:
