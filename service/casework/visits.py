@@ -29,10 +29,9 @@ from service.clock import utcnow
 from service.db.models import Borrower, Loan, Task, TaskAttachment
 from service.domain.attachments import EXTENSIONS, SNIFF_BYTES, ImageType, sniff_image
 from service.domain.casework import TaskKind, TaskStatus, VisitOutcome, visit_status
+from service.domain.ptp import terms_problems
 from service.errors import ArrearsError, Conflict, NotFound, ValidationFailed
 
-# A promise made at the door is one for the coming months, not for next year.
-PROMISE_MAX_DAYS = 366
 PHOTO_DIR = "attachments"
 OUTCOMES = ", ".join(VisitOutcome)
 
@@ -73,12 +72,11 @@ def visit_closing(
         return derived, found, None
     if promise is None:
         raise _invalid("promise", "outcome promise needs the promised amount and date")
-    if promise.amount <= 0:
-        raise _invalid("promise.amount", "the promised amount must be positive")
-    if not today <= promise.promised_on <= today + dt.timedelta(days=PROMISE_MAX_DAYS):
-        raise _invalid(
-            "promise.promised_on",
-            f"the promised date must be from today to {PROMISE_MAX_DAYS} days ahead",
+    problems = terms_problems(promise.amount, promise.promised_on, today)
+    if problems:  # the promise the contact log will store: the same terms as any other
+        raise ValidationFailed(
+            f"the promise's {problems[0]['field']}: {problems[0]['reason']}",
+            details=[{**p, "field": f"promise.{p['field']}"} for p in problems],
         )
     details = {
         "promise": {

@@ -21,14 +21,11 @@ from service.contact import log
 from service.contact.accounts import loan_in_view
 from service.db.models import Borrower, Loan, Promise, PromiseStatus
 from service.domain.contact import PromiseSource
-from service.domain.ptp import MOVES
+from service.domain.ptp import MOVES, terms_problems
 from service.errors import Conflict, NotFound, ValidationFailed
 
 # Who the audit log names for what arrives through Twilio's webhooks.
 ACTOR = "twilio"
-# The furthest ahead a person may promise (a plan of instalments is an arrangement).
-MAX_DAYS_AHEAD = 366
-MAX_AMOUNT = Decimal(1_000_000_000_000)
 
 
 def promise_view(row: Any) -> dict[str, Any]:
@@ -127,15 +124,8 @@ async def store_promise(
 
 
 def check_terms(amount: Decimal, promised_on: dt.date, today: dt.date) -> None:
-    """A promise a person takes: a positive amount (two decimals at most) by a day from today
-    to a year ahead."""
-    problems = []
-    if amount <= 0 or amount >= MAX_AMOUNT or amount != amount.quantize(Decimal("0.01")):
-        problems.append({"field": "amount", "reason": "a positive amount with two decimals"})
-    if promised_on < today or promised_on > today + dt.timedelta(days=MAX_DAYS_AHEAD):
-        problems.append(
-            {"field": "promised_on", "reason": f"from today to {MAX_DAYS_AHEAD} days ahead"}
-        )
+    """A promise a person takes: refused with every reason it is not one a debtor can make."""
+    problems = terms_problems(amount, promised_on, today)
     if problems:
         raise ValidationFailed(
             "the promise's terms are not ones a debtor can make", details=problems

@@ -19,6 +19,8 @@ import enum
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+from service.domain.promises import MAX_AMOUNT, MAX_DAYS_AHEAD
+
 
 class PromiseStatus(enum.StrEnum):
     proposed = "proposed"  # read from a reply ("PAY 500 FRI"): a collector confirms or drops it
@@ -75,6 +77,21 @@ class Outcome:
     status: PromiseStatus
     paid: Decimal
     settled_on: dt.date | None
+
+
+def terms_problems(amount: Decimal, promised_on: dt.date, today: dt.date) -> list[dict[str, str]]:
+    """What is wrong with a promise a person takes (none: it can be taken) — a positive amount
+    with two decimals at most, below the columns' bound, by a day from today to
+    :data:`~service.domain.promises.MAX_DAYS_AHEAD` ahead: the bounds a reply's promise is read
+    within too."""
+    problems = []
+    if amount <= 0 or amount > MAX_AMOUNT or amount != amount.quantize(Decimal("0.01")):
+        problems.append({"field": "amount", "reason": "a positive amount with two decimals"})
+    if not today <= promised_on <= today + dt.timedelta(days=MAX_DAYS_AHEAD):
+        problems.append(
+            {"field": "promised_on", "reason": f"from today to {MAX_DAYS_AHEAD} days ahead"}
+        )
+    return problems
 
 
 def deadline(promised_on: dt.date, grace_days: int) -> dt.date:
