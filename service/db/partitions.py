@@ -9,6 +9,7 @@ in UTC; ``<table>_default`` holds a row in a month with no partition of its own.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -28,9 +29,14 @@ PARTITIONED: dict[str, tuple[str, str | None]] = {
 # Set while the upkeep moves rows out of the default partition: attempts_key() lets them in
 # (their keys are taken already, by themselves).
 MOVING = "arrears.moving_rows"
-# The upkeep runs beside the day's work: a partition created or moved waits this long for a
-# lock on the table, then gives up until the next night (the months are made ahead).
-LOCK_TIMEOUT = "10s"
+# The upkeep runs beside the day's work: creating or moving a partition needs the table to
+# itself, and while that lock waits, every later statement on the table queues behind it. So
+# it waits briefly — under PostgreSQL's deadlock_timeout (1 s by default), so that when a
+# request that read the table wants to write it meanwhile, the upkeep gives way instead of
+# the request being chosen as the deadlock's victim — tries again a few times, then leaves it
+# to the next night (the months are made ahead).
+LOCK_TIMEOUT = "500ms"
+TRIES = 3
 LOCK_NOT_AVAILABLE = "55P03"
 
 
@@ -182,13 +188,17 @@ async def upkeep_in_own_transaction(db: AsyncEngine, today: dt.date) -> dict[str
     the months are made ahead, the next night tries again."""
     if db.dialect.name != "postgresql":
         return {}
-    try:
-        async with db.begin() as conn:
-            return await upkeep(conn, today)
-    except DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-            return {"skipped": [str(error.orig).splitlines()[0]]}
-        raise
+    for attempt in range(1, TRIES + 1):
+        try:
+            async with db.begin() as conn:
+                return await upkeep(conn, today)
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            if attempt == TRIES:
+                return {"skipped": [str(error.orig).splitlines()[0]]}
+            await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 @dataclass(frozen=True)
