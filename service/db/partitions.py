@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -30,13 +31,14 @@ PARTITIONED: dict[str, tuple[str, str | None]] = {
 # (their keys are taken already, by themselves).
 MOVING = "arrears.moving_rows"
 # The upkeep runs beside the day's work: creating or moving a partition needs the table to
-# itself, and while that lock waits, every later statement on the table queues behind it. So
-# it waits briefly — under PostgreSQL's deadlock_timeout (1 s by default), so that when a
-# request that read the table wants to write it meanwhile, the upkeep gives way instead of
-# the request being chosen as the deadlock's victim — tries again a few times, then leaves it
-# to the next night (the months are made ahead).
-LOCK_TIMEOUT = "500ms"
-TRIES = 3
+# itself, and while that lock waits, every later statement on the table queues behind it — a
+# request that read the table and then writes it would wait on the upkeep while the upkeep
+# waits on it (a deadlock, whose victim may be the request). So the upkeep hardly waits: it
+# takes the lock at once or gives way, tries again a few times, then leaves it to the next
+# night (the months are made ahead). A deadlock it is found in is given way to the same.
+LOCK_TIMEOUT = "50ms"
+TRIES = 5
+DEADLOCK_DETECTED = "40P01"
 LOCK_NOT_AVAILABLE = "55P03"
 
 
@@ -140,7 +142,10 @@ async def _months_in(conn: AsyncConnection, table: str, source: str) -> set[dt.d
 
 
 async def upkeep(
-    conn: AsyncConnection, today: dt.date, months_ahead: int = MONTHS_AHEAD
+    conn: AsyncConnection,
+    today: dt.date,
+    months_ahead: int = MONTHS_AHEAD,
+    tables: Sequence[str] = tuple(PARTITIONED),
 ) -> dict[str, list[str]]:
     """Make this month's partition and the ``months_ahead`` after it, and move the rows the
     default partition holds into partitions of their months. Returns the partitions created,
@@ -151,7 +156,7 @@ async def upkeep(
     for _ in range(months_ahead):
         wanted.append(next_month(wanted[-1]))
     created: dict[str, list[str]] = {}
-    for table in PARTITIONED:
+    for table in tables:
         have = {p.month for p in await partitions(conn, table)}
         stray = await _months_in(conn, table, partition_name(table, None))
         missing = sorted((set(wanted) | stray) - have)
@@ -188,17 +193,26 @@ async def upkeep_in_own_transaction(db: AsyncEngine, today: dt.date) -> dict[str
     the months are made ahead, the next night tries again."""
     if db.dialect.name != "postgresql":
         return {}
-    for attempt in range(1, TRIES + 1):
-        try:
-            async with db.begin() as conn:
-                return await upkeep(conn, today)
-        except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
-                raise
-            if attempt == TRIES:
-                return {"skipped": [str(error.orig).splitlines()[0]]}
-            await asyncio.sleep(attempt)
-    raise AssertionError("unreachable")  # the loop returns or raises
+    # One table per transaction: waiting for one table's lock while holding another's is how
+    # the upkeep and a request that uses both would deadlock.
+    done: dict[str, list[str]] = {}
+    for table in PARTITIONED:
+        for attempt in range(1, TRIES + 1):
+            try:
+                async with db.begin() as conn:
+                    done.update(await upkeep(conn, today, tables=[table]))
+                break
+            except DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) not in (
+                    LOCK_NOT_AVAILABLE,
+                    DEADLOCK_DETECTED,
+                ):
+                    raise
+                if attempt == TRIES:
+                    done.setdefault("skipped", []).append(str(error.orig).splitlines()[0])
+                else:
+                    await asyncio.sleep(attempt)
+    return done
 
 
 @dataclass(frozen=True)
