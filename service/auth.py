@@ -37,6 +37,8 @@ class CurrentUser:
     username: str
     display_name: str
     role: Role
+    # The language the web pages are shown in (zh-CN or en); None: the browser's choice.
+    locale: str | None = None
 
     @property
     def is_collector(self) -> bool:
@@ -150,6 +152,35 @@ async def set_password(
     )
 
 
+async def change_own_password(conn: AsyncConnection, user_id: int, current: str, new: str) -> str:
+    """A user's own change: the current password proves it is them (a session left open on a
+    shared desk is not enough). Every session ends, as with any change; returns the username."""
+    row = (
+        await conn.execute(select(User.username, User.password_hash).where(User.id == user_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFound("user not found")
+    if not await asyncio.to_thread(verify_password, current, row.password_hash):
+        raise InputError("the current password is wrong")
+    if new == current:
+        raise InputError("the new password is the current one")
+    await set_password(conn, row.username, new, actor=row.username)
+    return str(row.username)
+
+
+async def set_preferences(
+    conn: AsyncConnection, user_id: int, *, ui_locale: str | None = None, phone: str | None = None
+) -> None:
+    """A user's own page language and phone (each only when given; "" clears the phone)."""
+    values: dict[str, str | None] = {}
+    if ui_locale is not None:
+        values["ui_locale"] = ui_locale
+    if phone is not None:
+        values["phone"] = phone or None
+    if values:
+        await conn.execute(update(User).where(User.id == user_id).values(**values))
+
+
 async def login(
     conn: AsyncConnection, username: str, password: str, ttl: dt.timedelta
 ) -> tuple[str, CurrentUser] | None:
@@ -170,7 +201,7 @@ async def login(
             token_hash=_token_hash(token), user_id=row.id, created_at=now, expires_at=now + ttl
         )
     )
-    return token, CurrentUser(row.id, row.username, row.display_name, Role(row.role))
+    return token, CurrentUser(row.id, row.username, row.display_name, Role(row.role), row.ui_locale)
 
 
 # --- login, throttled -----------------------------------------------------------------------------
@@ -327,7 +358,7 @@ def _locked_for(
 
 # The session lookup every request makes: one statement, shared by both paths below.
 SESSION_USER = """
-    SELECT u.id, u.username, u.display_name, u.role FROM users u
+    SELECT u.id, u.username, u.display_name, u.role, u.ui_locale FROM users u
     JOIN sessions s ON s.user_id = u.id
     WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now
       AND u.active"""
@@ -339,13 +370,13 @@ async def user_for_token(conn: AsyncConnection, token: str) -> CurrentUser | Non
     row = (
         await conn.execute(_SESSION_USER, {"token_hash": _token_hash(token), "now": utcnow()})
     ).one_or_none()
-    return None if row is None else CurrentUser(row[0], row[1], row[2], Role(row[3]))
+    return None if row is None else CurrentUser(row[0], row[1], row[2], Role(row[3]), row[4])
 
 
 async def user_for_token_raw(pool: Any, token: str) -> CurrentUser | None:
     """The same lookup on a raw asyncpg pool (PostgreSQL): no SQLAlchemy on every request."""
     row = await pool.fetchrow(_SESSION_USER_RAW, _token_hash(token), utcnow())
-    return None if row is None else CurrentUser(row[0], row[1], row[2], Role(row[3]))
+    return None if row is None else CurrentUser(row[0], row[1], row[2], Role(row[3]), row[4])
 
 
 async def logout(conn: AsyncConnection, token: str) -> None:

@@ -100,7 +100,11 @@ async def test_every_answer_carries_the_security_headers(
     assert SECURITY_HEADERS == {
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
-        "Content-Security-Policy": "frame-ancestors 'none'",
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'"
+        ),
         "Referrer-Policy": "same-origin",
     }
 

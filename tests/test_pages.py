@@ -37,7 +37,7 @@ async def test_landing_page_invites_to_log_in(client: Client) -> None:
     response = await client.get("/")
     assert response.status == 200
     html = await response.text()
-    assert "<h1>Arrears</h1>" in html
+    assert '<h1 translate="no">Arrears</h1>' in html
     assert 'href="/login"' in html
 
 
@@ -86,6 +86,9 @@ async def test_the_portfolio_page_shows_open_loans_by_bucket(
     html = await (await client.get("/")).text()
 
     assert 'data-testid="buckets"' in html
-    assert "<td>M0</td>" in html  # open and current (loans paid off that day are closed)
+    # Open and current (loans paid off that day are closed).
+    assert '<td translate="no">M0</td>' in html
     for bucket in ("M1", "M3", "M7+"):  # every overdue loan is open
-        assert f"<td>{bucket}</td><td>{report.buckets[bucket]}</td>" in html
+        assert (
+            f'<td translate="no">{bucket}</td><td class="num">{report.buckets[bucket]}</td>' in html
+        )

@@ -27,7 +27,6 @@ from service.settings import Settings
 from service.treatment.accounts import PlanRow
 from service.treatment.messages import (
     SUFFIXES,
-    environment,
     letter_variables,
     render_letter,
     render_sms,
@@ -37,6 +36,7 @@ from service.treatment.messages import (
 )
 from service.treatment.planner import message_context
 from service.web.keys import TEMPLATES
+from service.web.ui.render import web_environment
 from strategies.treatment import TreatmentAccount
 from tests.conftest import PASSWORD, make_user
 from tests.test_pages import post_form
@@ -199,7 +199,8 @@ async def test_every_web_template_renders_for_the_pages_that_use_it(
             assert (await post_form(client, "/login", login, "/login")).status == 200
             home = await client.get("/")
             assert home.status == 200
-            assert role.value in await home.text()  # logged in: the page with the user's name
+            assert role.value.title() in await home.text()  # logged in: the page with their name
+            assert (await client.get("/me")).status == 200
             assert (await post_form(client, "/logout", {}, "/")).status == 200
         # A form posted without its token: refused, with the message page.
         assert (await client.post("/logout")).status == 403
@@ -207,7 +208,7 @@ async def test_every_web_template_renders_for_the_pages_that_use_it(
         del pages.get_template
     shipped = {entry.name for entry in ROOT.joinpath("web").iterdir() if entry.is_file()}
     assert shipped <= set(rendered), f"never rendered: {shipped - set(rendered)}"
-    assert environment("web").undefined is jinja2.StrictUndefined
+    assert web_environment().undefined is jinja2.StrictUndefined
 
 
 def test_an_installed_wheel_carries_every_template(tmp_path: Path) -> None:
@@ -232,7 +233,7 @@ def test_an_installed_wheel_carries_every_template(tmp_path: Path) -> None:
     shipped = {
         path.relative_to(ROOT_DIR.parent).as_posix()
         for path in ROOT_DIR.rglob("*")
-        if path.is_file() and path.suffix in (".html", ".txt", ".xml")
+        if path.is_file() and path.suffix in (".html", ".txt", ".xml", ".po", ".css", ".js")
     }
     assert shipped
     assert shipped <= packed, sorted(shipped - packed)

@@ -22,12 +22,11 @@ from service.contact.dispatch import open_dispatcher
 from service.contact.sweeper import dispatch_forever
 from service.db.engine import create_engine
 from service.settings import Settings
-from service.treatment.messages import environment
-from service.web import openapi, webhooks
+from service.web import openapi, ui, webhooks
 from service.web.api import AREAS
 from service.web.keys import CLOCK, ENGINE, HOT_POOL, JOBS, REDIS, SETTINGS, STRATEGIES, TEMPLATES
 from service.web.middleware import MIDDLEWARES, security_headers
-from service.web.ui import pages
+from service.web.ui.render import web_environment
 from workers.deps import Dependencies
 from workers.jobs import ArqJobs, InProcessJobs, sweep_every
 
@@ -43,7 +42,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[STRATEGIES] = strategies_for(settings)
-    app[TEMPLATES] = environment("web")
+    app[TEMPLATES] = web_environment()
     app.cleanup_ctx.append(_database)
     if not settings.is_sqlite:
         # A PostgreSQL-only mechanism (raw asyncpg), not a spelling: see service.db.dialect.
@@ -55,7 +54,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         app.cleanup_ctx.append(_dispatch)
     for area in (*AREAS, openapi.api):
         area.setup(app)
-    pages.setup_routes(app)
+    ui.setup(app)
     webhooks.setup(app)
     return app
 

@@ -37,6 +37,10 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     # Comma-separated locales the user works in (language match), e.g. "zh-CN,en".
     languages: Mapped[str] = mapped_column(String(64), default="zh-CN")
+    # The language of the web pages (zh-CN or en); None: the browser's Accept-Language.
+    ui_locale: Mapped[str | None] = mapped_column(String(8))
+    # The user's own phone (E.164): click-to-call rings it first and bridges it to the debtor.
+    phone: Mapped[str | None] = mapped_column(String(20))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     # Most open accounts the user may hold at once; None: no limit.
     capacity: Mapped[int | None] = mapped_column(Integer)

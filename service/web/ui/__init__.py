@@ -1,1 +1,29 @@
-"""The browser side: server-rendered pages (``pages``); i18n and CSRF land here with them."""
+"""The server-rendered pages (Jinja2, templates/web): one module per area, each a
+:class:`~service.web.ui.framework.Pages`; the static files (CSS, JS, vendored libraries)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from service.web.ui import home, session
+from service.web.ui.framework import PageRoute, Pages
+
+AREAS: tuple[Pages, ...] = (
+    home.pages,
+    session.pages,
+)
+
+
+def routes() -> list[PageRoute]:
+    """Every page and form route, as the access sweep walks them."""
+    return [route for area in AREAS for route in area.routes]
+
+
+def setup(app: web.Application) -> None:
+    for area in AREAS:
+        area.setup(app)
+    static = Path(str(resources.files("templates").joinpath("web", "static")))
+    app.router.add_static("/static/", static, name="static", append_version=False)

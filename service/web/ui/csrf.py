@@ -19,8 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from service.web.keys import SESSION_TOKEN, SETTINGS
+from service.web.ui.i18n import lazy_gettext as _l
 
 FIELD = "csrf_token"
+EXPIRED_FORM = _l("This form has expired or did not come from this site. Please try again.")
 COOKIE = "arrears_csrf"
 _MINTED = web.RequestKey("csrf_minted", str)
 
@@ -60,3 +62,7 @@ def valid(request: web.Request, form: Mapping[str, Any]) -> bool:
     session = request.get(SESSION_TOKEN)
     expected = form_token(request) if session else request.cookies.get(COOKIE, "")
     return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def expired_message() -> str:
+    return str(EXPIRED_FORM)
