@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
 from multidict import MultiDictProxy
 
 from service.auth import CurrentUser
@@ -88,14 +88,20 @@ class Pages:
     def get(self, path: str, *, roles: tuple[Role, ...] | None) -> Callable[[Handler], Handler]:
         return self._route("GET", path, roles)
 
-    def post(self, path: str, *, roles: tuple[Role, ...] | None) -> Callable[[Handler], Handler]:
-        return self._route("POST", path, roles)
+    def post(
+        self, path: str, *, roles: tuple[Role, ...] | None, upload: bool = False
+    ) -> Callable[[Handler], Handler]:
+        """A form's POST. ``upload``: a multipart form with files, streamed (the body may be
+        larger than a form's limit): its **first** field must be the CSRF token, checked before
+        anything else is read; the handler takes ``parts``, the reader positioned after it."""
+        return self._route("POST", path, roles, upload)
 
     def _route(
-        self, method: str, path: str, roles: tuple[Role, ...] | None
+        self, method: str, path: str, roles: tuple[Role, ...] | None, upload: bool = False
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
-            self.routes.append(PageRoute(method, path, roles, self.area, _wrap(handler, roles)))
+            wrapped = _wrap(handler, roles, upload)
+            self.routes.append(PageRoute(method, path, roles, self.area, wrapped))
             return handler
 
         return decorate
@@ -105,7 +111,19 @@ class Pages:
             app.router.add_route(route.method, route.path, route.handler)
 
 
-def _wrap(handler: Handler, roles: tuple[Role, ...] | None) -> Handler:
+async def _csrf_part(request: web.Request) -> MultipartReader | None:
+    """The multipart reader after a first field that is this request's CSRF token, or None."""
+    if not request.content_type.startswith("multipart/form-data"):
+        return None
+    reader = await request.multipart()
+    first = await reader.next()
+    if not isinstance(first, BodyPartReader) or first.name != csrf.FIELD:
+        return None
+    token = (await first.read(decode=True))[:256].decode("ascii", "replace")
+    return reader if csrf.valid(request, {csrf.FIELD: token}) else None
+
+
+def _wrap(handler: Handler, roles: tuple[Role, ...] | None, upload: bool) -> Handler:
     wants = inspect.signature(handler).parameters
 
     async def page(request: web.Request) -> web.StreamResponse:
@@ -126,7 +144,12 @@ def _wrap(handler: Handler, roles: tuple[Role, ...] | None) -> Handler:
                 return forbidden(request)
         if "user" in wants:
             arguments["user"] = user
-        if request.method == "POST":
+        if request.method == "POST" and upload:
+            parts = await _csrf_part(request)
+            if parts is None:
+                return render(request, "message.html", status=403, message=csrf.expired_message())
+            arguments["parts"] = parts
+        elif request.method == "POST":
             form = await request.post()
             if not csrf.valid(request, form):
                 return render(request, "message.html", status=403, message=csrf.expired_message())
