@@ -67,20 +67,22 @@ def negotiate(chosen: str | None, cookie: str | None, accept_language: str) -> s
         if candidate in LOCALES:
             return candidate
     wanted = []
-    for part in accept_language.split(","):
+    for position, part in enumerate(accept_language.split(",")[:32]):
         tag, _, quality = part.strip().partition(";q=")
         try:
             weight = float(quality) if quality else 1.0
         except ValueError:
             continue
-        if tag:
-            wanted.append((weight, tag.replace("-", "_")))
-    preferred = [tag for _, tag in sorted(wanted, key=lambda item: -item[0])]
-    found = Locale.negotiate(preferred, list(LOCALES.values()), sep="_") if preferred else None
-    if found is not None:
-        babel_name = str(found)
-        for web_name, catalog_name in LOCALES.items():
-            if catalog_name == babel_name or babel_name.startswith(catalog_name.split("_")[0]):
+        if tag and tag != "*":
+            wanted.append((-weight, position, tag.lower().replace("_", "-")))
+    # The browser's order by weight; a language we have in another script or region (zh-TW,
+    # en-GB) is nearer to its reader than the default.
+    for _, _, tag in sorted(wanted):
+        for web_name in LOCALES:
+            if tag == web_name.lower():
+                return web_name
+        for web_name in LOCALES:
+            if tag.split("-")[0] == web_name.lower().split("-")[0]:
                 return web_name
     return DEFAULT_LOCALE
 
