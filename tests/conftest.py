@@ -145,6 +145,15 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def sqlite_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
+    """An embedded database of its own, for tests that serve a browser (one backend is enough
+    there: the pages' rules are tested over HTTP on both)."""
+    path = tmp_path / "arrears.db"
+    shutil.copy(sqlite_template, path)
+    return Settings(database_url=f"sqlite+aiosqlite:///{path}", var_dir=tmp_path / "var")
+
+
+@pytest.fixture
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(settings)
     yield engine

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import async_playwright
 
 from service.db.models import Role
 from service.settings import Settings
 from service.web.app import create_app
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD, make_user
-
-CHROMIUM = "/usr/bin/chromium"
-# Without these, Chromium reaches for Google's services, which this machine's network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def sqlite_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
-    path = tmp_path / "arrears.db"
-    shutil.copy(sqlite_template, path)
-    return Settings(database_url=f"sqlite+aiosqlite:///{path}", var_dir=tmp_path / "var")
 
 
 async def test_a_supervisor_logs_in_and_sees_the_portfolio(
