@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError, dates, numbers
+from babel import dates, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import LazyProxy, Translations
@@ -166,9 +166,9 @@ def format_time(moment: dt.datetime | None, zone: str) -> str:
     return dates.format_time(moment, "short", tzinfo=ZoneInfo(zone), locale=_babel_locale())
 
 
+# Each language's name in itself, as a language switcher shows it.
+LANGUAGE_NAMES = {"en": "English", "zh-CN": "简体中文"}
+
+
 def language_name(locale: str) -> str:
-    """A language's name in itself (English, 中文), as a language switcher shows it."""
-    try:
-        return Locale.parse(LOCALES[locale]).get_display_name() or locale
-    except (KeyError, UnknownLocaleError):
-        return locale
+    return LANGUAGE_NAMES.get(locale, locale)
