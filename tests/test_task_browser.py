@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, ViewportSize, async_playwright
 
 from service.clock import FixedClock
 from service.db.engine import create_engine
@@ -21,7 +21,7 @@ from tests.conftest import PASSWORD
 from tests.task_floor import PNG, build_floor, moment
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 TAP = 44  # px: WCAG 2.5.5's target size, Apple's and Google's minimum
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 
