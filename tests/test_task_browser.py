@@ -117,7 +117,7 @@ async def test_a_field_collector_records_a_visit_on_a_phone(
                 await page.locator("#visit-photos").set_input_files(str(door))
                 await page.get_by_test_id("record-visit").click()
                 await page.get_by_text("The visit is recorded.").wait_for()
-                assert await page.get_by_test_id("task-status").inner_text() == "Failed"
+                assert await page.get_by_test_id("task-status").inner_text() == "Unsuccessful"
                 assert await page.locator(".photos img").count() == 1
                 source = await page.locator(".photos img").get_attribute("src")
                 served = await page.request.get(f"{base}{source}")

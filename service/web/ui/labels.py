@@ -46,10 +46,10 @@ LABELS: dict[type[enum.Enum], dict[Any, LazyProxy]] = {
         TaskKind.inspection: _l("Post-loan inspection"),
     },
     TaskStatus: {
-        TaskStatus.open: _l("Open"),
+        TaskStatus.open: _l("To do"),
         TaskStatus.done: _l("Done"),
-        TaskStatus.failed: _l("Failed"),
-        TaskStatus.cancelled: _l("Cancelled"),
+        TaskStatus.failed: _l("Unsuccessful"),
+        TaskStatus.cancelled: _l("Called off"),
     },
     VisitOutcome: {
         VisitOutcome.met_debtor: _l("Met the debtor, no promise"),
@@ -98,7 +98,7 @@ LABELS: dict[type[enum.Enum], dict[Any, LazyProxy]] = {
         RiskSignal.risk_finding: _l("Risk found last time"),
     },
     WriteOffStatus: {
-        WriteOffStatus.proposed: _l("Proposed"),
+        WriteOffStatus.proposed: _l("Awaiting decision"),
         WriteOffStatus.approved: _l("Approved"),
         WriteOffStatus.rejected: _l("Rejected"),
         WriteOffStatus.withdrawn: _l("Withdrawn"),
