@@ -4,10 +4,11 @@ forward only). Close of business creates them from the treatment plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, and_, case, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
@@ -15,9 +16,24 @@ from service.casework.visits import VisitPromise, visible_task, visit_closing
 from service.clock import utcnow
 from service.db.models import Borrower, Loan, Task
 from service.domain.casework import TASK_OUTCOMES, TaskKind, TaskStatus
-from service.errors import Conflict, ValidationFailed
+from service.errors import Conflict, NotFound, ValidationFailed
 
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+# Every kind a plain task list shows: inspections have a list of their own, with what they
+# record (service.casework.inspections), and are shown only when asked for by name.
+LISTED_KINDS = tuple(kind for kind in TaskKind if kind is not TaskKind.inspection)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """Which of the visible tasks a list shows: of these kinds, in this state (None: any),
+    due on or before ``due_by`` (None: whenever)."""
+
+    kinds: tuple[TaskKind, ...] = LISTED_KINDS
+    status: TaskStatus | None = TaskStatus.open
+    due_by: dt.date | None = None
 
 
 async def list_tasks(
@@ -27,9 +43,15 @@ async def list_tasks(
     open_only: bool = True,
     limit: int = 200,
     offset: int = 0,
+    where: TaskFilter | None = None,
+    first_for: int | None = None,
 ) -> list[dict[str, Any]]:
     """Tasks on the loans ``visible`` selects (a collector: their queues' accounts), a page of
-    them in due order; :func:`count_tasks` counts the same selection."""
+    them in due order; :func:`count_tasks` counts the same selection. ``where`` narrows them
+    (default: the open ones, or every state without ``open_only``); ``first_for``: a user id
+    whose own tasks come first (``mine``: the task is theirs, or its account is and nobody
+    owns the task)."""
+    mine = _mine(first_for)
     query = _tasks(
         select(
             Task.id,
@@ -41,30 +63,115 @@ async def list_tasks(
             Task.notes,
             Task.closed_by,
             Loan.loan_ref,
+            Loan.currency,
             Loan.outstanding,
             Loan.days_past_due,
+            Borrower.name.label("borrower_name"),
+            mine.label("mine"),
         ),
         visible,
-        open_only,
+        _where(where, open_only),
     )
-    query = query.order_by(Task.due_on, Task.id).limit(limit).offset(offset)
-    return [dict(row._mapping) for row in await conn.execute(query)]
+    order = (Task.due_on, Task.id) if first_for is None else (mine.desc(), Task.due_on, Task.id)
+    query = query.order_by(*order).limit(limit).offset(offset)
+    return [_listed(row) for row in await conn.execute(query)]
 
 
-async def count_tasks(conn: AsyncConnection, visible: Any, *, open_only: bool = True) -> int:
+async def count_tasks(
+    conn: AsyncConnection, visible: Any, *, open_only: bool = True, where: TaskFilter | None = None
+) -> int:
     """How many tasks :func:`list_tasks` pages through."""
-    return int(await conn.scalar(_tasks(select(func.count(Task.id)), visible, open_only)) or 0)
+    query = _tasks(select(func.count(Task.id)), visible, _where(where, open_only))
+    return int(await conn.scalar(query) or 0)
 
 
-def _tasks(query: _Query, visible: Any, open_only: bool) -> _Query:
+async def count_by_kind(
+    conn: AsyncConnection, visible: Any, where: TaskFilter
+) -> dict[TaskKind, int]:
+    """How many tasks of each of ``where``'s kinds the same selection holds (0 for none)."""
+    query = _tasks(select(Task.kind, func.count(Task.id)), visible, where).group_by(Task.kind)
+    found = {TaskKind(kind): int(count) for kind, count in await conn.execute(query)}
+    return {kind: found.get(kind, 0) for kind in where.kinds}
+
+
+def _where(where: TaskFilter | None, open_only: bool) -> TaskFilter:
+    return where or TaskFilter(status=TaskStatus.open if open_only else None)
+
+
+def _mine(user_id: int | None) -> Any:
+    if user_id is None:
+        return literal_column("0")
+    return case(
+        (Task.owner_id == user_id, 1),
+        (and_(Task.owner_id.is_(None), Loan.collector_id == user_id), 1),
+        else_=0,
+    )
+
+
+def _listed(row: Any) -> dict[str, Any]:
+    found = dict(row._mapping)
+    found["mine"] = bool(found["mine"])
+    return found
+
+
+def _tasks(query: _Query, visible: Any, where: TaskFilter) -> _Query:
     query = (
         query.select_from(Task)
         .join(Loan, Loan.id == Task.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        # Inspections have a list of their own, with what they record (casework.inspections).
-        .where(visible, Task.kind != TaskKind.inspection)
+        .where(visible, Task.kind.in_([kind.value for kind in where.kinds]))
     )
-    return query.where(Task.status == TaskStatus.open) if open_only else query
+    if where.status is not None:
+        query = query.where(Task.status == where.status)
+    if where.due_by is not None:
+        query = query.where(Task.due_on <= where.due_by)
+    return query
+
+
+async def get_task(conn: AsyncConnection, task_id: int, visible: Any) -> dict[str, Any]:
+    """One task ``visible`` lets the caller see (any kind), with its account's summary:
+    NotFound otherwise, whether it exists or not."""
+    row = (
+        await conn.execute(
+            select(
+                Task.id,
+                Task.kind,
+                Task.status,
+                Task.due_on,
+                Task.result,
+                Task.outcome,
+                Task.notes,
+                Task.details,
+                Task.created_at,
+                Task.closed_at,
+                Task.closed_by,
+                Task.done_on,
+                Task.owner_id,
+                Loan.loan_ref,
+                Loan.status.label("loan_status"),
+                Loan.product,
+                Loan.currency,
+                Loan.outstanding,
+                Loan.overdue_amount,
+                Loan.days_past_due,
+                Loan.bucket,
+                Loan.risk_class,
+                Loan.lost_contact_on,
+                Borrower.borrower_ref,
+                Borrower.name.label("borrower_name"),
+                Borrower.address,
+            )
+            .join(Loan, Loan.id == Task.loan_id)
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Task.id == task_id, visible)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    found = dict(row._mapping)
+    found["kind"] = TaskKind(found["kind"])
+    found["details"] = dict(found["details"] or {})
+    return found
 
 
 async def close_task(

@@ -513,6 +513,7 @@ def _select(recoveries: Any) -> Any:
         select(
             *WriteOff.__table__.c,
             Loan.loan_ref,
+            Loan.currency,
             Borrower.borrower_ref,
             _proposer.username.label("proposer"),
             _decider.username.label("decider"),
@@ -534,6 +535,7 @@ def _view(row: Any) -> dict[str, Any]:
         "id": row.id,
         "loan_id": row.loan_id,
         "loan_ref": row.loan_ref,
+        "currency": row.currency,
         "borrower_ref": row.borrower_ref,
         "status": WriteOffStatus(row.status),
         "principal": row.principal,

@@ -8,12 +8,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from service.web.ui import home, session
+from service.web.ui import agency_pages, home, session, tasks, visit_pages, write_off_pages
 from service.web.ui.framework import PageRoute, Pages
 
 AREAS: tuple[Pages, ...] = (
     home.pages,
     session.pages,
+    tasks.pages,
+    visit_pages.pages,
+    write_off_pages.pages,
+    agency_pages.pages,
 )
 
 
