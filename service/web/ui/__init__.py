@@ -8,12 +8,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from service.web.ui import home, session
+from service.web.ui import account, home, session, work
 from service.web.ui.framework import PageRoute, Pages
 
 AREAS: tuple[Pages, ...] = (
     home.pages,
     session.pages,
+    work.pages,
+    account.pages,
 )
 
 
