@@ -23,6 +23,7 @@ from service.clock import lender_today
 from service.contact import callbacks, promises
 from service.db.models import PromiseStatus, Role
 from service.domain.contact import PromiseSource
+from service.domain.ptp import deadline
 from service.portfolio.visibility import loan_visible
 from service.web.keys import CLOCK, ENGINE, HOT_POOL, SETTINGS
 from service.web.ui.framework import COLLECTING, Pages, see_other
@@ -86,7 +87,11 @@ async def my_work(request: web.Request, user: CurrentUser) -> web.StreamResponse
         queues=queues,
         held=held,
         callbacks=due_callbacks,
-        promises=due_promises,
+        # The last day a payment still keeps each (service.domain.ptp: the date plus grace).
+        promises=[
+            {**p, "deadline": deadline(p["promised_on"], settings.promise_grace_days)}
+            for p in due_promises
+        ],
         proposals=[p for p in proposals if p["arrangement_id"] is None],
         listed=LISTED,
         collector=collector,
