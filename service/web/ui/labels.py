@@ -69,7 +69,7 @@ LABELS: dict[type[enum.Enum], dict[Any, LazyProxy]] = {
         Disposition.wrong_party: _l("Wrong party"),
         Disposition.third_party: _l("Third party"),
         Disposition.promise_to_pay: _l("Promise to pay"),
-        Disposition.refused: _l("Refused to pay"),
+        Disposition.refused: _l("Refused"),
         Disposition.dispute: _l("Dispute"),
         Disposition.claims_paid: _l("Claims paid"),
         Disposition.callback_requested: _l("Callback requested"),
