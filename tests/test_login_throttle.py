@@ -178,6 +178,6 @@ async def test_form_logins_are_throttled_and_audited_like_api_ones(
         assert (await form_login(WRONG)).status == 401
     locked = await form_login(PASSWORD)
     assert locked.status == 429
-    assert "Too many failed logins. Try again in 15 minute(s)." in await locked.text()
+    assert "Too many failed logins. Try again in 15 minutes." in await locked.text()
     assert int(locked.headers["Retry-After"]) > 14 * 60
     assert [d["channel"] for *_, d in await _events(engine, auth.LOGIN_FAILED)] == ["form"] * 6

@@ -24,6 +24,7 @@ from tests.test_pages import origin
 
 Client = TestClient[Any, Any]
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+POST_FORM = re.compile(r'<form[^>]*method="post"[^>]*>.*?</form>', re.DOTALL | re.IGNORECASE)
 
 
 def _sample(route: PageRoute, name: str, account: Account) -> str:
@@ -130,9 +131,12 @@ async def test_no_page_lets_anyone_past_their_role_or_a_collector_past_their_que
         for route in routes:
             if route.path == "/me/password":
                 continue
-            status, _ = await _ask(client, route, other, token)
+            status, answer = await _ask(client, route, other, token)
             if status >= 500:
                 problems.append(f"{username} {route.method} {route.path}: {status}")
+            for form in POST_FORM.findall(answer):
+                if 'name="csrf_token"' not in form:
+                    problems.append(f"{username} {route.path}: a form without its CSRF token")
     print(f"page x role sweep: {len(routes)} routes, {len(problems)} problems")
     assert problems == [], "\n".join(problems)
     assert served >= 3  # the collector's own pages are served: the refusals mean something

@@ -6,6 +6,7 @@ across months as before. docs/contact-log.md, "Volume and retention"."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -269,3 +270,30 @@ async def test_the_log_the_timeline_and_the_export_read_across_months(
     ]
     assert len(lines) == 4
     assert lines[1].startswith("october,")
+
+
+async def test_upkeep_never_waits_holding_the_table_a_request_holding_loans_needs(
+    engine: AsyncEngine,
+) -> None:
+    """A request that updated a loan and then reads the log, beside the upkeep: the upkeep
+    gives way at once (making a partition clones the foreign key into loans, which that request
+    holds), and the request's read is not left waiting behind a table lock the upkeep holds."""
+    _pg_only(engine)
+    floor = await seed(engine)
+    async with engine.connect() as request:
+        transaction = await request.begin()
+        await request.execute(
+            text("UPDATE loans SET updated_at = updated_at WHERE id = :id"), {"id": floor.loan_id}
+        )
+        started = asyncio.get_running_loop().time()
+        done = await partitions.upkeep_in_own_transaction(engine, dt.date(2032, 1, 10))
+        assert "attempts" not in done, done
+        assert done["skipped"], done
+        # Gave way: a few short tries per table, then the next night (never a hang).
+        assert asyncio.get_running_loop().time() - started < 3 * sum(range(partitions.TRIES)) + 5
+        await request.execute(text("SET LOCAL lock_timeout = '1s'"))
+        assert await request.scalar(text("SELECT count(*) FROM attempts")) is not None
+        await transaction.rollback()
+    async with engine.begin() as conn:  # with the loan free again, the months are made
+        made = await partitions.upkeep(conn, dt.date(2032, 1, 10))
+    assert "attempts_p203201" in made["attempts"]

@@ -31,11 +31,15 @@ PARTITIONED: dict[str, tuple[str, str | None]] = {
 # (their keys are taken already, by themselves).
 MOVING = "arrears.moving_rows"
 # The upkeep runs beside the day's work: creating or moving a partition needs the table to
-# itself, and while that lock waits, every later statement on the table queues behind it — a
-# request that read the table and then writes it would wait on the upkeep while the upkeep
-# waits on it (a deadlock, whose victim may be the request). So the upkeep hardly waits: it
-# takes the lock at once or gives way, tries again a few times, then leaves it to the next
-# night (the months are made ahead). A deadlock it is found in is given way to the same.
+# itself, and while that lock waits, every later statement on the table queues behind it. Worse,
+# a new partition also clones the table's foreign keys, which locks the tables they point at
+# (loans…): an upkeep holding the table and then waiting for loans, beside a request holding
+# loans (an UPDATE) and waiting for the table, is a deadlock whose victim may be the request —
+# even when the upkeep's own wait is short, the request's deadlock check may fall inside it.
+# So the upkeep takes every lock it will need first, the table's with a short wait (holding
+# nothing a request could wait for) and the rest without waiting: once it holds them it never
+# waits again, and a process that does not wait is in no deadlock. A lock not had is given
+# way: a few tries, then the next night (the months are made ahead).
 LOCK_TIMEOUT = "50ms"
 TRIES = 5
 DEADLOCK_DETECTED = "40P01"
@@ -141,6 +145,23 @@ async def _months_in(conn: AsyncConnection, table: str, source: str) -> set[dt.d
     return {day for (day,) in rows}
 
 
+async def _lock_for_ddl(conn: AsyncConnection, table: str) -> None:
+    """The locks creating a partition of ``table`` takes, all taken now (see LOCK_TIMEOUT)."""
+    await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    await conn.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+    referenced = await conn.scalars(
+        text(
+            "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint "
+            "WHERE conrelid = CAST(:table AS regclass) AND contype = 'f' "
+            "AND confrelid <> conrelid ORDER BY 1"
+        ),
+        {"table": table},
+    )
+    for name in referenced.all():
+        # What cloning a foreign key onto the new partition takes on the table it points at.
+        await conn.execute(text(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE NOWAIT"))
+
+
 async def upkeep(
     conn: AsyncConnection,
     today: dt.date,
@@ -162,7 +183,7 @@ async def upkeep(
         missing = sorted((set(wanted) | stray) - have)
         if not missing:
             continue
-        await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        await _lock_for_ddl(conn, table)
         default = partition_name(table, None)
         if stray:
             # A new partition may not take rows the default holds: the default is detached,
