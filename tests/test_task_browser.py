@@ -17,9 +17,9 @@ from service.clock import FixedClock
 from service.db.engine import create_engine
 from service.settings import Settings
 from service.web.app import create_app
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
 from tests.task_floor import PNG, build_floor, moment
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 TAP = 44  # px: WCAG 2.5.5's target size, Apple's and Google's minimum

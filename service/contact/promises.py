@@ -188,14 +188,22 @@ async def list_promises(
     *,
     loan_ref: str | None = None,
     status: str | None = None,
+    source: str | None = None,
+    due_by: dt.date | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """Promises on the accounts the caller may see, by date: ``source`` (a PromiseSource)
+    only those taken there; ``due_by`` only those promised for that day or before."""
     query = _promises().join(Borrower, Borrower.id == Loan.borrower_id).where(visible)
     if loan_ref is not None:
         query = query.where(Loan.loan_ref == loan_ref)
     if status is not None:
         query = query.where(Promise.status == PromiseStatus(status))
+    if source is not None:
+        query = query.where(Promise.source == str(source))
+    if due_by is not None:
+        query = query.where(Promise.promised_on <= due_by)
     query = query.order_by(Promise.promised_on, Promise.id).limit(limit).offset(offset)
     return [promise_view(row) for row in await conn.execute(query)]
 

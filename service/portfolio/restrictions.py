@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -199,6 +200,17 @@ def opt_out_view(row: Any) -> dict[str, Any]:
 
 async def list_opt_outs(conn: AsyncConnection, phone: str) -> list[dict[str, Any]]:
     rows = await conn.execute(select(OptOut).where(OptOut.phone == phone).order_by(OptOut.id))
+    return [opt_out_view(row) for row in rows]
+
+
+async def opt_outs_of(conn: AsyncConnection, phones: Sequence[str]) -> list[dict[str, Any]]:
+    """The opt-outs of several numbers (a borrower's and their contacts') in one read."""
+    wanted = sorted({phone for phone in phones if phone})
+    if not wanted:
+        return []
+    rows = await conn.execute(
+        select(OptOut).where(OptOut.phone.in_(wanted)).order_by(OptOut.phone, OptOut.id)
+    )
     return [opt_out_view(row) for row in rows]
 
 

@@ -8,7 +8,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from service.web.ui import agency_pages, home, session, tasks, visit_pages, write_off_pages
+from service.web.ui import (
+    account,
+    agency_pages,
+    home,
+    session,
+    tasks,
+    visit_pages,
+    work,
+    write_off_pages,
+)
 from service.web.ui.framework import PageRoute, Pages
 
 AREAS: tuple[Pages, ...] = (
@@ -18,6 +27,8 @@ AREAS: tuple[Pages, ...] = (
     visit_pages.pages,
     write_off_pages.pages,
     agency_pages.pages,
+    work.pages,
+    account.pages,
 )
 
 

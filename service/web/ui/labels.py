@@ -9,9 +9,20 @@ from typing import Any
 
 from babel.support import LazyProxy
 
-from service.db.models import Role
+from service.contact.timeline import KINDS as TIMELINE_KINDS
+from service.db.models import (
+    CallbackStatus,
+    LoanStatus,
+    PhoneKind,
+    PhoneStatus,
+    PromiseStatus,
+    Role,
+)
 from service.domain.agencies import RecallReason
+from service.domain.arrangements import ApprovalLevel, ArrangementKind, ArrangementStatus
 from service.domain.casework import LegalOutcome, TaskKind, TaskStatus, VisitOutcome
+from service.domain.compliance import HoldKind, TimezoneSource
+from service.domain.contact import AttemptResult, Channel, Direction, Disposition, PromiseSource
 from service.domain.delinquency import RiskClass
 from service.domain.inspections import (
     InspectionFinding,
@@ -20,8 +31,15 @@ from service.domain.inspections import (
     InspectionOutcome,
     RiskSignal,
 )
+from service.domain.queues import QueueKind
 from service.domain.write_offs import WriteOffStatus
+from service.settings import PRIORITIES
 from service.web.ui.i18n import lazy_gettext as _l
+
+# Lists kept as plain strings where they are defined, made enums here to be named like the rest
+# (mypy cannot see members made from a list; the names below are looked up by value).
+TimelineKind = enum.StrEnum("TimelineKind", [(kind, kind) for kind in TIMELINE_KINDS])  # type: ignore[misc]
+NextReason = enum.StrEnum("NextReason", [(reason, reason) for reason in PRIORITIES])  # type: ignore[misc]
 
 LABELS: dict[type[enum.Enum], dict[Any, LazyProxy]] = {
     # 五级分类: the UI shows 正常/关注/次级/可疑/损失 in Chinese (DESIGN §5).
@@ -109,6 +127,136 @@ LABELS: dict[type[enum.Enum], dict[Any, LazyProxy]] = {
         RecallReason.cured: _l("Cured by a payment"),
         RecallReason.loan_closed: _l("Loan closed"),
     },
+    # --- the collector workspace and the account page (work) ---
+    LoanStatus: {
+        LoanStatus.open: _l("Open"),
+        LoanStatus.closed: _l("Closed"),
+        LoanStatus.written_off: _l("Written off"),
+    },
+    AttemptResult: {
+        AttemptResult.busy: _l("Busy"),
+        AttemptResult.not_in_service: _l("Not in service"),
+        AttemptResult.no_answer: _l("No answer"),
+        AttemptResult.voicemail: _l("Voicemail"),
+        AttemptResult.conversation: _l("Conversation"),
+        AttemptResult.wrong_number: _l("Wrong number"),
+        AttemptResult.delivered: _l("Delivered"),
+        AttemptResult.failed: _l("Failed"),
+        AttemptResult.pending: _l("Awaiting the provider's report"),
+        AttemptResult.sent: _l("Sent"),
+        AttemptResult.wrong_address: _l("Wrong address"),
+    },
+    Disposition: {
+        Disposition.rpc: _l("Right-party contact"),
+        Disposition.wrong_party: _l("Wrong party"),
+        Disposition.third_party: _l("Third party"),
+        Disposition.promise_to_pay: _l("Promise to pay"),
+        Disposition.refused: _l("Refused"),
+        Disposition.dispute: _l("Dispute"),
+        Disposition.claims_paid: _l("Claims paid"),
+        Disposition.callback_requested: _l("Callback requested"),
+        Disposition.deceased: _l("Deceased"),
+        Disposition.bankruptcy: _l("Bankruptcy"),
+        Disposition.cease_request: _l("Asked to stop contact"),
+        Disposition.wrong_number: _l("Wrong number"),
+    },
+    Channel: {
+        Channel.call: _l("Call"),
+        Channel.sms: _l("Text message"),
+        Channel.letter: _l("Letter"),
+        Channel.visit: _l("Field visit"),
+    },
+    Direction: {Direction.outbound: _l("Outbound"), Direction.inbound: _l("Inbound")},
+    PromiseStatus: {
+        PromiseStatus.proposed: _l("Proposed"),
+        PromiseStatus.pending: _l("Pending"),
+        PromiseStatus.kept: _l("Kept"),
+        PromiseStatus.partially_kept: _l("Partially kept"),
+        PromiseStatus.broken: _l("Broken"),
+        PromiseStatus.cancelled: _l("Cancelled"),
+    },
+    PromiseSource: {
+        PromiseSource.collector: _l("Taken by a collector"),
+        PromiseSource.ivr: _l("Keyed in on a call's menu"),
+        PromiseSource.sms: _l("Read from a text reply"),
+        PromiseSource.visit: _l("Made on a field visit"),
+        PromiseSource.arrangement: _l("Instalment of an arrangement"),
+        PromiseSource.import_: _l("Imported"),
+    },
+    CallbackStatus: {
+        CallbackStatus.scheduled: _l("Scheduled"),
+        CallbackStatus.done: _l("Done"),
+        CallbackStatus.cancelled: _l("Cancelled"),
+    },
+    ArrangementKind: {
+        ArrangementKind.payment_plan: _l("Payment plan"),
+        ArrangementKind.settlement: _l("Settlement"),
+    },
+    ArrangementStatus: {
+        ArrangementStatus.proposed: _l("Awaiting approval"),
+        ArrangementStatus.active: _l("In force"),
+        ArrangementStatus.rejected: _l("Rejected"),
+        ArrangementStatus.kept: _l("Kept"),
+        ArrangementStatus.broken: _l("Broken"),
+        ArrangementStatus.cancelled: _l("Cancelled"),
+    },
+    ApprovalLevel: {
+        ApprovalLevel.none: _l("No approval needed"),
+        ApprovalLevel.supervisor: _l("A supervisor approves"),
+        ApprovalLevel.admin: _l("An administrator approves"),
+    },
+    HoldKind: {
+        HoldKind.dispute: _l("Dispute"),
+        HoldKind.deceased: _l("Deceased"),
+        HoldKind.bankruptcy: _l("Bankruptcy"),
+        HoldKind.legal_action: _l("Legal action"),
+        HoldKind.complaint: _l("Complaint"),
+        HoldKind.cease_in_writing: _l("Asked in writing to stop contact"),
+        HoldKind.attorney_represented: _l("Represented by an attorney"),
+        HoldKind.breathing_space: _l("Breathing space"),
+        HoldKind.mental_health_crisis: _l("Mental health crisis"),
+        HoldKind.vulnerability_review: _l("Vulnerability review"),
+    },
+    PhoneKind: {
+        PhoneKind.primary: _l("Primary"),
+        PhoneKind.alt: _l("Alternative"),
+        PhoneKind.former: _l("Former"),
+    },
+    PhoneStatus: {PhoneStatus.active: _l("Active"), PhoneStatus.invalid: _l("Invalid")},
+    TimezoneSource: {
+        TimezoneSource.file: _l("from the file"),
+        TimezoneSource.phone: _l("from the phone number"),
+        TimezoneSource.ambiguous: _l("ambiguous"),
+        TimezoneSource.unknown: _l("unknown"),
+        TimezoneSource.confirmed: _l("confirmed by the debtor"),
+    },
+    QueueKind: {
+        QueueKind.collector: _l("Phone collection"),
+        QueueKind.field: _l("Field visits"),
+        QueueKind.legal: _l("Recovery and legal"),
+        QueueKind.agency: _l("Agency"),
+        QueueKind.automated: _l("Automated reminders"),
+    },
+    TimelineKind: {
+        TimelineKind(kind): name
+        for kind, name in (
+            ("attempt", _l("Contact")),
+            ("promise", _l("Promise")),
+            ("payment", _l("Payment")),
+            ("task", _l("Task")),
+            ("assignment", _l("Assignment")),
+            ("event", _l("Event")),
+        )
+    },
+    NextReason: {
+        NextReason(reason): name
+        for reason, name in (
+            ("callback_due", _l("a callback is due")),
+            ("broken_promise", _l("a promise was broken")),
+            ("promise_due_today", _l("a promise is due today")),
+            ("score", _l("most overdue balance")),
+        )
+    },
 }
 # Lists read back from SQL as plain strings: their names by the list and the stored value.
 BY_NAME: dict[str, type[enum.Enum]] = {
@@ -125,6 +273,24 @@ BY_NAME: dict[str, type[enum.Enum]] = {
     "risk_signal": RiskSignal,
     "write_off_status": WriteOffStatus,
     "recall_reason": RecallReason,
+    "loan_status": LoanStatus,
+    "result": AttemptResult,
+    "disposition": Disposition,
+    "channel": Channel,
+    "direction": Direction,
+    "promise_status": PromiseStatus,
+    "promise_source": PromiseSource,
+    "callback_status": CallbackStatus,
+    "arrangement_kind": ArrangementKind,
+    "arrangement_status": ArrangementStatus,
+    "approval": ApprovalLevel,
+    "hold": HoldKind,
+    "phone_kind": PhoneKind,
+    "phone_status": PhoneStatus,
+    "timezone_source": TimezoneSource,
+    "queue_kind": QueueKind,
+    "timeline": TimelineKind,
+    "next_reason": NextReason,
 }
 
 
@@ -136,9 +302,12 @@ def label(value: Any, kind: str | None = None) -> str:
     if kind is not None:
         enum_type = BY_NAME[kind]
         try:
-            value = enum_type[value] if isinstance(value, str) else enum_type(value)
-        except (KeyError, ValueError):
-            return str(value)
+            value = enum_type(value)  # by its stored value ("import"), else by its name
+        except ValueError:
+            try:
+                value = enum_type[value]
+            except KeyError:
+                return str(value)
     names = LABELS.get(type(value))
     if names is None or value not in names:
         return str(getattr(value, "value", value))

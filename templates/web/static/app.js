@@ -37,7 +37,7 @@
       if (found.scrollIntoView) found.scrollIntoView({ block: "center" });
     } else if (tag === "DETAILS") {
       found.open = true;
-      var first = found.querySelector("input, select, textarea, button");
+      var first = found.querySelector("input:not([type=hidden]), select, textarea, button");
       if (first) first.focus();
     } else {
       found.click();
