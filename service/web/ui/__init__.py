@@ -8,12 +8,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from service.web.ui import home, session
+from service.web.ui import contact_panel, home, session
 from service.web.ui.framework import PageRoute, Pages
 
 AREAS: tuple[Pages, ...] = (
     home.pages,
     session.pages,
+    contact_panel.pages,
 )
 
 
