@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,38 @@ TWILIO = {
     "twilio_from_number": "+8610690002",
 }
 MASKED_EMERGENCY = "+*********7000"
+
+
+class _Visible(HTMLParser):
+    """The text a reader sees, less what is marked translate="no" (data) and the head."""
+
+    VOID = frozenset({"input", "br", "link", "meta", "img", "hr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[bool] = []  # per open element: whether its text is hidden
+        self.words: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            return
+        hidden = bool(self.stack and self.stack[-1])
+        hidden = hidden or ("translate", "no") in attrs or tag in ("script", "style", "head")
+        self.stack.append(hidden)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self.VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not (self.stack and self.stack[-1]):
+            self.words += re.findall(r"[A-Za-z]{2,}", data)
+
+
+def latin_words(html: str) -> list[str]:
+    parser = _Visible()
+    parser.feed(html)
+    return parser.words
 
 
 def number_row(html: str, phone: str) -> str:
@@ -145,6 +178,8 @@ async def test_at_night_on_the_debtors_clock_a_number_waits_for_08_00(
         await auth.set_preferences(conn, 1, ui_locale="zh-CN")
     chinese = await (await client.get(PANEL)).text()
     assert "禁止催收时段" in cell(number_row(chinese, PRIMARY), "call-state")
+    panel_only = chinese.split('data-testid="contact-panel"')[1].split("</section>")[0]
+    assert latin_words("<section " + panel_only) == []
     assert "08:00" in cell(number_row(chinese, PRIMARY), "call-state")
 
 
@@ -336,7 +371,7 @@ async def test_on_the_console_channel_a_call_is_refused_plainly(
         client, "/accounts/L1/call", {"party": "debtor", "phone": PRIMARY, "key": "c1"}, PANEL
     )
     assert forced.status == 409
-    assert "Calls need Twilio" in await forced.text()
+    assert 'Calls need <span translate="no">Twilio</span>' in await forced.text()
     assert await rows(engine, "SELECT id FROM contact_log") == []
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from service.auth import CurrentUser
@@ -40,6 +40,8 @@ PAGE = "account/contact.html"
 REF_MOST = 64
 # What a form's redirect tells the panel (?contact=…), and how the panel says it.
 NOTICES = ("sms_queued", "call_ringing")
+# The telephony provider's name, a name in every language.
+PROVIDER = Markup('<span translate="no">Twilio</span>')
 
 
 def _ref(request: web.Request) -> str:
@@ -71,7 +73,7 @@ async def _context(
     back: str | None = None,
     preview: texting.Preview | None = None,
     key: str | None = None,
-    error: str | None = None,
+    error: str | Markup | None = None,
     error_link: bool = False,
     chosen: dict[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -100,6 +102,7 @@ async def _context(
         "key": key or _form_key(),
         "call_key": _form_key(),
         "bridges": bridges_calls(settings),
+        "provider": PROVIDER,
         "has_phone": bool(own_phone),
         "back": back or request.path,
         "notice": _notice(request),
@@ -241,16 +244,14 @@ async def call(request: web.Request, user: CurrentUser, form: Form) -> web.Strea
     raise see_other(_after(back, "call_ringing"))
 
 
-def _call_refusal(exc: ArrearsError) -> tuple[str, bool]:
+def _call_refusal(exc: ArrearsError) -> tuple[str | Markup, bool]:
     """What the collector reads when a call does not start, and whether to link to /me."""
     if isinstance(exc, bridge.CallsNeedTwilio):
-        return (
-            _(
-                "Calls need Twilio: this installation sends through the console channel, "
-                "which rings no phone. Nothing was dialled."
-            ),
-            False,
+        said = _(
+            "Calls need %(provider)s: this installation sends through the console channel, "
+            "which rings no phone. Nothing was dialled."
         )
+        return escape(said) % {"provider": PROVIDER}, False
     if isinstance(exc, bridge.NoPhoneOfYourOwn):
         return _("Click-to-call rings your own phone first, and you have none on file."), True
     if isinstance(exc, ContactRefused):
