@@ -26,8 +26,6 @@ from service.domain.phones import mask
 from service.errors import Conflict, ValidationFailed
 from service.settings import Settings
 
-MEDIA = (Channel.call, Channel.sms)
-
 
 class ContactRefused(Conflict):
     """The guard (or the number) does not let this contact go now: ``decision`` says why."""
@@ -75,17 +73,6 @@ class Reach:
     at: dt.datetime
     zone: str
     numbers: tuple[NumberState, ...]
-
-    def number(self, party: str, phone: str | None) -> NumberState | None:
-        """The number ``phone`` of ``party`` (a contact's only number when ``phone`` is None)."""
-        for state in self.numbers:
-            if state.party.lower() == party.lower() and (phone is None or state.phone == phone):
-                return state
-        return None
-
-    @property
-    def debtor_numbers(self) -> list[NumberState]:
-        return [state for state in self.numbers if state.party == "debtor"]
 
 
 def display_zone(zones: Sequence[str], lender_zone: str) -> str:
