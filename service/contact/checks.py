@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.models import Attempt, Contact, Loan
-from service.domain.compliance import Decision, Facts, Party, Request, guard
+from service.domain.compliance import Decision, Facts, Party, Profile, Request, guard
 from service.domain.contact import PHONE_CHANNELS
 from service.domain.dates import EARLIEST_DATE, LATEST_DATE, in_calendar
 from service.errors import NotFound, ValidationFailed
@@ -30,6 +30,101 @@ from service.treatment.facts import (
     profile_for,
 )
 from service.treatment.plans import plan_for, plans_by_portfolio
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoanContext:
+    """One loan's facts at a moment, with the profile in force for its borrower and what the
+    plan in force adds (its calls a day to the debtor, its days that make a debtor lost)."""
+
+    loan: LoanFacts
+    profile: Profile
+    plan_calls_per_day: int | None
+    lost_contact_days: int
+
+
+async def loan_context(
+    conn: AsyncConnection,
+    settings: Settings,
+    loan_id: int,
+    at: dt.datetime,
+    profile: str | None = None,
+) -> LoanContext:
+    """The facts of one loan at ``at``, as known then, with the holds in force on the debtor's
+    date (not the asker's)."""
+    name = profile or settings.compliance_profile
+    check_profile(name)
+    loan = (await load_loan_facts(conn, settings, [loan_id], at))[loan_id]
+    local = _debtor_date(loan.zones, settings.lender_timezone, at)
+    if local != at.date():
+        loan = (await load_loan_facts(conn, settings, [loan_id], at, on=local))[loan_id]
+    plan = plan_for(await plans_by_portfolio(conn), loan.product)
+    return LoanContext(
+        loan=loan,
+        profile=profile_for(name, loan.region),
+        plan_calls_per_day=plan.spec.calls_per_day if plan is not None else None,
+        lost_contact_days=plan.spec.lost_contact_after_days if plan is not None else 3,
+    )
+
+
+async def facts_about(
+    conn: AsyncConnection,
+    settings: Settings,
+    context: LoanContext,
+    *,
+    loan_ref: str,
+    party_ref: str,
+    at: dt.datetime,
+    phone: str | None = None,
+) -> Facts:
+    """The guard's facts for contacting ``party_ref`` ("debtor" in any case, or a contact_ref of
+    the loan's borrower) at ``at``; ``phone``: which of the debtor's numbers (default: the one
+    dispatch uses, the primary)."""
+    loan = context.loan
+    if party_ref.lower() == "debtor":
+        opted = await opted_out(conn, [phone or loan.debtor_phone], at)
+        return facts_for(
+            loan,
+            context.profile,
+            settings,
+            opted,
+            phone=phone,
+            plan_calls_per_day=context.plan_calls_per_day,
+            lost_contact_days=context.lost_contact_days,
+        )
+    party, number, contact_id = await _third_party(conn, loan, loan_ref, party_ref)
+    # "Once per person" (US): every earlier contact with them, about any of the debtor's debts.
+    located = int(
+        await conn.scalar(
+            select(func.count())
+            .select_from(Attempt)
+            .where(
+                Attempt.contact_id == contact_id,
+                Attempt.direction == "outbound",
+                Attempt.occurred_at <= at,
+            )
+        )
+        or 0
+    )
+    opted = await opted_out(conn, [number], at)
+    # A third party never gave SMS consent here: texts to them are blocked (fail closed).
+    return facts_for(
+        loan,
+        context.profile,
+        settings,
+        opted,
+        party,
+        number,
+        False,
+        located,
+        lost_contact_days=context.lost_contact_days,
+    )
+
+
+def purpose_for(party_kind: str) -> str:
+    """What a contact is for when the asker does not say: collecting from the debtor or a
+    guarantor, locating the debtor through anyone else."""
+    return "collection" if party_kind in ("debtor", "guarantor") else "location"
 
 
 async def load_facts(
@@ -52,44 +147,12 @@ async def load_facts(
             f"at must be in the years {EARLIEST_DATE.year} to {LATEST_DATE.year}",
             details=[{"field": "at"}],
         )
-    name = profile or settings.compliance_profile
-    check_profile(name)
+    check_profile(profile or settings.compliance_profile)
     loan_id = await conn.scalar(select(Loan.id).where(Loan.loan_ref == loan_ref))
     if loan_id is None:
         raise NotFound(f"loan {loan_ref!r} not found")
-    loan = (await load_loan_facts(conn, settings, [loan_id], at))[loan_id]
-    local = _debtor_date(loan.zones, settings.lender_timezone, at)
-    if local != at.date():
-        # Holds are those in force on the debtor's date, not the asker's.
-        loan = (await load_loan_facts(conn, settings, [loan_id], at, on=local))[loan_id]
-    chosen = profile_for(name, loan.region)
-    plan = plan_for(await plans_by_portfolio(conn), loan.product)
-    days = plan.spec.lost_contact_after_days if plan is not None else 3
-    if party_ref.lower() == "debtor":
-        opted = await opted_out(conn, [loan.debtor_phone], at)
-        per_day = plan.spec.calls_per_day if plan is not None else None
-        return facts_for(
-            loan, chosen, settings, opted, plan_calls_per_day=per_day, lost_contact_days=days
-        )
-    party, phone, contact_id = await _third_party(conn, loan, loan_ref, party_ref)
-    # "Once per person" (US): every earlier contact with them, about any of the debtor's debts.
-    located = int(
-        await conn.scalar(
-            select(func.count())
-            .select_from(Attempt)
-            .where(
-                Attempt.contact_id == contact_id,
-                Attempt.direction == "outbound",
-                Attempt.occurred_at <= at,
-            )
-        )
-        or 0
-    )
-    opted = await opted_out(conn, [phone], at)
-    # A third party never gave SMS consent here: texts to them are blocked (fail closed).
-    return facts_for(
-        loan, chosen, settings, opted, party, phone, False, located, lost_contact_days=days
-    )
+    context = await loan_context(conn, settings, loan_id, at, profile)
+    return await facts_about(conn, settings, context, loan_ref=loan_ref, party_ref=party_ref, at=at)
 
 
 def _debtor_date(zones: Sequence[str], lender_zone: str, at: dt.datetime) -> dt.date:
@@ -147,9 +210,7 @@ async def check_contact(
         at=at,
         profile=profile,
     )
-    chosen = purpose or (
-        "collection" if facts.party.kind in ("debtor", "guarantor") else "location"
-    )
+    chosen = purpose or purpose_for(facts.party.kind)
     decision = guard(Request(channel, at, automated=automated, purpose=chosen), facts)
     if decision.next_allowed_at is not None:
         # In the asker's offset, so "08:00" reads as the debtor's 08:00 when they asked in it.

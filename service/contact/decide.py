@@ -30,6 +30,8 @@ from service.domain.compliance import (
     decision_inputs,
     guard,
 )
+from service.domain.contact import NUMBER_INVALID
+from service.domain.outbox import COLLECTOR_SMS_STEP
 from service.settings import Settings
 from service.treatment.facts import LoanFacts, facts_for, load_loan_facts, opted_out, profile_for
 from service.treatment.messages import (
@@ -59,6 +61,15 @@ class Row:
     claimed_at: dt.datetime | None
     created_at: dt.datetime
     idempotency_key: str
+    phone: str | None = None  # the number planned (a collector's text: the one they chose)
+
+    @property
+    def collector_id(self) -> int | None:
+        """The collector who sent this text from the account page (None: a plan's step)."""
+        if self.step != COLLECTOR_SMS_STEP:
+            return None
+        found = self.context.get("collector_id")
+        return found if isinstance(found, int) else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,6 +117,7 @@ def row_of(record: Any) -> Row:
         claimed_at=record.claimed_at,
         created_at=record.created_at,
         idempotency_key=record.idempotency_key,
+        phone=record.phone,
     )
 
 
@@ -122,7 +134,8 @@ async def load_context(
         )
     }
     facts = await load_loan_facts(conn, settings, loan_ids, now)
-    opted = await opted_out(conn, (f.debtor_phone for f in facts.values()), now)
+    chosen = [row.phone for row in rows if row.step == COLLECTOR_SMS_STEP]
+    opted = await opted_out(conn, [*(f.debtor_phone for f in facts.values()), *chosen], now)
     since = min(row.created_at for row in rows)
     paid: dict[int, list[tuple[dt.datetime, Decimal]]] = defaultdict(list)
     for loan_id, created, amount in await conn.execute(
@@ -177,11 +190,13 @@ def _guarded(
 ) -> Outcome:
     profile = profile_for(settings.compliance_profile, loan_facts.region)
     plan = plan_for(ctx.plans, loan.product)
+    by_collector = row.step == COLLECTOR_SMS_STEP
     facts = facts_for(
         loan_facts,
         profile,
         settings,
         ctx.opted,
+        phone=row.phone if by_collector else None,
         plan_calls_per_day=plan.spec.calls_per_day if plan else None,
         lost_contact_days=plan.spec.lost_contact_after_days if plan else 3,
     )
@@ -198,8 +213,14 @@ def _guarded(
         decision = Decision(Verdict.block, ("template_error",))
         inputs = {"error": str(exc)[:200]}
     else:
+        if by_collector:
+            # A person's text, not automated dunning (a pending promise does not hold it back).
+            request = dataclasses.replace(request, automated=False)
         decision = guard(request, facts)
         inputs = decision_inputs(request, facts)
+        if by_collector and facts.phone not in loan_facts.debtor_numbers:
+            # The number chosen is no longer one of the debtor's valid numbers.
+            decision = Decision(Verdict.block, (*decision.reasons, NUMBER_INVALID))
     record = {
         "loan_id": row.loan_id,
         "idempotency_key": row.idempotency_key,

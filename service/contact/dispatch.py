@@ -418,6 +418,7 @@ async def _store(
                     result=accepted.result or AttemptResult.pending,
                     provider_ref=accepted.provider_ref,
                     provider_status=accepted.status,
+                    collector_id=row.collector_id,
                 )
             )
             continue
@@ -471,6 +472,7 @@ async def _store(
                         else AttemptResult.failed
                     ),
                     error_code=error.code,
+                    collector_id=row.collector_id,
                 )
             )
     mine = (

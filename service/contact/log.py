@@ -134,8 +134,10 @@ def outbound_attempt(
     provider_ref: str | None = None,
     provider_status: str | None = None,
     error_code: str | None = None,
+    collector_id: int | None = None,
 ) -> dict[str, Any]:
-    """The attempt an outbox row makes (one per row: keyed by it), sent or refused."""
+    """The attempt an outbox row makes (one per row: keyed by it), sent or refused; a text a
+    collector sent from the account page is theirs (``collector_id``)."""
     return attempt_row(
         attempt_ref=outbound_ref(outbox_id),
         loan_id=loan_id,
@@ -144,7 +146,8 @@ def outbound_attempt(
         direction=Direction.outbound,
         occurred_at=at,
         result=result,
-        source="dispatch",
+        source="dispatch" if collector_id is None else "collector",
+        collector_id=collector_id,
         outbox_id=outbox_id,
         template=template,
         provider_ref=provider_ref,

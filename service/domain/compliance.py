@@ -33,6 +33,48 @@ class Verdict(enum.StrEnum):
     review = "review"
 
 
+class Reason(enum.StrEnum):
+    """Every reason code the guard gives (docs/compliance.md), the closed list a page names:
+    one ``hold_<kind>`` for each :class:`HoldKind` a profile may block on."""
+
+    time_out_of_range = "time_out_of_range"
+    zone_unknown = "zone_unknown"
+    zone_invalid = "zone_invalid"
+    no_common_window = "no_common_window"
+    outside_window = "outside_window"
+    outside_window_in_some_zone = "outside_window_in_some_zone"
+    promise_pending = "promise_pending"
+    conversations_per_day = "conversations_per_day"
+    unanswered_per_number = "unanswered_per_number"
+    calls_per_day = "calls_per_day"
+    conversation_in_last_7_days = "conversation_in_last_7_days"
+    calls_in_7_days = "calls_in_7_days"
+    sms_per_day = "sms_per_day"
+    sms_in_7_days = "sms_in_7_days"
+    no_number = "no_number"
+    opted_out = "opted_out"
+    sms_consent_missing = "sms_consent_missing"
+    sms_footer_missing = "sms_footer_missing"
+    voicemail_not_limited = "voicemail_not_limited"
+    third_party_refused = "third_party_refused"
+    third_party_unrelated = "third_party_unrelated"
+    third_party_debtor_reachable = "third_party_debtor_reachable"
+    third_party_no_disclosure = "third_party_no_disclosure"
+    third_party_location_only = "third_party_location_only"
+    third_party_once = "third_party_once"
+    third_party_identity_unverified = "third_party_identity_unverified"
+    hold_dispute = "hold_dispute"
+    hold_deceased = "hold_deceased"
+    hold_bankruptcy = "hold_bankruptcy"
+    hold_legal_action = "hold_legal_action"
+    hold_complaint = "hold_complaint"
+    hold_cease_in_writing = "hold_cease_in_writing"
+    hold_attorney_represented = "hold_attorney_represented"
+    hold_breathing_space = "hold_breathing_space"
+    hold_mental_health_crisis = "hold_mental_health_crisis"
+    hold_vulnerability_review = "hold_vulnerability_review"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
     verdict: Verdict

@@ -61,6 +61,20 @@ class Disposition(enum.StrEnum):
     wrong_number = "wrong_number"
 
 
+class ContactReason(enum.StrEnum):
+    """Why a contact does not go, besides the guard's own reasons
+    (:class:`service.domain.compliance.Reason`): the number itself, and what dispatch finds of
+    the account right before it sends."""
+
+    number_invalid = "number_invalid"  # not one of the party's valid numbers (invalid, or gone)
+    loan_closed = "loan_closed"
+    paid_since_planned = "paid_since_planned"
+    template_error = "template_error"
+
+
+NUMBER_INVALID = ContactReason.number_invalid.value
+
+
 class OptOutSource(enum.StrEnum):
     """How an opt-out reached the lender or us (``opt_outs.csv``)."""
 

@@ -29,6 +29,11 @@ class OutboxStatus(enum.StrEnum):
     cancelled = "cancelled"
 
 
+# The step of a text a collector sends from the account page (not a plan's step): decided by
+# the guard as a person's contact (not automated dunning), to the number the collector chose,
+# and logged as theirs.
+COLLECTOR_SMS_STEP = "collector_sms"
+
 FINAL = frozenset({OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.cancelled})
 
 # to-state -> the states it may be reached from.

@@ -302,12 +302,14 @@ def facts_for(
 ) -> Facts:
     """The guard's facts for contacting the debtor (default) or a third party about a loan.
 
-    What a plan adds is handed in: ``plan_calls_per_day``, the plan's calls a day to the debtor
-    (applied with the profile's own cap, the lower wins), and ``lost_contact_days``, its days
-    of calls without reaching the debtor that make them lost (失联).
+    ``phone``: the third party's number, or which of the debtor's numbers (default: the one the
+    planner and dispatch use, the primary). What a plan adds is handed in:
+    ``plan_calls_per_day``, the plan's calls a day to the debtor (applied with the profile's
+    own cap, the lower wins), and ``lost_contact_days``, its days of calls without reaching the
+    debtor that make them lost (失联).
     """
     debtor = party is None
-    number = loan.debtor_phone if debtor else phone
+    number = (phone or loan.debtor_phone) if debtor else phone
     if debtor and plan_calls_per_day is not None:
         caps = [c for c in (profile.calls_per_day, plan_calls_per_day) if c is not None]
         profile = dataclasses.replace(profile, calls_per_day=min(caps))

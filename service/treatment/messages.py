@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import io
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -51,6 +52,42 @@ def has_template(kind: str, template: str, locale: str) -> bool:
     return resources.files(TEMPLATE_PACKAGE).joinpath(kind, locale_for(locale), name).is_file()
 
 
+def message_variables(
+    *,
+    lender: str,
+    name: str,
+    loan_ref: str,
+    dpd: int,
+    currency: str,
+    overdue_amount: Decimal,
+    due_on: dt.date | None = None,
+    amount_due: Decimal | None = None,
+    promise_on: dt.date | None = None,
+    promise_amount: Decimal | None = None,
+    promise_paid: Decimal | None = None,
+) -> dict[str, Any]:
+    """The variables an SMS or call script is rendered with: the planner's for its steps, and a
+    collector's text from the account page — the same words for the same account."""
+    promised = promise_on is not None and promise_amount is not None
+    amount = promise_amount if promise_amount is not None else Decimal(0)
+    paid = promise_paid if promise_paid is not None else Decimal(0)
+    return {
+        "lender": lender,
+        "name": name,
+        "loan_tail": loan_ref[-4:],
+        "due_on": due_on.isoformat() if due_on else "",
+        "amount_due": f"{amount_due:.2f}" if amount_due is not None else "",
+        "currency": currency,
+        "dpd": dpd,
+        "overdue_amount": f"{overdue_amount:.2f}",
+        # The promise a reminder or a follow-up speaks of ("" when there is none).
+        "promise_on": promise_on.isoformat() if promise_on is not None and promised else "",
+        "promise_amount": f"{amount:.2f}" if promised else "",
+        "promise_paid": f"{paid:.2f}" if promised else "",
+        "promise_left": f"{max(amount - paid, Decimal(0)):.2f}" if promised else "",
+    }
+
+
 def render_sms(template: str, locale: str, context: Mapping[str, Any]) -> str:
     return environment("sms").get_template(f"{locale_for(locale)}/{template}.txt").render(context)
 
@@ -73,6 +110,9 @@ WEBHOOK_PATHS = {
     "voice": "/webhooks/twilio/voice",
     "voice_menu": "/webhooks/twilio/voice/menu",
     "voice_inbound": "/webhooks/twilio/voice/inbound",
+    # Click-to-call: the script of the collector's leg, and the end of the leg it dials.
+    "bridge": "/webhooks/twilio/bridge",
+    "bridge_dialed": "/webhooks/twilio/bridge/dialed",
 }
 
 

@@ -17,6 +17,7 @@ from service.clock import utcnow
 from service.db import dialect
 from service.db.models import Loan, LoanStatus, OutboxMessage, OutboxStatus, Task
 from service.domain.casework import TaskStatus
+from service.domain.outbox import COLLECTOR_SMS_STEP
 from service.treatment.plans import StoredPlan
 from strategies.treatment import Step, TreatmentAccount
 
@@ -109,6 +110,8 @@ async def withdraw_unplanned(
             OutboxMessage.loan_id < high,
             OutboxMessage.planned_for == day,
             OutboxMessage.status.in_(UNSENT),
+            # A collector's own text is no plan's to withdraw.
+            OutboxMessage.step != COLLECTOR_SMS_STEP,
         )
     )
     stale = [row_id for row_id, key in rows if key not in planned]

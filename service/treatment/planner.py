@@ -50,7 +50,13 @@ from service.treatment.facts import (
     opted_out,
     profile_for,
 )
-from service.treatment.messages import has_template, render_voice, sms_text, voice_context
+from service.treatment.messages import (
+    has_template,
+    message_variables,
+    render_voice,
+    sms_text,
+    voice_context,
+)
 from service.treatment.outbox import (
     UNSENT,
     existing_states,
@@ -346,23 +352,19 @@ def _zone(zones: Iterable[str], lender: ZoneInfo) -> ZoneInfo:
 def message_context(row: PlanRow, lender: str) -> dict[str, Any]:
     """The variables an SMS, call script or letter of the plan is rendered with (stored with
     the outbox row: the dispatcher renders the same words; the footer is the sender's)."""
-    return {
-        "lender": lender,
-        "name": row.name,
-        "loan_tail": row.account.loan_ref[-4:],
-        "due_on": row.due_on.isoformat() if row.due_on else "",
-        "amount_due": f"{row.amount_due:.2f}" if row.amount_due is not None else "",
-        "currency": row.currency,
-        "dpd": row.account.days_past_due,
-        "overdue_amount": f"{row.overdue_amount:.2f}",
-        # The promise a reminder or a follow-up speaks of ("" when there is none).
-        "promise_on": row.promise.promised_on.isoformat() if row.promise else "",
-        "promise_amount": f"{row.promise.amount:.2f}" if row.promise else "",
-        "promise_paid": f"{row.promise.paid:.2f}" if row.promise else "",
-        "promise_left": f"{max(row.promise.amount - row.promise.paid, 0):.2f}"
-        if row.promise
-        else "",
-    }
+    return message_variables(
+        lender=lender,
+        name=row.name,
+        loan_ref=row.account.loan_ref,
+        dpd=row.account.days_past_due,
+        currency=row.currency,
+        overdue_amount=row.overdue_amount,
+        due_on=row.due_on,
+        amount_due=row.amount_due,
+        promise_on=row.promise.promised_on if row.promise else None,
+        promise_amount=row.promise.amount if row.promise else None,
+        promise_paid=row.promise.paid if row.promise else None,
+    )
 
 
 def _status(

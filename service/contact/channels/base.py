@@ -45,6 +45,9 @@ class Outgoing:
     body: str | None = None  # an SMS's text
     url: str | None = None  # a call: where its script (TwiML) is fetched
     status_callback: str | None = None
+    # A call to a debtor asks who answered (a machine hears the limited script); a call that
+    # rings our own collector to bridge them does not wait for that.
+    detect_machine: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -19,6 +19,9 @@ log = structlog.get_logger(__name__)
 
 class ConsoleChannel:
     name = "console"
+    # Click-to-call needs a telephone network: nothing rings here, and pretending a call
+    # happened would log a contact that never was.
+    bridges_calls = False
 
     def __init__(self, settings: Settings) -> None:
         self._lender = settings.lender_name

@@ -76,6 +76,7 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK is un
 
 class TwilioChannel:
     name = "twilio"
+    bridges_calls = True
 
     def __init__(self, settings: Settings) -> None:
         # Settings refuses ARREARS_CHANNEL=twilio without them.
@@ -106,7 +107,7 @@ class TwilioChannel:
                     url=message.url or _unset(),
                     status_callback=message.status_callback or _unset(),
                     status_callback_event=CALL_EVENTS,
-                    machine_detection="Enable",
+                    machine_detection="Enable" if message.detect_machine else _unset(),
                 )
         except TwilioRestException as exc:
             raise _classified(exc) from None

@@ -19,6 +19,8 @@ from service.devtools.fake_twilio.config import (
     check_weights,
 )
 
+# How long a dialled callee talks when their script does not say (simulated, not slept).
+DEFAULT_TALK_SECONDS = 30
 # A number fault that decides how a call to it ends.
 _CALL_FAULTS = {
     "busy": "busy",
@@ -45,6 +47,9 @@ class Faults:
         self.transient_random = random.Random(config.seed)
         self.call_random = random.Random(config.seed + 1)
         self.shuffle_random = random.Random(config.seed + 2)
+        # The legs a <Dial> places draw from their own stream: a script that dials does not
+        # move the outcomes of the calls after it.
+        self.dial_random = random.Random(config.seed + 3)
         self.scripts: dict[str, dict[str, Any]] = {}
         self.injected: Counter[str] = Counter()
         self._kinds, self._weights = _table(self.transient_weights)
@@ -60,9 +65,13 @@ class Faults:
         self.injected[kind] += 1
         return kind
 
-    def call_outcome(self, number: str) -> str:
-        """How a call to ``number`` ends: a number fault, then a script, then the seeded draw."""
+    def call_outcome(self, number: str, *, dialled: bool = False) -> str:
+        """How a call to ``number`` ends: a number fault, then a script, then the seeded draw
+        (``dialled``: a leg a ``<Dial>`` placed, drawn from its own stream; an invalid number
+        fails it)."""
         fault = _CALL_FAULTS.get(self.numbers.get(number, ""))
+        if dialled and self.numbers.get(number) == "invalid":
+            fault = "failed"
         if fault is not None:
             self.injected[fault] += 1
             return fault
@@ -70,7 +79,14 @@ class Faults:
         if script is not None and "outcome" in script:
             return str(script["outcome"])
         kinds, weights = _table(self.answer_weights)
-        return self.call_random.choices(kinds, weights)[0]
+        stream = self.dial_random if dialled else self.call_random
+        return stream.choices(kinds, weights)[0]
+
+    def talk_seconds(self, number: str) -> int:
+        """How long the callee at ``number`` talks once a dialled leg is answered."""
+        script = self.scripts.get(number) or {}
+        seconds = script.get("talk_seconds", DEFAULT_TALK_SECONDS)
+        return int(seconds) if isinstance(seconds, int | float) and seconds >= 0 else 0
 
     def digits(self, number: str) -> list[str]:
         """A fresh copy of what the callee at ``number`` keys in, one entry per Gather."""
@@ -124,6 +140,9 @@ class Faults:
             digits = script.get("digits", [])
             if not isinstance(digits, list) or not all(isinstance(d, str) for d in digits):
                 raise ValueError(f"digits for {number} must be a list of strings")
+            talk = script.get("talk_seconds", DEFAULT_TALK_SECONDS)
+            if isinstance(talk, bool) or not isinstance(talk, int) or talk < 0:
+                raise ValueError(f"talk_seconds for {number} must be a whole number >= 0")
         for number, script in scripts.items():
             self.scripts[number] = {"outcome": script.get("outcome", "answered"), **script}
 

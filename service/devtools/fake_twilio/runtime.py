@@ -20,7 +20,7 @@ from service.devtools.fake_twilio.callbacks import Webhooks
 from service.devtools.fake_twilio.config import API_VERSION, FakeTwilioConfig
 from service.devtools.fake_twilio.faults import Faults
 from service.devtools.fake_twilio.store import Call, Message, Store, rfc2822
-from service.devtools.fake_twilio.voice import TwimlError, Walk, parse_twiml
+from service.devtools.fake_twilio.voice import DialLeg, TwimlError, Walk, parse_twiml
 
 log = logging.getLogger("arrears.fake_twilio")
 
@@ -250,9 +250,46 @@ class FakeTwilio:
             params=self._call_params(call),
             digits=self.faults.digits(call.to) if outcome == "answered" else [],
             max_documents=self.config.max_documents,
+            dial=lambda number, caller_id, timeout: self._dial_leg(
+                call, number, caller_id, timeout
+            ),
         )
         call.duration = await walk.run()
         self.store.set_call_status(call, "completed")
+
+    async def _dial_leg(
+        self, parent: Call, number: str, caller_id: str | None, ring_seconds: int
+    ) -> DialLeg:
+        """The leg a <Dial> of ``parent``'s script places to ``number``: a call of its own in
+        the store (``outbound-dial``, its parent named), ended by the number's fault, script or
+        the dial stream's draw. Time is simulated: a ring and a talk add seconds, none slept."""
+        leg = self.store.add_call(
+            to=number,
+            from_=caller_id or parent.from_,
+            url=None,
+            twiml=None,
+            method="POST",
+            status_callback=None,
+            status_callback_method="POST",
+            status_callback_events=frozenset(),
+            machine_detection=None,
+            direction="outbound-dial",
+            parent_call_sid=parent.sid,
+        )
+        outcome = self.faults.call_outcome(number, dialled=True)
+        ring = 5.0
+        if outcome in ("answered", "voicemail"):
+            self.store.set_call_status(leg, "in-progress")
+            leg.answered_by = "human" if outcome == "answered" else "machine_start"
+            leg.duration = self.faults.talk_seconds(number)
+            status = "completed"
+        else:
+            leg.duration = 0
+            status = outcome
+            if outcome == "no-answer":
+                ring = float(ring_seconds)
+        self.store.set_call_status(leg, status)
+        return DialLeg(leg.sid, status, leg.duration, ring + leg.duration)
 
     def _call_params(self, call: Call) -> dict[str, str]:
         params = {

@@ -114,6 +114,9 @@ class Call:
     end_time: dt.datetime | None = None
     duration: int | None = None
     answered_by: str | None = None
+    # A leg a <Dial> placed: "outbound-dial", and the call whose script dialled it.
+    direction: str = "outbound-api"
+    parent_call_sid: str | None = None
     # The voice simulator's record: what was said, gathered, dialled (GET /_fake/calls/{Sid}).
     transcript: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
@@ -127,14 +130,14 @@ class Call:
             "caller_name": None,
             "date_created": rfc2822(self.date_created),
             "date_updated": rfc2822(self.date_updated),
-            "direction": "outbound-api",
+            "direction": self.direction,
             "duration": None if self.duration is None else str(self.duration),
             "end_time": rfc2822(self.end_time),
             "forwarded_from": None,
             "from": self.from_,
             "from_formatted": self.from_,
             "group_sid": None,
-            "parent_call_sid": None,
+            "parent_call_sid": self.parent_call_sid,
             "phone_number_sid": None,
             "price": None,
             "price_unit": "USD",

@@ -2,6 +2,10 @@
 Twilio does — Say, Play, Pause, Gather (with the script's digits), Redirect, Dial, Hangup — and
 write what happened into the call's transcript.
 
+A ``<Dial>`` places a second leg to its number (its outcome by the number's fault, script or the
+seeded draw) and, with an ``action``, posts the leg's end to it (``DialCallStatus``,
+``DialCallSid``, ``DialCallDuration``) and goes on with the TwiML that answers.
+
 Time is simulated, not slept: a Pause of 5 seconds adds 5 to the call's duration at once."""
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import dataclasses
 import math
 import re
 import xml.etree.ElementTree as ET  # local TwiML; DOCTYPE and entities refused below
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import urljoin
 
@@ -24,6 +28,22 @@ PLAY_SECONDS = 3.0
 
 # A document to run: its <Response> and the URL it came from (relative URLs resolve against it).
 Document = tuple[ET.Element, str]
+# A <Dial>'s default ring time before it gives up (Twilio's ``timeout``).
+DIAL_TIMEOUT = 30
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DialLeg:
+    """How a leg a <Dial> placed ended: its sid, DialCallStatus, and seconds (rung + talked)."""
+
+    sid: str
+    status: str  # completed | busy | no-answer | failed
+    duration: int  # talked, as DialCallDuration
+    seconds: float  # what the leg adds to the calling leg's duration
+
+
+# Places a dialled leg: (number, caller id, ring timeout) -> how it ended.
+Dialer = Callable[[str, str | None, int], Awaitable[DialLeg]]
 
 
 class TwimlError(ValueError):
@@ -52,6 +72,7 @@ class Walk:
     params: Mapping[str, str]  # what every request of this call carries
     digits: list[str]  # the script's entries, one per Gather, consumed in order
     max_documents: int
+    dial: Dialer | None = None  # None: a Dial only records its number
     seconds: float = 0.0
     documents: int = 0
 
@@ -105,16 +126,43 @@ class Walk:
                 self.note(verb="Redirect", url=target)
                 return await self._fetch(target, verb.get("method", "POST"), {})
             elif tag == "Dial":
-                numbers = [n.text.strip() for n in verb if n.text] or [(verb.text or "").strip()]
-                for number in numbers:
-                    self.note(verb="Dial", number=number)
-                return None
+                return await self._dial(verb, url)
             elif tag in ("Hangup", "Reject"):
                 self.note(verb=tag)
                 return None
             else:
                 self.note(verb=tag, ignored=True)
         return None
+
+    async def _dial(self, verb: ET.Element, url: str) -> Document | None:
+        """Place the legs (one after another until one is answered; Twilio rings them at once
+        and keeps the first to answer), then post the action; without one the call ends (the
+        fake does not go on with the verbs after a <Dial>)."""
+        numbers = [n.text.strip() for n in verb if n.text] or [(verb.text or "").strip()]
+        caller_id = verb.get("callerId")
+        timeout_text = verb.get("timeout", "")
+        timeout = int(timeout_text) if timeout_text.isdigit() else DIAL_TIMEOUT
+        leg: DialLeg | None = None
+        for number in numbers:
+            if self.dial is None:
+                self.note(verb="Dial", number=number)
+                continue
+            leg = await self.dial(number, caller_id, timeout)
+            self.seconds += leg.seconds
+            self.note(
+                verb="Dial", number=number, caller_id=caller_id, sid=leg.sid, status=leg.status,
+                duration=leg.duration,
+            )  # fmt: skip
+            if leg.status == "completed":
+                break
+        action = verb.get("action")
+        if not action or leg is None:
+            return None
+        target = urljoin(url, action)
+        ended = {"DialCallStatus": leg.status, "DialCallSid": leg.sid,
+                 "DialCallDuration": str(leg.duration)}  # fmt: skip
+        self.note(verb="DialAction", url=target, status=leg.status)
+        return await self._fetch(target, verb.get("method", "POST"), ended)
 
     def _media(self, verb: ET.Element) -> None:
         if verb.tag == "Say":

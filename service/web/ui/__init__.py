@@ -11,6 +11,7 @@ from aiohttp import web
 from service.web.ui import (
     account,
     agency_pages,
+    contact_panel,
     home,
     session,
     tasks,
@@ -29,6 +30,7 @@ AREAS: tuple[Pages, ...] = (
     agency_pages.pages,
     work.pages,
     account.pages,
+    contact_panel.pages,
 )
 
 

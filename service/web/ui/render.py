@@ -83,8 +83,7 @@ def page_locale(request: web.Request) -> str:
     )
 
 
-def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    """``template`` rendered for this request, in the user's language, as an HTML response."""
+def _html(request: web.Request, template: str, context: dict[str, Any]) -> str:
     user: CurrentUser | None = request.get(USER)
     locale = page_locale(request)
     context.setdefault("flash", None)
@@ -92,7 +91,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     try:
         zone = request.app[SETTINGS].lender_timezone
         page = request.app[TEMPLATES].get_template(template)
-        html = page.render(
+        return page.render(
             user=user,
             locale=locale,
             locales=[(code, i18n.language_name(code)) for code in i18n.LOCALES],
@@ -112,6 +111,18 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         )
     finally:
         i18n.deactivate(token)
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """``template`` rendered for this request, in the user's language, as an HTML response."""
+    html = _html(request, template, context)
     response = web.Response(text=html, content_type="text/html", status=status)
     csrf.set_cookie(request, response)
     return response
+
+
+def render_fragment(request: web.Request, template: str, **context: Any) -> Markup:
+    """A part of a page (a panel another page includes: no ``extends``), rendered with what
+    every page gets, for the page that includes it (whose :func:`render` sets the CSRF cookie
+    its forms need)."""
+    return Markup(_html(request, template, context))  # noqa: S704  # autoescaped by Jinja2

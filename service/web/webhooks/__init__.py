@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.treatment.messages import WEBHOOK_PATHS
-from service.web.webhooks import sms, status, voice
+from service.web.webhooks import bridge, sms, status, voice
 
 
 def setup(app: web.Application) -> None:
@@ -16,3 +16,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post(WEBHOOK_PATHS["voice"], voice.call_answered)
     app.router.add_post(WEBHOOK_PATHS["voice_menu"], voice.menu_keys)
     app.router.add_post(WEBHOOK_PATHS["voice_inbound"], voice.call_received)
+    app.router.add_post(WEBHOOK_PATHS["bridge"], bridge.collector_answered)
+    app.router.add_post(WEBHOOK_PATHS["bridge_dialed"], bridge.dial_ended)
