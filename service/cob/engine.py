@@ -161,13 +161,12 @@ async def prune(conn: AsyncConnection, as_of: dt.date, retention_days: int) -> N
     cutoff = as_of - dt.timedelta(days=retention_days)
     horizon = date_sql(conn, cutoff)
     closing: dict[tuple[int, int], dt.date] = {}
-    for (value,) in await _execute(
-        conn, f"SELECT DISTINCT as_of FROM cob_runs WHERE as_of < {horizon}"
-    ):
+    # Closing: the month's latest close of business, a later one in the month counting too.
+    for (value,) in await _execute(conn, "SELECT DISTINCT as_of FROM cob_runs"):
         day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
         key = (day.year, day.month)
         closing[key] = max(day, closing.get(key, day))
-    kept = ", ".join(date_sql(conn, day) for day in sorted(closing.values()))
+    kept = ", ".join(date_sql(conn, day) for day in sorted(closing.values()) if day < cutoff)
     spared = f" AND as_of NOT IN ({kept})" if kept else ""
     await _execute(conn, f"DELETE FROM loan_snapshots WHERE as_of < {horizon}{spared}")
     await _execute(conn, f"DELETE FROM bucket_events WHERE as_of < {horizon}")

@@ -101,6 +101,13 @@ class _Names:
         return str(key)
 
 
+def _group_by(*columns: str) -> str:
+    """A GROUP BY of these columns but the constant that stands for "all" (PostgreSQL refuses
+    to group by a constant)."""
+    kept = [c for c in columns if c != "NULL"]
+    return f"GROUP BY {', '.join(kept)}" if kept else ""
+
+
 def _order(group: object) -> tuple[int, str]:
     # Unassigned (None) last, the rest by name.
     return (1, "") if group is None else (0, str(group))
@@ -155,7 +162,7 @@ async def portfolio(
                 f"""SELECT {column} AS g, {by}, SUM(accounts), SUM(outstanding),
                            SUM(overdue_amount)
                     FROM dash_portfolio_daily WHERE as_of = {date_sql(conn, as_of)}
-                    GROUP BY {column}, {by}"""
+                    {_group_by(column, by)}"""
             )
         )
         for key, value, accounts, outstanding, overdue in result:
@@ -189,14 +196,14 @@ async def recovery(conn: AsyncConnection, period: Period) -> dict[str, Any]:
         for key, amount in await conn.execute(
             text(
                 f"""SELECT {column}, SUM(overdue_amount) FROM dash_portfolio_daily
-                    WHERE as_of = {date_sql(conn, opening)} GROUP BY {column}"""
+                    WHERE as_of = {date_sql(conn, opening)} {_group_by(column)}"""
             )
         ):
             overdue[key] += _money(amount)
     for key, amount in await conn.execute(
         text(
             f"""SELECT {column}, SUM(collected) FROM dash_activity_daily
-                WHERE {_days(conn, "day", period)} GROUP BY {column}"""
+                WHERE {_days(conn, "day", period)} {_group_by(column)}"""
         )
     ):
         collected[key] += _money(amount)
@@ -230,7 +237,7 @@ async def contact(conn: AsyncConnection, period: Period) -> dict[str, Any]:
         text(
             f"""SELECT {column}, SUM(attempts), SUM(connected), SUM(right_party)
                 FROM dash_activity_daily WHERE {_days(conn, "day", period)}
-                GROUP BY {column}"""
+                {_group_by(column)}"""
         )
     ):
         attempts, connected, right_party = int(attempts), int(connected), int(right_party)
@@ -260,7 +267,7 @@ async def promises(conn: AsyncConnection, period: Period) -> dict[str, Any]:
         text(
             f"""SELECT {column}, SUM(promises_made), SUM(promised_amount)
                 FROM dash_activity_daily WHERE {_days(conn, "day", period)}
-                GROUP BY {column}"""
+                {_group_by(column)}"""
         )
     ):
         made[key] = (int(count), _money(amount))
@@ -271,7 +278,7 @@ async def promises(conn: AsyncConnection, period: Period) -> dict[str, Any]:
                        SUM(promises_partial), SUM(promises_broken), SUM(settled_amount),
                        SUM(kept_amount)
                 FROM dash_promise_daily WHERE {_days(conn, "day", period)}
-                GROUP BY {column}"""
+                {_group_by(column)}"""
         )
     ):
         due[key] = tuple(figures)
@@ -342,7 +349,7 @@ async def rolls(conn: AsyncConnection, period: Period, buckets: Sequence[str]) -
                        SUM(balance)
                 FROM dash_roll_monthly
                 WHERE month >= {date_sql(conn, first)} AND month <= {date_sql(conn, last)}
-                GROUP BY month, from_on, to_on, {column}, from_bucket, to_bucket"""
+                {_group_by("month", "from_on", "to_on", column, "from_bucket", "to_bucket")}"""
         )
     )
     order = [*buckets, CLOSED]
