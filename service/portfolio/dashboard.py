@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -340,48 +341,25 @@ async def rolls(conn: AsyncConnection, period: Period, buckets: Sequence[str]) -
     is in the period: from each bucket at the earlier month-end, where the accounts (and their
     balance then) sit at the later one. With, per group and month, the roll rate (bucket i to
     i+1, over M0…M6) and the cure rate (overdue to M0), by count and by balance."""
-    first, last = month_start(period.start), month_start(period.end)
     column = _COLUMN[period.group]
     names = await _Names.load(conn, period.group)
-    result = await conn.execute(
-        text(
-            f"""SELECT month, from_on, to_on, {column}, from_bucket, to_bucket, SUM(accounts),
-                       SUM(balance)
-                FROM dash_roll_monthly
-                WHERE month >= {date_sql(conn, first)} AND month <= {date_sql(conn, last)}
-                {_group_by("month", "from_on", "to_on", column, "from_bucket", "to_bucket")}"""
-        )
+    months_in = (
+        f"month >= {date_sql(conn, month_start(period.start))} "
+        f"AND month <= {date_sql(conn, month_start(period.end))}"
     )
     order = [*buckets, CLOSED]
-    nxt = {bucket: buckets[i + 1] for i, bucket in enumerate(buckets[:-1])}
     cells: dict[tuple[dt.date, dt.date, dt.date], dict[str, dict[str, tuple[int, Decimal]]]] = (
         defaultdict(lambda: defaultdict(dict))
     )
-    grouped: dict[tuple[dt.date, Any], dict[str, Decimal]] = defaultdict(
-        lambda: defaultdict(Decimal)
-    )
-    for month, from_on, to_on, key, from_bucket, to_bucket, accounts, balance in result:
-        month_d, from_d, to_d = _day(month), _day(from_on), _day(to_on)
-        assert month_d is not None
-        assert from_d is not None
-        assert to_d is not None
-        n, amount = int(accounts), _money(balance)
-        before = cells[(month_d, from_d, to_d)][from_bucket].get(to_bucket, (0, Decimal(0)))
-        cells[(month_d, from_d, to_d)][from_bucket][to_bucket] = (before[0] + n, before[1] + amount)
-        figures = grouped[(month_d, key)]
-        figures["accounts"] += n
-        if from_bucket in nxt:
-            figures["rollable"] += n
-            figures["rollable_balance"] += amount
-            if to_bucket == nxt[from_bucket]:
-                figures["rolled"] += n
-                figures["rolled_balance"] += amount
-        if from_bucket != buckets[0]:
-            figures["overdue"] += n
-            figures["overdue_balance"] += amount
-            if to_bucket == buckets[0]:
-                figures["cured"] += n
-                figures["cured_balance"] += amount
+    for month, from_on, to_on, from_bucket, to_bucket, accounts, balance in await conn.execute(
+        text(
+            f"""SELECT month, from_on, to_on, from_bucket, to_bucket, SUM(accounts), SUM(balance)
+                FROM dash_roll_monthly WHERE {months_in}
+                GROUP BY month, from_on, to_on, from_bucket, to_bucket"""
+        )
+    ):
+        key = (_day(month), _day(from_on), _day(to_on))
+        cells[key][from_bucket][to_bucket] = (int(accounts), _money(balance))  # type: ignore[index]
     months = [
         {
             "month": month,
@@ -395,18 +373,43 @@ async def rolls(conn: AsyncConnection, period: Period, buckets: Sequence[str]) -
         }
         for month, from_on, to_on in sorted(cells)
     ]
-    rates = [
-        {
-            "month": month,
-            "group": names.name(period.group, key),
-            "accounts": int(f["accounts"]),
-            "roll_rate": kpis.roll_rate(f["rolled"], f["rollable"]),
-            "roll_rate_balance": kpis.roll_rate(f["rolled_balance"], f["rollable_balance"]),
-            "cure_rate": kpis.cure_rate(f["cured"], f["overdue"]),
-            "cure_rate_balance": kpis.cure_rate(f["cured_balance"], f["overdue_balance"]),
-        }
-        for (month, key), f in grouped.items()
-    ]
+    # Per group, summed in SQL: roll (bucket i → i+1, i below the last) and cure (overdue → M0).
+    labels = ", ".join(f"'{b}'" for b in buckets[:-1])
+    rolled = " OR ".join(
+        f"(from_bucket = '{a}' AND to_bucket = '{b}')" for a, b in itertools.pairwise(buckets)
+    )
+    overdue = f"from_bucket <> '{buckets[0]}'"
+    cured = f"{overdue} AND to_bucket = '{buckets[0]}'"
+
+    def both(condition: str) -> str:
+        return (
+            f"SUM(CASE WHEN {condition} THEN accounts ELSE 0 END), "
+            f"SUM(CASE WHEN {condition} THEN balance ELSE 0 END)"
+        )
+
+    rates = []
+    for month, key, accounts, *figures in await conn.execute(
+        text(
+            f"""SELECT month, {column}, SUM(accounts), {both(f"from_bucket IN ({labels})")},
+                       {both(rolled)}, {both(overdue)}, {both(cured)}
+                FROM dash_roll_monthly WHERE {months_in}
+                {_group_by("month", column)}"""
+        )
+    ):
+        n_in, b_in, n_rolled, b_rolled, n_overdue, b_overdue, n_cured, b_cured = (
+            Decimal(str(v or 0)) for v in figures
+        )
+        rates.append(
+            {
+                "month": _day(month),
+                "group": names.name(period.group, key),
+                "accounts": int(accounts),
+                "roll_rate": kpis.roll_rate(n_rolled, n_in),
+                "roll_rate_balance": kpis.roll_rate(b_rolled, b_in),
+                "cure_rate": kpis.cure_rate(n_cured, n_overdue),
+                "cure_rate_balance": kpis.cure_rate(b_cured, b_overdue),
+            }
+        )
     rates.sort(key=lambda r: (r["month"], _order(r["group"])))
     return {"buckets": order, "months": months, "rates": rates}
 
