@@ -348,3 +348,11 @@ async def test_only_supervisors_and_admins_open_the_dashboard(
         assert refused.status == 403, endpoint
     await browser(client, "c1")
     assert (await client.get(path)).status == 403
+
+
+def test_the_rebuild_verb_reads_its_range() -> None:
+    from service.cli import build_parser
+
+    args = build_parser().parse_args(["dashboard", "rebuild", "--from", "2026-11-01"])
+    assert (args.start, args.end) == (dt.date(2026, 11, 1), None)
+    assert args.handler is cmd_dashboard
