@@ -356,3 +356,23 @@ def test_the_rebuild_verb_reads_its_range() -> None:
     args = build_parser().parse_args(["dashboard", "rebuild", "--from", "2026-11-01"])
     assert (args.start, args.end) == (dt.date(2026, 11, 1), None)
     assert args.handler is cmd_dashboard
+
+
+async def test_before_any_close_the_dashboard_is_empty_not_broken(
+    client: Client, engine: AsyncEngine
+) -> None:
+    from service.db.models import Role
+    from tests.conftest import make_user
+
+    await make_user(engine, "sup", Role.supervisor)
+    api = {"Authorization": f"Bearer {await login(client, 'sup')}"}
+    for endpoint in ("recovery", "promises", "contact"):
+        answer = await client.get(f"/api/dashboard/{endpoint}", headers=api)
+        assert answer.status == 200, endpoint
+        assert (await answer.json())["rows"] == [], endpoint
+    portfolio = await (await client.get("/api/dashboard/portfolio", headers=api)).json()
+    assert (portfolio["as_of"], portfolio["by_bucket"]) == (None, [])
+    await browser(client, "sup")
+    answer = await client.get("/dashboard")
+    assert answer.status == 200
+    assert 'data-testid="no-close"' in await answer.text()

@@ -362,10 +362,13 @@ def _raw(kind: str, group: str, start: dt.date, end: dt.date, as_of: dt.date) ->
                    WHERE month BETWEEN date_trunc('month', DATE '{start}')::date
                                    AND date_trunc('month', DATE '{end}')::date
                    GROUP BY month, from_bucket, to_bucket{extra}"""
-    return """SELECT queue_id, count(*), count(collector_id),
-                     count(*) FILTER (WHERE lease_expires_at > now()),
-                     min(lease_expires_at) FILTER (WHERE lease_expires_at > now())
-              FROM work_items GROUP BY queue_id"""
+    return f"""SELECT queue_id, SUM(accounts), NULL, NULL FROM dash_portfolio_daily
+               WHERE as_of = DATE '{as_of}' GROUP BY queue_id
+               UNION ALL
+               SELECT queue_id, count(*), min(lease_expires_at), max(lease_expires_at)
+               FROM work_items WHERE lease_holder_id IS NOT NULL
+                 AND lease_expires_at > timestamptz '{NOW.isoformat()}'
+               GROUP BY queue_id"""
 
 
 KINDS = ("portfolio", "recovery", "rolls", "promises", "contact", "backlog")

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -207,7 +207,8 @@ async def recovery(conn: AsyncConnection, period: Period) -> dict[str, Any]:
                 WHERE {_days(conn, "day", period)} {_group_by(column)}"""
         )
     ):
-        collected[key] += _money(amount)
+        if amount is not None:  # None: no row at all (a sum over nothing, ungrouped)
+            collected[key] += _money(amount)
     rows = [
         {
             "group": names.name(period.group, key),
@@ -241,17 +242,16 @@ async def contact(conn: AsyncConnection, period: Period) -> dict[str, Any]:
                 {_group_by(column)}"""
         )
     ):
-        attempts, connected, right_party = int(attempts), int(connected), int(right_party)
-        if not attempts:
+        if not attempts:  # None: no row at all (a sum over nothing, ungrouped)
             continue  # collected money only (recovery's), no calls
         rows.append(
             {
                 "group": names.name(period.group, key),
-                "attempts": attempts,
-                "connected": connected,
-                "right_party": right_party,
-                "contact_rate": kpis.contact_rate(connected, attempts),
-                "rpc_rate": kpis.right_party_rate(right_party, attempts),
+                "attempts": int(attempts),
+                "connected": int(connected),
+                "right_party": int(right_party),
+                "contact_rate": kpis.contact_rate(int(connected), int(attempts)),
+                "rpc_rate": kpis.right_party_rate(int(right_party), int(attempts)),
             }
         )
     rows.sort(key=lambda r: _order(r["group"]))
@@ -271,7 +271,8 @@ async def promises(conn: AsyncConnection, period: Period) -> dict[str, Any]:
                 {_group_by(column)}"""
         )
     ):
-        made[key] = (int(count), _money(amount))
+        if count is not None:  # None: no row at all (a sum over nothing, ungrouped)
+            made[key] = (int(count), _money(amount))
     due: dict[Any, tuple[Any, ...]] = {}
     for key, *figures in await conn.execute(
         text(
@@ -282,7 +283,8 @@ async def promises(conn: AsyncConnection, period: Period) -> dict[str, Any]:
                 {_group_by(column)}"""
         )
     ):
-        due[key] = tuple(figures)
+        if figures[0] is not None:
+            due[key] = tuple(figures)
     rows = []
     for key in {*made, *due}:
         count_made, amount_made = made.get(key, (0, Decimal("0.00")))
@@ -415,25 +417,33 @@ async def rolls(conn: AsyncConnection, period: Period, buckets: Sequence[str]) -
 
 
 async def backlog(conn: AsyncConnection, now: dt.datetime, lease_minutes: int) -> dict[str, Any]:
-    """Live, per queue: accounts on the work list, those with a collector, leases held now and
-    how long the oldest and newest have been held."""
-    rows: dict[int, dict[str, Any]] = {}
-    for queue_id, name, accounts, owned in await conn.execute(
-        text(
-            """SELECT q.id, q.name, count(w.loan_id), count(w.collector_id)
-               FROM queues q LEFT JOIN work_items w ON w.queue_id = q.id
-               WHERE q.active GROUP BY q.id, q.name"""
-        )
-    ):
-        rows[int(queue_id)] = {
+    """Per active queue: its accounts and those with a collector at the last close of business
+    (the aggregates), and, live, the leases held now and how long the oldest and newest have
+    been held (through the index of lease holders: a lease is rare beside the work list)."""
+    as_of = _day((await conn.execute(text("SELECT MAX(as_of) FROM dash_portfolio_daily"))).scalar())
+    rows: dict[int, dict[str, Any]] = {
+        int(queue_id): {
             "queue": str(name),
-            "accounts": int(accounts),
-            "assigned": int(owned),
+            "accounts": 0,
+            "assigned": 0,
             "leased": 0,
             "oldest_lease_seconds": None,
             "newest_lease_seconds": None,
         }
-    live = dialect.timestamp(conn, now)
+        for queue_id, name in await conn.execute(text("SELECT id, name FROM queues WHERE active"))
+    }
+    if as_of is not None:
+        for queue_id, accounts, assigned in await conn.execute(
+            text(
+                f"""SELECT queue_id, SUM(accounts),
+                           SUM(CASE WHEN collector_id IS NOT NULL THEN accounts ELSE 0 END)
+                    FROM dash_portfolio_daily
+                    WHERE as_of = {date_sql(conn, as_of)} AND queue_id IS NOT NULL
+                    GROUP BY queue_id"""
+            )
+        ):
+            if (row := rows.get(int(queue_id))) is not None:
+                row["accounts"], row["assigned"] = int(accounts), int(assigned)
     for queue_id, leased, first, last in await conn.execute(
         text(
             f"""SELECT queue_id, count(*), MIN(lease_expires_at), MAX(lease_expires_at)
@@ -442,15 +452,13 @@ async def backlog(conn: AsyncConnection, now: dt.datetime, lease_minutes: int) -
                   AND lease_expires_at > {dialect.timestamp_sql(conn, ":now")}
                 GROUP BY queue_id"""
         ),
-        {"now": live},
+        {"now": dialect.timestamp(conn, now)},
     ):
-        row = rows.get(int(queue_id))
-        if row is None:
-            continue
-        row["leased"] = int(leased)
-        row["oldest_lease_seconds"] = _held(now, first, lease_minutes)
-        row["newest_lease_seconds"] = _held(now, last, lease_minutes)
-    return {"at": now, "rows": sorted(rows.values(), key=lambda r: str(r["queue"]))}
+        if (row := rows.get(int(queue_id))) is not None:
+            row["leased"] = int(leased)
+            row["oldest_lease_seconds"] = _held(now, first, lease_minutes)
+            row["newest_lease_seconds"] = _held(now, last, lease_minutes)
+    return {"at": now, "as_of": as_of, "rows": sorted(rows.values(), key=lambda r: r["queue"])}
 
 
 def _held(now: dt.datetime, expires: Any, lease_minutes: int) -> int:
@@ -487,14 +495,17 @@ async def everything(
     buckets: Sequence[str],
     now: dt.datetime,
     lease_minutes: int,
+    only: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """Every table of the dashboard page, each as its API endpoint gives it."""
-    return {
-        "portfolio_bucket": await portfolio(conn, period, "bucket", buckets),
-        "portfolio_class": await portfolio(conn, period, "risk_class", buckets),
-        "recovery": await recovery(conn, period),
-        "rolls": await rolls(conn, period, buckets),
-        "promises": await promises(conn, period),
-        "contact": await contact(conn, period),
-        "backlog": await backlog(conn, now, lease_minutes),
+    """Every table of the dashboard page (or ``only`` those named), each as its API endpoint
+    gives it."""
+    reads: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+        "portfolio_bucket": lambda: portfolio(conn, period, "bucket", buckets),
+        "portfolio_class": lambda: portfolio(conn, period, "risk_class", buckets),
+        "recovery": lambda: recovery(conn, period),
+        "rolls": lambda: rolls(conn, period, buckets),
+        "promises": lambda: promises(conn, period),
+        "contact": lambda: contact(conn, period),
+        "backlog": lambda: backlog(conn, now, lease_minutes),
     }
+    return {name: await read() for name, read in reads.items() if only is None or name in only}

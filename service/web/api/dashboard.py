@@ -157,7 +157,8 @@ class BacklogRow(Out):
 
 
 class BacklogOut(Out):
-    at: Instant
+    at: Instant = Field(description="when the leases were read")
+    as_of: dt.date | None = Field(description="the close of business the accounts are counted at")
     rows: list[BacklogRow]
 
 
@@ -232,10 +233,11 @@ async def contact(request: web.Request, query: DashboardQuery) -> ContactOut:
     return ContactOut(range=_range(period), rows=found["rows"])
 
 
-@api.get("/api/dashboard/backlog", summary="Queue backlog and lease ages, live", roles=STAFF)
+@api.get("/api/dashboard/backlog", summary="Queue backlog and lease ages", roles=STAFF)
 async def backlog(request: web.Request) -> BacklogOut:
+    """Each queue's accounts at the last close of business; the leases held now, live."""
     async with request.app[ENGINE].connect() as conn:
         found = await dashboard.backlog(
             conn, request.app[CLOCK].now(), request.app[SETTINGS].lease_minutes
         )
-    return BacklogOut(at=found["at"], rows=found["rows"])
+    return BacklogOut(at=found["at"], as_of=found["as_of"], rows=found["rows"])

@@ -60,9 +60,11 @@ def _rate(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-# The downloads: /dashboard/<name>.csv, each a table of the page (its figures, as the API's).
-TABLES: dict[str, tuple[CsvTable, Rows]] = {
+# The downloads: /dashboard/<name>.csv, each a table of the page (its figures, as the API's):
+# the read of dashboard.everything it is made of, its columns, its rows.
+TABLES: dict[str, tuple[str, CsvTable, Rows]] = {
     "portfolio-buckets": (
+        "portfolio_bucket",
         CsvTable(
             [
                 Column("group"),
@@ -78,6 +80,7 @@ TABLES: dict[str, tuple[CsvTable, Rows]] = {
         ],
     ),
     "portfolio-classes": (
+        "portfolio_class",
         CsvTable(
             [
                 Column("group"),
@@ -93,6 +96,7 @@ TABLES: dict[str, tuple[CsvTable, Rows]] = {
         ],
     ),
     "recovery": (
+        "recovery",
         CsvTable(
             [
                 Column("group"),
@@ -107,6 +111,7 @@ TABLES: dict[str, tuple[CsvTable, Rows]] = {
         ],
     ),
     "roll-matrix": (
+        "rolls",
         CsvTable(
             [
                 Column("month"),
@@ -138,6 +143,7 @@ TABLES: dict[str, tuple[CsvTable, Rows]] = {
         ],
     ),
     "roll-rates": (
+        "rolls",
         CsvTable(
             [
                 Column("month"),
@@ -163,6 +169,7 @@ TABLES: dict[str, tuple[CsvTable, Rows]] = {
         ],
     ),
     "promises": (
+        "promises",
         CsvTable(
             [
                 Column("group"),
@@ -200,6 +207,7 @@ TABLES: dict[str, tuple[CsvTable, Rows]] = {
         ],
     ),
     "contact": (
+        "contact",
         CsvTable(
             [
                 Column("group"),
@@ -223,6 +231,7 @@ TABLES: dict[str, tuple[CsvTable, Rows]] = {
         ],
     ),
     "backlog": (
+        "backlog",
         CsvTable(
             [
                 Column("queue"),
@@ -257,7 +266,9 @@ def _period(request: web.Request) -> tuple[dashboard.Period, Problem | None]:
         return period_of(request, validated(DashboardQuery, {})), problem(exc)
 
 
-async def _figures(request: web.Request, period: dashboard.Period) -> Figures:
+async def _figures(
+    request: web.Request, period: dashboard.Period, only: set[str] | None = None
+) -> Figures:
     settings = request.app[SETTINGS]
     async with request.app[ENGINE].connect() as conn:
         return await dashboard.everything(
@@ -266,6 +277,7 @@ async def _figures(request: web.Request, period: dashboard.Period) -> Figures:
             settings.cob_config().buckets.labels,
             request.app[CLOCK].now(),
             settings.lease_minutes,
+            only,
         )
 
 
@@ -317,12 +329,14 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _download(name: str, table: CsvTable, rows: Rows) -> Callable[[web.Request], Awaitable[Any]]:
+def _download(
+    name: str, read: str, table: CsvTable, rows: Rows
+) -> Callable[[web.Request], Awaitable[Any]]:
     async def download(request: web.Request) -> web.StreamResponse:
         period, refused = _period(request)
         if refused is not None:
             return render(request, "message.html", status=refused.status, message=refused.text)
-        figures = await _figures(request, period)
+        figures = await _figures(request, period, {read})
         return web.Response(
             text=table.header() + table.rows(rows(figures)),
             content_type="text/csv",
@@ -338,5 +352,5 @@ def _download(name: str, table: CsvTable, rows: Rows) -> Callable[[web.Request],
     return download
 
 
-for _name, (_table, _rows) in TABLES.items():
-    pages.get(f"/dashboard/{_name}.csv", roles=STAFF)(_download(_name, _table, _rows))
+for _name, (_read, _table, _rows) in TABLES.items():
+    pages.get(f"/dashboard/{_name}.csv", roles=STAFF)(_download(_name, _read, _table, _rows))
