@@ -35,9 +35,11 @@ from strategies import Registry
 
 log = structlog.get_logger(__name__)
 
-# The lender's zone of a night without planning (whose settings name it): the dashboard's
-# activity is counted by the lender's days.
-DEFAULT_ZONE = "Asia/Shanghai"
+# The lender's zone of a night without planning (whose settings name it): the settings'
+# default. The dashboard's activity is counted by the lender's days.
+DEFAULT_ZONE: str = next(
+    f.default for f in dataclasses.fields(Settings) if f.name == "lender_timezone"
+)  # type: ignore[assignment]
 # Told the name of each step as the night reaches it (a job's progress); never awaited.
 StepReport = Callable[[str], None]
 

@@ -360,8 +360,11 @@ async def rolls(conn: AsyncConnection, period: Period, buckets: Sequence[str]) -
                 GROUP BY month, from_on, to_on, from_bucket, to_bucket"""
         )
     ):
-        key = (_day(month), _day(from_on), _day(to_on))
-        cells[key][from_bucket][to_bucket] = (int(accounts), _money(balance))  # type: ignore[index]
+        month_d, from_d, to_d = _day(month), _day(from_on), _day(to_on)
+        assert month_d is not None
+        assert from_d is not None
+        assert to_d is not None
+        cells[(month_d, from_d, to_d)][from_bucket][to_bucket] = (int(accounts), _money(balance))
     months = [
         {
             "month": month,
