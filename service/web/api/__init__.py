@@ -10,6 +10,7 @@ from service.web.api import (
     cob,
     contact,
     contact_log,
+    dashboard,
     health,
     imports,
     inspections,
@@ -45,4 +46,5 @@ AREAS: tuple[Api, ...] = (
     outbox.api,
     legal.api,
     write_offs.api,
+    dashboard.api,
 )

@@ -12,6 +12,7 @@ from service.web.ui import (
     account,
     agency_pages,
     contact_panel,
+    dashboard,
     home,
     session,
     tasks,
@@ -31,6 +32,7 @@ AREAS: tuple[Pages, ...] = (
     work.pages,
     account.pages,
     contact_panel.pages,
+    dashboard.pages,
 )
 
 

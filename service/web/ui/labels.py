@@ -41,6 +41,7 @@ from service.domain.inspections import (
 )
 from service.domain.queues import QueueKind
 from service.domain.write_offs import WriteOffStatus
+from service.portfolio.dashboard import GROUPINGS
 from service.settings import PRIORITIES
 from service.web.ui.i18n import lazy_gettext as _l
 
@@ -464,3 +465,16 @@ def reason_names(reasons: Iterable[str]) -> str:
     """A verdict's reasons as a page names them, in order ("quiet hours, opted out"); a code
     without a name shows as itself."""
     return ", ".join(label(reason, "reason") for reason in reasons)
+
+
+# --- the dashboard (service.portfolio.dashboard) ------------------------------------------------
+# Its groupings, kept as a tuple of strings where defined, made an enum here to be named.
+DashboardGroup = enum.StrEnum("DashboardGroup", [(g, g) for g in GROUPINGS])  # type: ignore[misc]
+LABELS[DashboardGroup] = {
+    DashboardGroup("all"): _l("All accounts"),
+    DashboardGroup("collector"): _l("Collector"),
+    DashboardGroup("queue"): _l("Queue"),
+    DashboardGroup("arm"): _l("Strategy arm"),
+}
+BY_NAME["dashboard_group"] = DashboardGroup
+# --- end of the dashboard's block ----------------------------------------------------------------
