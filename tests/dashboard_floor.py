@@ -65,6 +65,7 @@ D,1,2026-09-15,300.00,0.00
     "payments.csv": """\
 payment_ref,loan_ref,paid_on,amount
 P-B1,B,2026-11-10,500.00
+P-C1,C,2026-11-20,100.00
 """,
     "attempts.csv": """\
 attempt_ref,loan_ref,party,phone,channel,direction,occurred_at,result,disposition

@@ -82,7 +82,7 @@ async def test_the_portfolio_at_the_periods_last_close_by_bucket_and_class(
     assert [
         (r["bucket"], r["accounts"], r["outstanding"], r["overdue_amount"]) for r in buckets["rows"]
     ] == [
-        ("M0", 2, d("1300.00"), d("0.00")),  # B (500 left) and C
+        ("M0", 2, d("1200.00"), d("0.00")),  # B (500 left) and C (700 left after paying early)
         ("M2", 1, d("2000.00"), d("1000.00")),  # A, 41 days past due
         ("M3", 1, d("300.00"), d("300.00")),  # D, 76 days
     ]
@@ -114,7 +114,8 @@ async def test_recovery_collected_over_the_overdue_balance_at_the_close_before(
         last_day = await dashboard.recovery(
             conn, dashboard.Period(dt.date(2026, 11, 30), dt.date(2026, 11, 30))
         )
-    # Overdue on 31 Oct: A 1000 + B 500 + D 300; collected in November: B's 500.
+    # Overdue on 31 Oct: A 1000 + B 500 + D 300; collected in November: B's 500 (C's 100,
+    # paid early by a current account, is not a recovery).
     assert whole["opening_close"] == dt.date(2026, 10, 31)
     assert by_group(whole["rows"], "overdue_at_start", "collected", "recovery_rate") == {
         None: (d("1800.00"), d("500.00"), d("0.2778"))

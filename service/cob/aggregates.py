@@ -102,7 +102,7 @@ async def _portfolio(conn: AsyncConnection, as_of: dt.date) -> int:
 async def _activity(conn: AsyncConnection, as_of: dt.date, lender_zone: str) -> int:
     """Since the previous close (or ``as_of`` alone, the first night): outbound calls,
     conversations and right-party contacts (the attempts as they stand, not superseded
-    revisions), promises made (not mere proposals) and payments."""
+    revisions), promises made (not mere proposals) and payments by overdue accounts."""
     day = date_sql(conn, as_of)
     previous = _day(
         await _scalar(conn, f"SELECT MAX(as_of) FROM loan_snapshots WHERE as_of < {day}")
@@ -112,6 +112,9 @@ async def _activity(conn: AsyncConnection, as_of: dt.date, lender_zone: str) -> 
     since = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
     until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
     start = date_sql(conn, first)
+    # Money collected is what accounts overdue at the previous close paid (an instalment paid
+    # on time by a current account is not a recovery); the first night, those overdue tonight.
+    before = date_sql(conn, previous if previous is not None else as_of)
     zero = dialect.money_zero_sql(conn)
     not_rpc = ", ".join(f"'{code}'" for code in NOT_RIGHT_PARTY)
     await _rows(conn, f"DELETE FROM dash_activity_daily WHERE day = {day}")
@@ -140,6 +143,8 @@ async def _activity(conn: AsyncConnection, as_of: dt.date, lender_zone: str) -> 
               UNION ALL
               SELECT loan_id, 0, 0, 0, 0, {zero}, amount FROM payments
               WHERE paid_on >= {start} AND paid_on <= {day}
+                AND EXISTS (SELECT 1 FROM loan_snapshots b WHERE b.loan_id = payments.loan_id
+                            AND b.as_of = {before} AND b.overdue_amount > 0)
             ) f
             LEFT JOIN loan_snapshots s ON s.loan_id = f.loan_id AND s.as_of = {day}
             GROUP BY s.queue_id, s.collector_id, s.strategy_arm""",
