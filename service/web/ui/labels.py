@@ -84,6 +84,12 @@ class AccountEvent(enum.StrEnum):
     task_photo_added = "task.photo_added"
     inspection_recorded = "inspection.recorded"
     inspection_risk_found = "inspection.risk_found"
+    inspection_scheduled = "inspection.scheduled"
+    inspection_sooner = "inspection.sooner"
+    inspection_reassigned = "inspection.reassigned"
+    inspection_cancelled = "inspection.cancelled"
+    loan_lost_contact = "loan.lost_contact"
+    loan_contact_regained = "loan.contact_regained"
     placement_created = "placement.created"
     placement_recalled = "placement.recalled"
     write_off_proposed = "write_off.proposed"
@@ -390,6 +396,12 @@ LABELS: dict[type[enum.Enum], dict[Any, LazyProxy]] = {
         AccountEvent.task_photo_added: _l("Visit photo added"),
         AccountEvent.inspection_recorded: _l("Inspection recorded"),
         AccountEvent.inspection_risk_found: _l("Risk found at an inspection"),
+        AccountEvent.inspection_scheduled: _l("Inspection scheduled"),
+        AccountEvent.inspection_sooner: _l("Inspection brought forward"),
+        AccountEvent.inspection_reassigned: _l("Inspection reassigned"),
+        AccountEvent.inspection_cancelled: _l("Inspection called off"),
+        AccountEvent.loan_lost_contact: _l("Marked lost contact"),
+        AccountEvent.loan_contact_regained: _l("Contact regained"),
         AccountEvent.placement_created: _l("Placed with an agency"),
         AccountEvent.placement_recalled: _l("Recalled from the agency"),
         AccountEvent.write_off_proposed: _l("Write-off proposed"),
