@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service import auth
 from service.assignment.queues import add_member, install_default_queues
 from service.assignment.run import assign
+from service.cob import aggregates
 from service.cob.nightly import CobReport, Planning, run_cob
 from service.db.models import (
     Callback,
@@ -95,6 +96,9 @@ async def open_floor(
     async with db.begin() as conn:
         await seed_demo_day(conn, as_of)
         await assign(conn, registry, settings, as_of, actor="demo")
+        # The day's promises and callbacks were seeded after its close: its aggregates again,
+        # so the dashboard counts them as tomorrow's close would.
+        await aggregates.refresh_day(conn, as_of, settings.lender_timezone)
     return report
 
 
