@@ -396,8 +396,12 @@ async def measure(url: str, args: argparse.Namespace, collector: int) -> dict[st
     mine = range(QUEUES, args.loans + 1, QUEUES)
     loans = rng.sample(mine, min(args.samples, len(mine)))
     settings = Settings(database_url=url, var_dir=Path(args.workdir), dispatch="off")
-    runner = web.AppRunner(create_app(settings))
+    app = create_app(settings)
+    runner = web.AppRunner(app)
     await runner.setup()
+    statement_ms: dict[str, list[float]] = {}
+    if args.profile:
+        _time_statements(app, statement_ms)
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     server: Any = site._server  # the port the OS chose
@@ -441,7 +445,31 @@ async def measure(url: str, args: argparse.Namespace, collector: int) -> dict[st
         await runner.cleanup()
     result: dict[str, Any] = {name: _summary(values) for name, values in timings.items()}
     result["raw_parts"] = {name: total / len(loans) for name, total in spent.items()}
+    if args.profile:
+        pages = 2 * len(loans) + 30
+        ranked = sorted(statement_ms.items(), key=lambda item: -sum(item[1]))[:12]
+        print("the app's statements by time per page (--profile):")
+        for sql, times in ranked:
+            print(f"  {sum(times) / pages:7.2f} ms/page  x{len(times) / pages:4.1f}  {sql[:150]}")
     return result
+
+
+def _time_statements(app: Any, into: dict[str, list[float]]) -> None:
+    """Each statement the app runs, timed by its text (the --profile report)."""
+    from sqlalchemy import event
+
+    from service.web.keys import ENGINE
+
+    engine = app[ENGINE].sync_engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def started(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        conn.info.setdefault("started", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def ended(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        took = 1000 * (time.perf_counter() - conn.info["started"].pop())
+        into.setdefault(" ".join(statement.split()), []).append(took)
 
 
 def _row(label: str, ours: dict[str, float], base: dict[str, float] | None) -> str:
@@ -457,6 +485,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=500, help="random accounts measured")
     parser.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help="print the app's slowest statements per page"
+    )
     args = parser.parse_args()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

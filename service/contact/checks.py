@@ -54,9 +54,12 @@ async def loan_context(
     date (not the asker's)."""
     name = profile or settings.compliance_profile
     check_profile(name)
-    loan = (await load_loan_facts(conn, settings, [loan_id], at))[loan_id]
+    # Read once on the lender's date (most debtors live on it), again only when the debtor's
+    # zone puts them on another day.
+    guess = _debtor_date((), settings.lender_timezone, at)
+    loan = (await load_loan_facts(conn, settings, [loan_id], at, on=guess))[loan_id]
     local = _debtor_date(loan.zones, settings.lender_timezone, at)
-    if local != at.date():
+    if local != guess:
         loan = (await load_loan_facts(conn, settings, [loan_id], at, on=local))[loan_id]
     plan = plan_for(await plans_by_portfolio(conn), loan.product)
     return LoanContext(
