@@ -8,6 +8,7 @@ from service.web.api import (
     agencies,
     assignment,
     cob,
+    compliance,
     contact,
     contact_log,
     health,
@@ -45,4 +46,5 @@ AREAS: tuple[Api, ...] = (
     outbox.api,
     legal.api,
     write_offs.api,
+    compliance.api,
 )

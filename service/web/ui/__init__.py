@@ -19,7 +19,11 @@ from service.web.ui import (
     work,
     write_off_pages,
 )
+from service.web.ui import tools as tools_index
 from service.web.ui.framework import PageRoute, Pages
+from service.web.ui.tools import compliance as tools_compliance
+from service.web.ui.tools import imports as tools_imports
+from service.web.ui.tools import outbox as tools_outbox
 
 AREAS: tuple[Pages, ...] = (
     home.pages,
@@ -31,6 +35,10 @@ AREAS: tuple[Pages, ...] = (
     work.pages,
     account.pages,
     contact_panel.pages,
+    tools_index.pages,
+    tools_outbox.pages,
+    tools_compliance.pages,
+    tools_imports.pages,
 )
 
 
