@@ -274,3 +274,137 @@ async def test_a_large_upload_becomes_a_job_whose_page_follows_it(
     assert rows_of(await page(floor, "big", report.group(1)), "file") == ["loans.csv"]
     assert job_id in rows_of(await page(floor, "sup2", "/tools/jobs"), "job")
     await page(floor, "sup2", "/tools/jobs/999999", status=404)
+
+
+async def _queue_id(floor: Floor, name: str) -> int:
+    ((found,),) = await floor.rows("SELECT id FROM queues WHERE name = :name", name=name)
+    return int(found)
+
+
+async def test_queues_are_created_changed_and_their_members_added_and_removed(
+    floor: Floor,
+) -> None:
+    html = await page(floor, "sup1", "/tools/queues")
+    assert "M1 early" in rows_of(html, "queue")
+    field_row = re.search(r'<tr data-queue="Field visits">.*?</tr>', html, re.S)
+    assert field_row is not None
+    assert 'data-testid="members">1<' in field_row.group(0)
+    assert 'data-testid="accounts">1<' in field_row.group(0)  # L-LOST
+
+    # Create: a queue of large balances, tried first.
+    form = {
+        "name": "Large balances",
+        "kind": "collector",
+        "position": "5",
+        "collector_strategy": "sticky",
+        "routing": '{"min_outstanding": "15000"}',
+        "description": "大额",
+    }
+    answer = await floor.post("sup1", "/tools/queues", form)
+    assert answer.status == 303, await answer.text()
+    queue = await _queue_id(floor, "Large balances")
+    assert answer.headers["Location"] == f"/tools/queues/{queue}?flash=created"
+    html = await page(floor, "sup1", f"/tools/queues/{queue}?flash=created")
+    assert "The queue is created." in html
+    assert 'data-testid="no-members"' in html
+    assert rows_of(await page(floor, "sup1", "/tools/queues"), "queue")[0] == "Large balances"
+    # Refused: the name taken, routing that is not JSON or has unknown keys — said, kept.
+    answer = await floor.post("sup1", "/tools/queues", form)
+    assert answer.status == 422
+    assert "exists already" in await answer.text()
+    for routing in ("{not json", '["M1"]', '{"colour": "red"}'):
+        answer = await floor.post(
+            "sup1", "/tools/queues", {**form, "name": "X", "routing": routing}
+        )
+        html = await answer.text()
+        assert answer.status == 422, html
+        assert "The routing is a JSON object of known keys." in html
+        assert routing.replace('"', "&#34;") in html  # what was typed, shown again
+    assert await floor.rows(
+        "SELECT count(*) FROM queues WHERE name IN ('X', 'Large balances')"
+    ) == [(1,)]
+
+    # Members: a collector added, one who is not a collector refused, removed again.
+    answer = await floor.post("sup1", f"/tools/queues/{queue}/members", {"username": "early"})
+    assert answer.headers["Location"] == f"/tools/queues/{queue}?flash=added"
+    html = await page(floor, "sup1", f"/tools/queues/{queue}")
+    assert rows_of(html, "member") == ["early"]
+    answer = await floor.post("sup1", f"/tools/queues/{queue}/members", {"username": "sup2"})
+    assert answer.status == 422
+    assert "queues take collectors" in await answer.text()
+    answer = await floor.post("sup1", f"/tools/queues/{queue}/members", {"username": "nobody"})
+    assert answer.status == 404
+    answer = await floor.post(
+        "sup1", f"/tools/queues/{queue}/members/remove", {"username": "early"}
+    )
+    assert answer.headers["Location"] == f"/tools/queues/{queue}?flash=removed"
+    assert rows_of(await page(floor, "sup1", f"/tools/queues/{queue}"), "member") == []
+
+    # A member holding the queue's accounts stays until they are moved.
+    field = await _queue_id(floor, "Field visits")
+    answer = await floor.post(
+        "sup1", f"/tools/queues/{field}/members/remove", {"username": "field"}
+    )
+    html = await answer.text()
+    assert answer.status == 409, html
+    assert "reassign them or hand them over first" in html
+    assert rows_of(html, "member") == ["field"]
+
+    # Change: its order, routing and strategy; the API reads the same.
+    answer = await floor.post(
+        "sup1",
+        f"/tools/queues/{queue}",
+        {
+            "position": "7",
+            "collector_strategy": "sticky",
+            "routing": '{"min_outstanding": "20000", "buckets": ["M1"]}',
+            "description": "",
+            "active": "on",
+        },
+    )
+    assert answer.headers["Location"] == f"/tools/queues/{queue}?flash=changed"
+    listed = await (await floor["sup1"].get("/api/queues")).json()
+    (changed,) = [q for q in listed["items"] if q["name"] == "Large balances"]
+    assert changed["position"] == 7
+    assert changed["routing"] == {"min_outstanding": "20000", "buckets": ["M1"]}
+    assert changed["active"] is True
+    answer = await floor.post(
+        "sup1", f"/tools/queues/{queue}", {"routing": '{"tiers": "big"}', "position": "7"}
+    )
+    assert answer.status == 422
+    assert '<details class="card" open>' in await answer.text()
+    await page(floor, "sup1", "/tools/queues/999999", status=404)
+    events = await floor.rows(
+        "SELECT action FROM audit_log WHERE entity_type = 'queue' ORDER BY id"
+    )
+    assert [e for (e,) in events] == [
+        "queue.created",
+        "queue.member_added",
+        "queue.member_removed",
+        "queue.updated",
+    ]
+
+
+async def test_the_queue_api_adds_lists_and_removes_members(floor: Floor) -> None:
+    client = floor["sup1"]
+    answer = await client.post(
+        "/api/queues/M1 early/members", json={"username": "legal"}, headers=origin(client)
+    )
+    assert answer.status == 201, await answer.text()
+    members = await (await client.get("/api/queues/M1 early/members")).json()
+    assert [m["username"] for m in members["items"]] == ["early", "legal"]
+    answer = await client.delete("/api/queues/M1 early/members/legal", headers=origin(client))
+    assert answer.status == 204
+    answer = await client.delete("/api/queues/Field visits/members/field", headers=origin(client))
+    assert answer.status == 409
+    answer = await client.post(
+        "/api/queues",
+        json={"name": "Soft", "routing": {"buckets": ["M1"]}, "position": 1},
+        headers=origin(client),
+    )
+    assert answer.status == 201, await answer.text()
+    assert (await answer.json())["members"] == 0
+    answer = await floor["field"].post(
+        "/api/queues/M1 early/members", json={"username": "field"}, headers=origin(floor["field"])
+    )
+    assert answer.status == 403

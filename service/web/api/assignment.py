@@ -326,3 +326,112 @@ async def experiment_results(
         end=query.end,
         arms=[Arm.model_validate(item) for item in items],
     )
+
+
+QueueName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s/](?:.*[^\s/])?$")]
+Routing = dict[str, Any]
+
+
+class NewQueue(In):
+    name: QueueName
+    kind: QueueKind = QueueKind.collector
+    routing: Routing = Field(default_factory=dict, description="a routing definition")
+    position: Annotated[int, Field(ge=0, le=100_000)] = 100
+    collector_strategy: Text = "sticky"
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+
+class QueueChange(In):
+    routing: Routing | None = Field(None, description="a routing definition")
+    position: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    collector_strategy: Text | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    active: bool | None = None
+
+
+class QueuePath(TextIn):
+    name: QueueName
+
+
+class MemberPath(TextIn):
+    name: QueueName
+    username: Text
+
+
+class NewMember(In):
+    username: Text
+
+
+class QueueMemberOut(Out):
+    username: str
+    display_name: str
+    active: bool
+    accounts: int = Field(description="open accounts of the queue the member holds")
+
+
+def queue_out(overview: list[dict[str, Any]], name: str) -> QueueOut:
+    (found,) = [item for item in overview if item["name"] == name]
+    return QueueOut.model_validate(found)
+
+
+@api.post("/api/queues", summary="Create a queue", roles=STAFF, status=201)
+async def create_queue(request: web.Request, user: CurrentUser, body: NewQueue) -> QueueOut:
+    async with request.app[ENGINE].begin() as conn:
+        await queues.create_queue(
+            conn, request.app[STRATEGIES], actor=user.username, **body.model_dump()
+        )
+        return queue_out(await queues.queue_overview(conn), body.name)
+
+
+@api.post("/api/queues/{name}", summary="Change a queue (audited)", roles=STAFF, errors=(404,))
+async def update_queue(
+    request: web.Request, user: CurrentUser, path: QueuePath, body: QueueChange
+) -> QueueOut:
+    async with request.app[ENGINE].begin() as conn:
+        await queues.update_queue(
+            conn,
+            request.app[STRATEGIES],
+            path.name,
+            user.username,
+            body.model_dump(exclude_unset=True),
+        )
+        return queue_out(await queues.queue_overview(conn), path.name)
+
+
+@api.get("/api/queues/{name}/members", summary="A queue's collectors", roles=STAFF)
+async def list_members(request: web.Request, path: QueuePath) -> Items[QueueMemberOut]:
+    async with request.app[ENGINE].connect() as conn:
+        members = await queues.queue_members(conn, path.name)
+    return Items[QueueMemberOut](items=[QueueMemberOut.model_validate(m) for m in members])
+
+
+@api.post(
+    "/api/queues/{name}/members",
+    summary="Add a collector to a queue",
+    roles=STAFF,
+    status=201,
+    errors=(404,),
+)
+async def add_member(
+    request: web.Request, user: CurrentUser, path: QueuePath, body: NewMember
+) -> Items[QueueMemberOut]:
+    async with request.app[ENGINE].begin() as conn:
+        await queues.add_member(conn, path.name, body.username, actor=user.username)
+        members = await queues.queue_members(conn, path.name)
+    return Items[QueueMemberOut](items=[QueueMemberOut.model_validate(m) for m in members])
+
+
+@api.delete(
+    "/api/queues/{name}/members/{username}",
+    summary="Take a collector off a queue (refused while they hold its accounts)",
+    roles=STAFF,
+    status=204,
+    responses={204: None},
+    errors=(404, 409),
+)
+async def remove_member(
+    request: web.Request, user: CurrentUser, path: MemberPath
+) -> web.StreamResponse:
+    async with request.app[ENGINE].begin() as conn:
+        await queues.remove_member(conn, path.name, path.username, user.username)
+    return web.Response(status=204)

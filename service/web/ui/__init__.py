@@ -24,6 +24,7 @@ from service.web.ui.framework import PageRoute, Pages
 from service.web.ui.tools import compliance as tools_compliance
 from service.web.ui.tools import imports as tools_imports
 from service.web.ui.tools import outbox as tools_outbox
+from service.web.ui.tools import queues as tools_queues
 
 AREAS: tuple[Pages, ...] = (
     home.pages,
@@ -39,6 +40,7 @@ AREAS: tuple[Pages, ...] = (
     tools_outbox.pages,
     tools_compliance.pages,
     tools_imports.pages,
+    tools_queues.pages,
 )
 
 
