@@ -408,3 +408,75 @@ async def test_the_queue_api_adds_lists_and_removes_members(floor: Floor) -> Non
         "/api/queues/M1 early/members", json={"username": "field"}, headers=origin(floor["field"])
     )
     assert answer.status == 403
+
+
+async def _holder(floor: Floor, loan_ref: str) -> tuple[Any, ...]:
+    (found,) = await floor.rows(
+        "SELECT q.name, u.username FROM loans l LEFT JOIN queues q ON q.id = l.queue_id "
+        "LEFT JOIN users u ON u.id = l.collector_id WHERE l.loan_ref = :ref",
+        ref=loan_ref,
+    )
+    return found
+
+
+async def test_an_account_is_moved_by_hand_with_a_reason(floor: Floor) -> None:
+    html = await page(floor, "sup1", "/tools/handover")
+    assert 'data-testid="reassign"' in html
+    move = {"loan_ref": "L-M4", "queue": "M1 early", "collector": "early", "reason": "大客户"}
+    answer = await floor.post("sup1", "/tools/reassign", move)
+    assert answer.status == 303, await answer.text()
+    html = await page(floor, "sup1", answer.headers["Location"])
+    assert "The account is moved." in html
+    assert await _holder(floor, "L-M4") == ("M1 early", "early")
+    history = await (await floor["sup1"].get("/api/loans/L-M4/assignments")).json()
+    assert history["items"][0]["note"] == "大客户"
+
+    # Refused, the account left where it is: not a member, no reason, an unknown account.
+    answer = await floor.post("sup1", "/tools/reassign", {**move, "collector": "legal"})
+    html = await answer.text()
+    assert answer.status == 422, html
+    assert "legal is not an active member" in html
+    assert 'value="L-M4"' in html  # the form as typed
+    answer = await floor.post("sup1", "/tools/reassign", {**move, "reason": " "})
+    assert answer.status == 422
+    answer = await floor.post("sup1", "/tools/reassign", {**move, "loan_ref": "L-NONE"})
+    assert answer.status == 404
+    assert await _holder(floor, "L-M4") == ("M1 early", "early")
+
+
+async def test_a_handover_is_previewed_then_confirmed(floor: Floor) -> None:
+    before = await _holder(floor, "L-LOST")
+    assert before == ("Field visits", "field")
+    html = await page(floor, "sup1", "/tools/handover/preview?from=field&to=early&to_queue=")
+    preview = re.search(r'<section class="card" data-testid="preview".*?</section>', html, re.S)
+    assert preview is not None
+    assert 'data-testid="accounts">1<' in preview.group(0)
+    assert "The successor joins these queues:" in preview.group(0)
+    assert "From <b translate=\"no\">field</b> to <b translate=\"no\">early</b>." in html
+    assert "Field visits" in preview.group(0)
+    assert await _holder(floor, "L-LOST") == before  # a preview changes nothing
+    api = await (await floor["sup1"].get("/api/handovers/preview?from=field&to=early")).json()
+    assert (api["accounts"], api["joins"]) == (1, ["Field visits"])
+
+    answer = await floor.post("sup1", "/tools/handover", {"from": "field", "to": "early"})
+    assert answer.status == 303, await answer.text()
+    html = await page(floor, "sup1", answer.headers["Location"])
+    assert "The handover is done: 1 accounts" in html
+    assert await _holder(floor, "L-LOST") == ("Field visits", "early")
+    assert await floor.rows("SELECT active FROM users WHERE username = 'field'") in (
+        [(False,)],
+        [(0,)],
+    )
+
+    # Refusals, shown on the page: to themselves, no successor, twice, to a supervisor.
+    for query in ("from=early&to=early", "from=early", "from=field&to=legal", "from=early&to=sup2"):
+        html = await page(floor, "sup1", f"/tools/handover/preview?{query}", status=422)
+        assert 'data-testid="refused"' in html
+        assert 'data-testid="preview"' not in html
+    answer = await floor.post("sup1", "/tools/handover", {"from": "field", "to": "early"})
+    assert answer.status == 422
+    assert "already inactive" in await answer.text()
+    answer = await floor.post(
+        "sup1", "/tools/handover", {"from": "early", "to": "legal"}, token=False
+    )
+    assert answer.status == 403

@@ -276,6 +276,42 @@ async def create_handover(request: web.Request, user: CurrentUser, body: Handove
     return HandoverOut.model_validate({**result, "leaver": result["from"]})
 
 
+class HandoverQuery(TextIn):
+    leaver: Text = Field(alias="from")
+    to: Text | None = None
+    to_queue: Text | None = None
+
+
+class QueueAccounts(Out):
+    queue: str | None
+    accounts: int
+
+
+class HandoverPreviewOut(Out):
+    leaver: str = Field(serialization_alias="from")
+    to: str | None
+    to_queue: str | None
+    accounts: int
+    by_queue: list[QueueAccounts]
+    promises: int
+    callbacks: int
+    joins: list[str] = Field(description="the leaver's queues the successor would join")
+
+
+@api.get(
+    "/api/handovers/preview",
+    summary="What a handover would move, changing nothing",
+    roles=STAFF,
+    errors=(404,),
+)
+async def preview_handover(request: web.Request, query: HandoverQuery) -> HandoverPreviewOut:
+    async with request.app[ENGINE].connect() as conn:
+        found = await moves.handover_preview(
+            conn, from_user=query.leaver, to_user=query.to, to_queue=query.to_queue
+        )
+    return HandoverPreviewOut.model_validate({**found, "leaver": found["from"]})
+
+
 @api.get("/api/queues", summary="Queues with their routing, members and open accounts", roles=STAFF)
 async def list_queues(request: web.Request) -> Items[QueueOut]:
     async with request.app[ENGINE].connect() as conn:

@@ -23,6 +23,7 @@ from service.web.ui import tools as tools_index
 from service.web.ui.framework import PageRoute, Pages
 from service.web.ui.tools import compliance as tools_compliance
 from service.web.ui.tools import imports as tools_imports
+from service.web.ui.tools import moves as tools_moves
 from service.web.ui.tools import outbox as tools_outbox
 from service.web.ui.tools import queues as tools_queues
 
@@ -41,6 +42,7 @@ AREAS: tuple[Pages, ...] = (
     tools_compliance.pages,
     tools_imports.pages,
     tools_queues.pages,
+    tools_moves.pages,
 )
 
 

@@ -21,6 +21,12 @@ TOOLS = (
         STAFF,
     ),
     (
+        "/tools/handover",
+        _l("Reassign and hand over"),
+        _l("Move an account to another queue or collector; hand a leaver's work to another."),
+        STAFF,
+    ),
+    (
         "/tools/compliance",
         _l("Compliance report"),
         _l("What the guard blocked or deferred, and why, by reason, down to each decision."),
