@@ -18,10 +18,11 @@ from aiohttp import ClientResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import FixedClock
+from service.db.models import Role
 from service.settings import Settings
 from service.web.app import create_app
 from service.web.ui import routes
-from tests.conftest import PASSWORD, job_done
+from tests.conftest import PASSWORD, job_done, make_user
 from tests.task_floor import Floor, build_floor, moment, origin, token_of
 
 
@@ -452,7 +453,7 @@ async def test_a_handover_is_previewed_then_confirmed(floor: Floor) -> None:
     assert preview is not None
     assert 'data-testid="accounts">1<' in preview.group(0)
     assert "The successor joins these queues:" in preview.group(0)
-    assert "From <b translate=\"no\">field</b> to <b translate=\"no\">early</b>." in html
+    assert 'From <b translate="no">field</b> to <b translate="no">early</b>.' in html
     assert "Field visits" in preview.group(0)
     assert await _holder(floor, "L-LOST") == before  # a preview changes nothing
     api = await (await floor["sup1"].get("/api/handovers/preview?from=field&to=early")).json()
@@ -480,3 +481,102 @@ async def test_a_handover_is_previewed_then_confirmed(floor: Floor) -> None:
         "sup1", "/tools/handover", {"from": "early", "to": "legal"}, token=False
     )
     assert answer.status == 403
+
+
+async def _sign_in(floor: Floor, aiohttp_client: Any, name: str, password: str = PASSWORD) -> int:
+    """A client of ``name`` on the floor's server (floor[name]); the login's status."""
+    client = await aiohttp_client(floor["sup1"].server)
+    token = await token_of(client, "/login")
+    answer = await client.post(
+        "/login",
+        data={"username": name, "password": password, "csrf_token": token},
+        headers=origin(client),
+    )
+    floor.users[name] = client
+    return int(answer.status)
+
+
+async def test_an_administrator_manages_users_and_a_supervisor_may_not(
+    floor: Floor, aiohttp_client: Any
+) -> None:
+    await make_user(floor.engine, "boss", Role.admin)
+    assert await _sign_in(floor, aiohttp_client, "boss") == 200
+    assert 'href="/tools/users"' in await page(floor, "boss", "/tools")
+    assert 'href="/tools/users"' not in await page(floor, "sup1", "/tools")
+    await page(floor, "sup1", "/tools/users", status=403)
+    answer = await floor.post("sup1", "/tools/users", {"username": "x"})
+    assert answer.status == 403
+
+    html = await page(floor, "boss", "/tools/users")
+    assert {"boss", "field", "sup1"} <= set(rows_of(html, "user"))
+    new = {
+        "username": "newbie",
+        "display_name": "新人",
+        "role": "collector",
+        "languages": "zh-CN,en",
+        "password": "a long enough password",
+    }
+    answer = await floor.post("boss", "/tools/users", new)
+    assert answer.status == 303, await answer.text()
+    location = answer.headers["Location"]
+    html = await page(floor, "boss", location)
+    assert "The user is created." in html
+    assert 'data-testid="role">Collector<' in html
+    assert await _sign_in(floor, aiohttp_client, "newbie", "a long enough password") == 200
+    # Refused: the name taken, a short password — the password never shown again.
+    answer = await floor.post("boss", "/tools/users", new)
+    assert answer.status == 409
+    answer = await floor.post(
+        "boss", "/tools/users", {**new, "username": "n2", "password": "short"}
+    )
+    html = await answer.text()
+    assert answer.status == 422, html
+    assert "A password has at least 10 characters." in html
+    assert 'value="n2"' in html
+    assert "short" not in html.split('id="password"')[1].split(">")[0]
+
+    # A role: the sessions end, the new role holds at the next sign-in.
+    user_path = location.split("?")[0]
+    answer = await floor.post("boss", f"{user_path}/role", {"role": "supervisor"})
+    assert answer.status == 303
+    assert (await floor["newbie"].get("/tools", allow_redirects=False)).status == 303
+    assert await _sign_in(floor, aiohttp_client, "newbie", "a long enough password") == 200
+    assert (await floor["newbie"].get("/tools")).status == 200
+
+    # A password reset: the old one no longer works.
+    answer = await floor.post("boss", f"{user_path}/password", {"password": "another long one"})
+    assert answer.headers["Location"] == f"{user_path}?flash=password"
+    await _sign_in(floor, aiohttp_client, "newbie", "a long enough password")
+    assert (await floor["newbie"].get("/tools", allow_redirects=False)).status == 303
+    assert await _sign_in(floor, aiohttp_client, "newbie", "another long one") == 200
+    answer = await floor.post("boss", f"{user_path}/password", {"password": "short"})
+    assert answer.status == 422
+
+    # Deactivating: refused for a collector holding accounts (handed over instead), for
+    # oneself; done for the new supervisor, who is signed out.
+    field = await floor.rows("SELECT id FROM users WHERE username = 'field'")
+    answer = await floor.post("boss", f"/tools/users/{field[0][0]}/deactivate", {})
+    html = await answer.text()
+    assert answer.status == 409, html
+    assert "hand them over first" in html
+    boss = await floor.rows("SELECT id FROM users WHERE username = 'boss'")
+    answer = await floor.post("boss", f"/tools/users/{boss[0][0]}/deactivate", {})
+    assert answer.status == 422
+    answer = await floor.post("boss", f"/tools/users/{boss[0][0]}/role", {"role": "collector"})
+    assert answer.status == 409  # the last administrator
+    answer = await floor.post("boss", f"{user_path}/deactivate", {})
+    assert answer.status == 303
+    html = await page(floor, "boss", f"{user_path}")
+    assert 'data-testid="active">Deactivated<' in html
+    assert (await floor["newbie"].get("/tools", allow_redirects=False)).status == 303
+    await page(floor, "boss", "/tools/users/999999", status=404)
+    actions = await floor.rows(
+        "SELECT action FROM audit_log WHERE entity_ref = 'newbie' AND action LIKE 'user.%' "
+        "ORDER BY id"
+    )
+    assert [a for (a,) in actions] == [
+        "user.created",
+        "user.role_changed",
+        "user.password_changed",
+        "user.deactivated",
+    ]

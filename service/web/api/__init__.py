@@ -23,6 +23,7 @@ from service.web.api import (
     restrictions,
     session,
     tasks,
+    users,
     write_offs,
 )
 from service.web.api.framework import Api
@@ -47,4 +48,5 @@ AREAS: tuple[Api, ...] = (
     legal.api,
     write_offs.api,
     compliance.api,
+    users.api,
 )

@@ -26,6 +26,7 @@ from service.web.ui.tools import imports as tools_imports
 from service.web.ui.tools import moves as tools_moves
 from service.web.ui.tools import outbox as tools_outbox
 from service.web.ui.tools import queues as tools_queues
+from service.web.ui.tools import users as tools_users
 
 AREAS: tuple[Pages, ...] = (
     home.pages,
@@ -43,6 +44,7 @@ AREAS: tuple[Pages, ...] = (
     tools_imports.pages,
     tools_queues.pages,
     tools_moves.pages,
+    tools_users.pages,
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.auth import CurrentUser
-from service.web.ui.framework import STAFF, Pages
+from service.web.ui.framework import ADMIN, STAFF, Pages
 from service.web.ui.i18n import lazy_gettext as _l
 from service.web.ui.render import render
 
@@ -43,6 +43,12 @@ TOOLS = (
         _l("Imports and jobs"),
         _l("Upload the lender's files, follow the progress, read the rejected lines; the jobs."),
         STAFF,
+    ),
+    (
+        "/tools/users",
+        _l("Users"),
+        _l("Create users, set their roles, deactivate them, reset a password."),
+        ADMIN,
     ),
 )
 
