@@ -580,3 +580,32 @@ async def test_an_administrator_manages_users_and_a_supervisor_may_not(
         "user.password_changed",
         "user.deactivated",
     ]
+
+
+async def test_the_plans_in_force_their_versions_and_tomorrows_dry_run(floor: Floor) -> None:
+    html = await page(floor, "sup1", "/tools/plans")
+    versions = rows_of(html, "version")
+    assert versions, html
+    in_force = re.findall(r'<section class="card" data-plan="([^"]+)">', html)
+    assert in_force
+    assert rows_of(html, "step")
+    assert 'value="2026-11-26"' in html  # tomorrow, on the lender's clock
+    api = await (await floor["sup1"].get("/api/plans")).json()
+    assert sorted(versions) == sorted(f"{p['name']}:{p['version']}" for p in api["items"])
+
+    before = await floor.rows("SELECT count(*) FROM outbox")
+    answer = await floor.post("sup1", "/tools/plans/dry-run", {"for": "2026-11-26"})
+    assert answer.status == 303, await answer.text()
+    job_id = answer.headers["Location"].rsplit("/", 1)[1]
+    done = await job_done(floor["sup1"], {"url": f"/api/jobs/{job_id}"}, {})
+    assert done["state"] == "succeeded", done
+    html = await page(floor, "sup1", f"/tools/jobs/{job_id}")
+    report = re.search(r'data-testid="dry-run-report">.*?</section>', html, re.S)
+    assert report is not None
+    planned = done["result"]["accounts"]
+    assert f"{planned} accounts planned" in report.group(0)
+    assert await floor.rows("SELECT count(*) FROM outbox") == before  # written nowhere
+
+    answer = await floor.post("sup1", "/tools/plans/dry-run", {"for": "tomorrow"})
+    assert answer.status == 422
+    assert 'data-testid="refused"' in await answer.text()

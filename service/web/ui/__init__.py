@@ -25,6 +25,7 @@ from service.web.ui.tools import compliance as tools_compliance
 from service.web.ui.tools import imports as tools_imports
 from service.web.ui.tools import moves as tools_moves
 from service.web.ui.tools import outbox as tools_outbox
+from service.web.ui.tools import plans as tools_plans
 from service.web.ui.tools import queues as tools_queues
 from service.web.ui.tools import users as tools_users
 
@@ -45,6 +46,7 @@ AREAS: tuple[Pages, ...] = (
     tools_queues.pages,
     tools_moves.pages,
     tools_users.pages,
+    tools_plans.pages,
 )
 
 

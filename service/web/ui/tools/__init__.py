@@ -27,6 +27,12 @@ TOOLS = (
         STAFF,
     ),
     (
+        "/tools/plans",
+        _l("Treatment plans"),
+        _l("The plans in force and their versions; what a day's plan would do (dry run)."),
+        STAFF,
+    ),
+    (
         "/tools/compliance",
         _l("Compliance report"),
         _l("What the guard blocked or deferred, and why, by reason, down to each decision."),
