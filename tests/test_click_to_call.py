@@ -279,3 +279,55 @@ async def test_the_fakes_dial_places_a_second_leg_and_posts_its_end_to_the_actio
     await until(lambda: len(recorder.at("/dialed")) == 2)
     answered = recorder.at("/dialed")[1].params
     assert (answered["DialCallStatus"], answered["DialCallDuration"]) == ("completed", "9")
+
+
+async def test_the_outcome_of_a_call_placed_from_the_account_is_written_on_its_attempt(
+    aiohttp_server: Any,
+    aiohttp_client: Any,
+    settings: Settings,
+    engine: AsyncEngine,
+    tmp_path: Path,
+) -> None:
+    """One call, one attempt: the collector's outcome after a click-to-call says what the call
+    produced on the attempt its dial logged, not on a second call nobody made."""
+    floor = await seed(engine, tmp_path / "drop")
+    await set_phone(engine, floor.collector, COLLECTOR_PHONE)
+    page = "/accounts/L1"
+    async with running_fake(aiohttp_server) as fake:
+        await fake.post("/_fake/scripts", {PRIMARY: {"outcome": "answered", "talk_seconds": 42}})
+        client = await _serve(aiohttp_server, aiohttp_client, settings, fake)
+        await sign_in(client, "col")
+        call = form_fields(await (await client.get(page)).text(), "/accounts/L1/call")
+        started = await post_page_form(client, "/accounts/L1/call", call, page)
+        assert started.status == 200
+        assert started.url.path == page
+        dialled = started.url.query["call"]
+
+        async def logged() -> bool:
+            found = await _attempt(engine)
+            return bool(found) and found[0][3] != "pending"
+
+        await until(logged, seconds=20)
+        html = await (await client.get(f"{page}?call={dialled}")).text()
+        outcome = form_fields(html, "/accounts/L1/outcome")
+        assert outcome["attempt_ref"] == dialled
+        outcome |= {
+            "party": "debtor",
+            "phone": PRIMARY,
+            "result": "conversation",
+            "disposition": "rpc",
+            "note": "pays on Friday",
+        }
+        saved = await post_page_form(client, "/accounts/L1/outcome", outcome, page)
+        assert saved.status == 200
+        assert saved.url.path == page
+        # Another collector's ref, or one typed into the address, is a new attempt as before.
+        forged = await (await client.get(f"{page}?call=cc-x")).text()
+        assert 'value="cc-x"' not in forged
+
+    calls = await rows(
+        engine,
+        "SELECT attempt_ref, result, disposition, note, source, provider_status FROM contact_log "
+        "WHERE channel = 'call'",
+    )
+    assert calls == [(dialled, "conversation", "rpc", "pays on Friday", "collector", "completed")]

@@ -32,13 +32,17 @@ def _sample(route: PageRoute, name: str, account: Account) -> str:
     must have one here, so a new page cannot slip past the sweep."""
     if name in ("ref", "loan_ref"):
         return account.loan
-    if name == "id" and route.path.startswith("/tasks/"):
-        return str(account.task)
+    if name == "id" and route.path.startswith(("/tasks/", "/write-offs/", "/placements/")):
+        return str(account.task)  # a task's number; a write-off or placement of that number is 404
     raise AssertionError(f"the page sweep has no sample for {{{name}}} in {route.path}")
 
 
 def _path(route: PageRoute, account: Account) -> str:
-    return re.sub(r"{(\w+)(?::[^}]*)?}", lambda m: _sample(route, m.group(1), account), route.path)
+    return re.sub(
+        r"{(\w+)(?::(?:[^{}]|{[^}]*})*)?}",
+        lambda m: _sample(route, m.group(1), account),
+        route.path,
+    )
 
 
 def _about_an_account(route: PageRoute) -> bool:

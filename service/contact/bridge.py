@@ -283,7 +283,7 @@ async def _request(conn: AsyncConnection, call_id: int) -> Any:
 
 
 def attempt_ref(call_id: int) -> str:
-    return f"cc-{call_id}"
+    return f"{log.DIALLED_PREFIX}{call_id}"
 
 
 async def dial_script(

@@ -37,6 +37,9 @@ from service.domain.contact import (
 )
 from service.domain.outbox import advances
 
+# A call a collector placed through click-to-call: its attempt is logged when the number is
+# dialled, and the collector's outcome is written on it (service.contact.bridge, outcomes).
+DIALLED_PREFIX = "cc-"
 CHUNK = 2000
 
 # What a provider's final status means for the contact log (a call's "completed" is decided

@@ -132,6 +132,7 @@ async def log_outcome(
         note=outcome.note or None,
     )
     attempt_id = await log.insert_attempt(conn, row)
+    before = None
     if attempt_id is None:
         stored = await _current(conn, visible, ref)
         same = (
@@ -142,9 +143,14 @@ async def log_outcome(
             == (outcome.disposition.value if outcome.disposition else None)
             and stored["phone"] == phone
         )
-        if not same:
+        if same:
+            return stored, False
+        attempt_id = await _dialled(conn, outcome, loan.loan_ref, stored, actor_id)
+        if attempt_id is None:
             raise Conflict(f"attempt {ref} was logged with other values; correct it instead")
-        return stored, False
+        before = {key: stored[key] for key in ("channel", "result", "disposition")}
+        contact_id = await conn.scalar(select(Attempt.contact_id).where(Attempt.id == attempt_id))
+        phone = stored["phone"]
     await _effects(
         conn, visible, outcome, loan, attempt_id, contact_id, phone, at, today, actor, actor_id
     )
@@ -157,7 +163,7 @@ async def log_outcome(
         entity_ref=loan.loan_ref,
         details={
             "attempt_ref": ref,
-            "before": None,
+            "before": before,
             "after": {
                 "channel": outcome.channel.value,
                 "result": outcome.result.value,
@@ -166,6 +172,40 @@ async def log_outcome(
         },
     )
     return await _current(conn, visible, ref), True
+
+
+async def _dialled(
+    conn: AsyncConnection,
+    outcome: Outcome,
+    loan_ref: str,
+    stored: dict[str, Any],
+    actor_id: int | None,
+) -> int | None:
+    """The collector's word on a call they placed through click-to-call (its attempt logged
+    when the number was dialled, ``cc-…``, with the provider's result): what the call
+    produced, written on that attempt — one call, one attempt — rather than a second one.
+    The id of the new revision; None when ``stored`` is not such a call awaiting its outcome."""
+    if not (
+        str(stored["attempt_ref"]).startswith(log.DIALLED_PREFIX)
+        and stored["loan_ref"] == loan_ref
+        and stored["channel"] == Channel.call
+        and outcome.channel is Channel.call
+        and stored["disposition"] is None
+        and actor_id is not None
+        and stored["collector_id"] == actor_id
+    ):
+        return None
+
+    def told(row: Any) -> dict[str, Any]:
+        return {
+            "result": outcome.result.value,
+            "disposition": outcome.disposition.value if outcome.disposition else None,
+            "note": outcome.note or row.note,
+        }
+
+    return await log.supersede(
+        conn, Attempt.attempt_ref == stored["attempt_ref"], told, recorded_by="collector"
+    )
 
 
 async def _party(conn: AsyncConnection, loan: Any, outcome: Outcome) -> tuple[int | None, str]:

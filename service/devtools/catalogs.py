@@ -64,7 +64,12 @@ def catalog_folder(locale: str) -> Path:
 
 def read_catalogs(locale: str) -> dict[str, tuple[str, Path]]:
     """msgid → (its translation, the area file holding it), over every area of ``locale``."""
-    entries: dict[str, tuple[str, Path]] = {}
+    return {msgid: found[-1] for msgid, found in _entries(locale).items()}
+
+
+def _entries(locale: str) -> dict[str, list[tuple[str, Path]]]:
+    """msgid → every (translation, area file) of it in ``locale``, in file order."""
+    entries: dict[str, list[tuple[str, Path]]] = {}
     for path in sorted(catalog_folder(locale).glob("*.po")):
         with path.open("rb") as source:
             catalog = read_po(source, locale=locale)
@@ -76,7 +81,7 @@ def read_catalogs(locale: str) -> dict[str, tuple[str, Path]]:
             translated = " ".join(text) if isinstance(text, tuple) and all(text) else ""
             if isinstance(text, str):
                 translated = text
-            entries[msgid] = (translated, path)
+            entries.setdefault(msgid, []).append((translated, path))
     return entries
 
 
@@ -90,6 +95,12 @@ def problems() -> Iterator[str]:
                 yield f"{locale}: no entry for {msgid!r} ({message.where})"
             elif locale != "en" and not known[msgid][0].strip():
                 yield f"{locale}: no translation of {msgid!r} ({message.where})"
+        # The areas' files are one namespace when merged: a msgid in two of them must read
+        # the same in both, or one area's pages silently show the other's wording.
+        for msgid, found in sorted(_entries(locale).items()):
+            if len({translation for translation, _ in found}) > 1:
+                where = ", ".join(f"{path.name}: {text!r}" for text, path in found)
+                yield f"{locale}: {msgid!r} is translated differently ({where})"
 
 
 def add_missing(area: str) -> int:

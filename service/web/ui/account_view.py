@@ -6,17 +6,18 @@ indexed reads, whatever the account's history: the timeline is read a page at a 
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
 from aiohttp import web
-from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.assignment import workspace
 from service.auth import CurrentUser
 from service.clock import lender_today
 from service.contact import arrangements, callbacks, promises
+from service.contact.log import DIALLED_PREFIX
 from service.contact.timeline import timeline
 from service.db.models import PromiseStatus, Role
 from service.domain.arrangements import ArrangementKind
@@ -25,6 +26,7 @@ from service.portfolio import reads, restrictions
 from service.portfolio.visibility import loan_visible
 from service.web.keys import CLOCK, ENGINE, SETTINGS
 from service.web.ui.account_forms import Problem
+from service.web.ui.contact_panel import contact_panel
 from service.web.ui.i18n import gettext as _
 from service.web.ui.labels import label
 from service.web.ui.render import render
@@ -32,6 +34,7 @@ from service.web.ui.render import render
 # The first page of the timeline on the account page; older ones on its own page.
 TIMELINE_FIRST = 20
 TIMELINE_PAGE = 50
+DIALLED = re.compile(re.escape(DIALLED_PREFIX) + r"[0-9]{1,18}")
 # What a collector records of a call (the channels record the rest: delivered, pending, sent).
 CALL_RESULTS = (
     AttemptResult.conversation,
@@ -153,13 +156,19 @@ async def account_page(
         form=problem.form if problem else None,
         values=values,
         errors=problem.fields if problem else {},
-        attempt_ref=values.get("attempt_ref") or f"web-{secrets.token_hex(8)}",
+        attempt_ref=values.get("attempt_ref") or _dialled(request) or f"web-{secrets.token_hex(8)}",
         call_results=CALL_RESULTS,
         dispositions=DISPOSITIONS,
         arrangement_kinds=tuple(ArrangementKind),
         staff=user.role is not Role.collector,
         pending_status=PromiseStatus.pending.value,
-        # wired to service.web.ui.contact_panel at merge
-        contact_panel=Markup(""),
+        contact_panel=await contact_panel(request, user, ref, back=f"/accounts/{ref}"),
         **account,
     )
+
+
+def _dialled(request: web.Request) -> str | None:
+    """The call the collector just placed from the contact panel (``?call=cc-…``): its outcome
+    is written on that call's attempt."""
+    ref = request.query.get("call", "")
+    return ref if DIALLED.fullmatch(ref) else None

@@ -223,7 +223,7 @@ async def call(request: web.Request, user: CurrentUser, form: Form) -> web.Strea
     party = _text(form, "party") or "debtor"
     phone = _text(form, "phone", 20) or None
     try:
-        await bridge.start_call(
+        started = await bridge.start_call(
             request.app[ENGINE],
             request.app[SETTINGS],
             loan_visible(user),
@@ -241,7 +241,11 @@ async def call(request: web.Request, user: CurrentUser, form: Form) -> web.Strea
         error, link = _call_refusal(exc)
         return await _page(request, user, loan_ref, status=409, back=back, error=error,
                            error_link=link)  # fmt: skip
-    raise see_other(_after(back, "call_ringing"))
+    # The account page's outcome form then writes what the call produced on this call's
+    # attempt (``call=cc-…``) instead of logging a second one.
+    ringing = _after(back, "call_ringing")
+    path, _sep, fragment = ringing.partition("#")
+    raise see_other(f"{path}&call={bridge.attempt_ref(started.call_id)}#{fragment}")
 
 
 def _call_refusal(exc: ArrearsError) -> tuple[str | Markup, bool]:

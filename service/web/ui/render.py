@@ -83,7 +83,7 @@ def page_locale(request: web.Request) -> str:
     )
 
 
-def _html(request: web.Request, template: str, context: dict[str, Any]) -> str:
+def _html(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> str:
     user: CurrentUser | None = request.get(USER)
     locale = page_locale(request)
     context.setdefault("flash", None)
@@ -102,7 +102,9 @@ def _html(request: web.Request, template: str, context: dict[str, Any]) -> str:
                 csrf.FIELD, csrf.form_token(request)
             ),
             nav=nav_for(user),
-            path=request.path,
+            # A refusal does not repeat the address it refused (its ref may be another
+            # queue's account): its language switch goes back home.
+            path="/" if status in (403, 404) else request.path,
             static_url=static_url,
             zone=zone,
             datetime=lambda moment, form="short": i18n.format_datetime(moment, zone, form),
@@ -115,7 +117,7 @@ def _html(request: web.Request, template: str, context: dict[str, Any]) -> str:
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     """``template`` rendered for this request, in the user's language, as an HTML response."""
-    html = _html(request, template, context)
+    html = _html(request, template, context, status)
     response = web.Response(text=html, content_type="text/html", status=status)
     csrf.set_cookie(request, response)
     return response
