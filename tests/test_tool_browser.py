@@ -71,7 +71,7 @@ async def test_a_supervisor_changes_a_queues_members_and_hands_over_a_leaver(
                     "The collector now works this queue."
                 )
                 await expect(page.locator('tr[data-member="legal"]')).to_be_visible()
-                await page.get_by_role("button", name="Remove legal from the queue").click()
+                await page.get_by_role("button", name="Remove legal").click()
                 await expect(page.get_by_role("status")).to_have_text(
                     "The collector no longer works this queue."
                 )
