@@ -276,10 +276,13 @@ async def create_handover(request: web.Request, user: CurrentUser, body: Handove
     return HandoverOut.model_validate({**result, "leaver": result["from"]})
 
 
+QueueName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s/](?:.*[^\s/])?$")]
+
+
 class HandoverQuery(TextIn):
-    leaver: Text = Field(alias="from")
-    to: Text | None = None
-    to_queue: Text | None = None
+    leaver: Ref = Field(alias="from")
+    to: Ref | None = None
+    to_queue: QueueName | None = None
 
 
 class QueueAccounts(Out):
@@ -364,7 +367,6 @@ async def experiment_results(
     )
 
 
-QueueName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s/](?:.*[^\s/])?$")]
 Routing = dict[str, Any]
 
 
@@ -391,7 +393,7 @@ class QueuePath(TextIn):
 
 class MemberPath(TextIn):
     name: QueueName
-    username: Text
+    username: Ref
 
 
 class NewMember(In):
