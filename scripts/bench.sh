@@ -14,3 +14,4 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 "$VENV/bin/python" bench/assign --loans "${BENCH_ASSIGN_LOANS:-1000000}" --write-docs
 "$VENV/bin/python" bench/account --loans "${BENCH_ACCOUNT_LOANS:-1000000}" --attempts "${BENCH_ACCOUNT_ATTEMPTS:-10000000}" --write-docs
+"$VENV/bin/python" bench/dashboard --loans "${BENCH_DASHBOARD_LOANS:-1000000}" --attempts "${BENCH_DASHBOARD_ATTEMPTS:-10000000}" --write-docs

@@ -19,7 +19,7 @@ from service.devtools.catalogs import problems
 from service.domain.delinquency import RiskClass
 from service.web import ui
 from service.web.ui import i18n
-from service.web.ui.labels import label
+from service.web.ui.labels import AccountEvent, label
 from tests.conftest import make_user
 from tests.test_access import _floor
 from tests.test_page_access import _log_in, _path
@@ -44,6 +44,25 @@ def test_the_five_categories_are_named_in_chinese_and_in_english() -> None:
     assert names["zh-CN"] == ["正常", "关注", "次级", "可疑", "损失"]
     assert names["en"] == ["Normal", "Special mention", "Substandard", "Doubtful", "Loss"]
     assert label("substandard", "classification") in ("Substandard", "次级")
+
+
+def test_every_action_the_audit_trail_records_about_an_account_has_a_name() -> None:
+    """The account's timeline names its audit events; a new action on a loan without a name
+    would show as its code."""
+    source = Path(__file__).resolve().parents[1] / "service"
+    record = re.compile(r'action="([a-z_]+\.[a-z_]+)",\s*entity_type="loan"')
+    actions = {
+        action for path in source.rglob("*.py") for action in record.findall(path.read_text())
+    }
+    assert len(actions) >= 15
+    assert sorted(actions - set(AccountEvent)) == []
+    token = i18n.activate("zh-CN")
+    try:
+        assert label("attempt.logged", "account_event") == "已登记联系记录"
+        assert label("promise.kept", "account_event") == "承诺已履行"
+        assert label("something.new", "account_event") == "something.new"
+    finally:
+        i18n.deactivate(token)
 
 
 def test_money_numbers_and_dates_are_written_as_the_locale_writes_them() -> None:

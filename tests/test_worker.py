@@ -89,7 +89,10 @@ async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time_and
 
     write_demo_portfolio(tmp_path / "drop", borrowers=20, as_of=dt.date(2026, 11, 24))
     await import_directory(engine, tmp_path / "drop", ImportOptions())
-    await run_cob(engine, dt.date(2026, 9, 1))  # older than the retention: dropped below
+    # Older than the retention: the 1st is dropped below, the 2nd kept as its month's closing
+    # snapshot (the roll-rate matrix's).
+    await run_cob(engine, dt.date(2026, 9, 1))
+    await run_cob(engine, dt.date(2026, 9, 2))
     async with engine.begin() as conn:
         await install_default_queues(conn)
     # The lender's today comes from the dependencies' clock: 01:00 on the 24th in Shanghai.
@@ -106,7 +109,7 @@ async def test_the_nightly_close_of_business_is_a_unique_cron_at_lender_time_and
     assert job.result["as_of"] == "2026-11-24"
     assert job.result["loans"] > 0
     assert job.actor == "cron"
-    assert dates == {dt.date(2026, 11, 24)}
+    assert dates == {dt.date(2026, 9, 2), dt.date(2026, 11, 24)}
     assert unassigned == 0  # the nightly run routed every open account to a queue
 
 

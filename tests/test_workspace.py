@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import insert, or_, select, text
@@ -197,6 +198,11 @@ async def test_todays_callbacks_and_promises_due_are_mine_and_my_queues_never_an
     me = await _user_id(engine, "collector1")
     other = await _user_id(engine, "collector3")  # also in M1 early
     now = utcnow()
+    # Later today and earlier today on the lender's clock, whatever the hour the test runs at.
+    here = now.astimezone(ZoneInfo(settings.lender_timezone))
+    day_start = dt.datetime.combine(here.date(), dt.time(), here.tzinfo)
+    soon = now + (day_start + dt.timedelta(days=1) - now) / 2
+    earlier = now - (now - day_start) / 2
     async with engine.begin() as conn:
         mine = list(
             (
@@ -211,9 +217,9 @@ async def test_todays_callbacks_and_promises_due_are_mine_and_my_queues_never_an
         )
         assert len(mine) == 4
         for (loan_id, _ref), owner, due in (
-            (mine[0], me, now + dt.timedelta(minutes=30)),
-            (mine[1], other, now + dt.timedelta(minutes=30)),  # collector3's own
-            (mine[2], None, now - dt.timedelta(hours=1)),  # the queue's, overdue
+            (mine[0], me, soon),
+            (mine[1], other, soon),  # collector3's own
+            (mine[2], None, earlier),  # the queue's, overdue
         ):
             await conn.execute(
                 insert(Callback).values(

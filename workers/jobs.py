@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cob.nightly import Planning, dry_run_plan, run_cob
@@ -201,24 +202,42 @@ class Progress:
 Work = Callable[[Dependencies, Mapping[str, Any], Progress], Awaitable[dict[str, Any]]]
 
 
+_CLAIM_TRIES = 6
+
+
+async def _claim(deps: Dependencies, job_id: int) -> Any:
+    """The job taken queued → running, or None when another took it. The one short write is
+    tried again when it lost its turn (SQLite's writer busy past its timeout with a night, a
+    PostgreSQL deadlock); a failure after that leaves it queued, for the sweep."""
+    for attempt in range(1, _CLAIM_TRIES + 1):
+        now = deps.clock.now()
+        try:
+            async with deps.engine.begin() as conn:
+                claimed = await conn.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.state == JobState.queued)
+                    .values(
+                        state=JobState.running,
+                        owner=process_identity(),
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                    .returning(Job.kind, Job.params)
+                )
+                return claimed.one_or_none()
+        except DBAPIError as exc:
+            if not dialect.try_again(exc) or attempt == _CLAIM_TRIES:
+                raise
+            log.info("job.claim_retry", job=job_id, attempt=attempt)
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
 async def run_job(deps: Dependencies, job_id: int, turn: asyncio.Lock | None = None) -> None:
     """Claim the job and do it (holding ``turn`` while it works, when given). A job already
     claimed or finished is left alone: arq delivers at least once, and a retry after a crash
     must not resurrect a job marked failed."""
-    now = deps.clock.now()
-    async with deps.engine.begin() as conn:  # a failure here leaves it queued, for the sweep
-        claimed = await conn.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == JobState.queued)
-            .values(
-                state=JobState.running,
-                owner=process_identity(),
-                started_at=now,
-                heartbeat_at=now,
-            )
-            .returning(Job.kind, Job.params)
-        )
-        row = claimed.one_or_none()
+    row = await _claim(deps, job_id)
     if row is None:
         log.info("job.not_claimed", job=job_id)
         return

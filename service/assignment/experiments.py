@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service import audit
 from service.clock import utcnow
 from service.db.models import Experiment
-from service.domain.kpis import ratio
+from service.domain import kpis
 from service.errors import NotFound, ValidationFailed
 from strategies import Registry, StrategyError
 from strategies.routing import check_routing
@@ -175,9 +175,9 @@ async def experiment_results(
                 "overdue_accounts": int(overdue_accounts or 0),
                 "overdue_amount": overdue_d,
                 "collected": collected_d,
-                "recovery_rate": ratio(collected_d, overdue_d),
-                "cure_rate": ratio(Decimal(cured or 0), Decimal(overdue_accounts or 0)),
-                "roll_rate": ratio(Decimal(rolled or 0), Decimal(overdue_accounts or 0)),
+                "recovery_rate": kpis.recovery_rate(collected_d, overdue_d),
+                "cure_rate": kpis.cure_rate(Decimal(cured or 0), Decimal(overdue_accounts or 0)),
+                "roll_rate": kpis.roll_rate(Decimal(rolled or 0), Decimal(overdue_accounts or 0)),
             }
         )
     return results

@@ -17,6 +17,7 @@ from service.cli import (
     agencies,
     cob,
     contact,
+    dashboard,
     database,
     demo,
     dispatch,
@@ -52,6 +53,7 @@ GROUPS = (
     dispatch,
     worker,
     fake_twilio,
+    dashboard,
 )
 
 

@@ -156,9 +156,19 @@ async def record_run(
 
 
 async def prune(conn: AsyncConnection, as_of: dt.date, retention_days: int) -> None:
-    """Drop snapshots and bucket changes older than ``retention_days`` before ``as_of``."""
-    horizon = date_sql(conn, as_of - dt.timedelta(days=retention_days))
-    await _execute(conn, f"DELETE FROM loan_snapshots WHERE as_of < {horizon}")
+    """Drop snapshots and bucket changes older than ``retention_days`` before ``as_of``, but
+    for each month's closing (latest) snapshot: the roll-rate matrix is made of those."""
+    cutoff = as_of - dt.timedelta(days=retention_days)
+    horizon = date_sql(conn, cutoff)
+    closing: dict[tuple[int, int], dt.date] = {}
+    # Closing: the month's latest close of business, a later one in the month counting too.
+    for (value,) in await _execute(conn, "SELECT DISTINCT as_of FROM cob_runs"):
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+        key = (day.year, day.month)
+        closing[key] = max(day, closing.get(key, day))
+    kept = ", ".join(date_sql(conn, day) for day in sorted(closing.values()) if day < cutoff)
+    spared = f" AND as_of NOT IN ({kept})" if kept else ""
+    await _execute(conn, f"DELETE FROM loan_snapshots WHERE as_of < {horizon}{spared}")
     await _execute(conn, f"DELETE FROM bucket_events WHERE as_of < {horizon}")
 
 

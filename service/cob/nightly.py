@@ -23,7 +23,7 @@ from service import audit
 from service.assignment.run import assign
 from service.casework.inspections import schedule_inspections
 from service.casework.placements import recall_due
-from service.cob import engine
+from service.cob import aggregates, engine
 from service.contact.promise_keeping import keep_promises
 from service.db import dialect, partitions
 from service.domain.delinquency import CobConfig
@@ -35,6 +35,11 @@ from strategies import Registry
 
 log = structlog.get_logger(__name__)
 
+# The lender's zone of a night without planning (whose settings name it): the settings'
+# default. The dashboard's activity is counted by the lender's days.
+DEFAULT_ZONE: str = next(
+    f.default for f in dataclasses.fields(Settings) if f.name == "lender_timezone"
+)  # type: ignore[assignment]
 # Told the name of each step as the night reaches it (a job's progress); never awaited.
 StepReport = Callable[[str], None]
 
@@ -84,6 +89,7 @@ async def run_cob(
     retention_days: int | None = None,
     planning: Planning | None = None,
     progress: StepReport = _quiet,
+    lender_zone: str = DEFAULT_ZONE,
 ) -> CobReport:
     """Close of business for ``as_of``, in one transaction.
 
@@ -95,7 +101,15 @@ async def run_cob(
     await partitions.upkeep_in_own_transaction(db, as_of)  # PostgreSQL: the months ahead (0016)
     async with db.begin() as conn:
         report = await close_of_business(
-            conn, as_of, config, actor, retention_days, planning, plan=None, progress=progress
+            conn,
+            as_of,
+            config,
+            actor,
+            retention_days,
+            planning,
+            plan=None,
+            progress=progress,
+            lender_zone=lender_zone,
         )
     report = dataclasses.replace(report, seconds=time.perf_counter() - started)
     log.info(
@@ -118,6 +132,7 @@ async def close_of_business(
     planning: Planning | None,
     plan: bool | None,
     progress: StepReport = _quiet,
+    lender_zone: str = DEFAULT_ZONE,
 ) -> CobReport:
     """COB's work in the caller's transaction (``run_cob`` commits it; a dry run rolls it back).
 
@@ -161,6 +176,9 @@ async def close_of_business(
         await assign(conn, planning.registry, settings, as_of, reason="cob", actor=actor)
     progress("snapshot")
     buckets = await engine.snapshot(conn, as_of)
+    progress("dashboard")
+    zone = planning.settings.lender_timezone if planning is not None else lender_zone
+    await aggregates.refresh_day(conn, as_of, zone)
     planned = None
     if planning is not None and plan:
         progress("planning")

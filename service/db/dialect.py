@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Dialect, bindparam, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.domain.delinquency import capped_rate, daily_penalty
@@ -408,3 +409,20 @@ async def custom_plans(conn: AsyncConnection) -> None:
     contact log by phone numbers, 10 ms planned for its values, over a second generic)."""
     if is_postgresql(conn):
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+# PostgreSQL rolls back a transaction it chose as a deadlock's or a serialization conflict's
+# victim and asks for it to be tried again (its documentation's advice); SQLite's "database is
+# locked" rolled back a transaction that could not have its turn at the one writer.
+_TRY_AGAIN_STATES = frozenset({"40P01", "40001"})
+
+
+def try_again(exc: DBAPIError) -> bool:
+    """Whether ``exc`` rolled back a transaction that may simply be run again."""
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        return True
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return state in _TRY_AGAIN_STATES

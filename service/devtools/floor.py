@@ -61,6 +61,21 @@ async def create_demo_users(db: AsyncEngine) -> list[tuple[str, str, str]]:
     return created
 
 
+# Month-ends closed before the demo's first night (the dashboard's roll-rate months).
+DEMO_MONTHS = 3
+
+
+def month_ends_before(day: dt.date, months: int) -> list[dt.date]:
+    """The last days of the ``months`` months before ``day``'s, oldest first."""
+    ends: list[dt.date] = []
+    cursor = day.replace(day=1)
+    for _ in range(months):
+        cursor -= dt.timedelta(days=1)
+        ends.append(cursor)
+        cursor = cursor.replace(day=1)
+    return ends[::-1]
+
+
 async def open_floor(
     db: AsyncEngine, settings: Settings, registry: Registry, as_of: dt.date
 ) -> CobReport:
@@ -68,6 +83,12 @@ async def open_floor(
     day's work."""
     async with db.begin() as conn:
         await seed_demo_queues(conn)
+    # The dashboard's history: the last month-ends closed first (snapshots and aggregates
+    # only), so its roll-rate matrix, recovery and contact rates have months behind them.
+    for month_end in month_ends_before(as_of, DEMO_MONTHS):
+        await run_cob(
+            db, month_end, settings.cob_config(), actor="demo", lender_zone=settings.lender_timezone
+        )
     report = await run_cob(
         db, as_of, settings.cob_config(), actor="demo", planning=Planning(registry, settings)
     )

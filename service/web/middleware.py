@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from service import auth
+from service.db import dialect
 from service.errors import (
     ArrearsError,
     Conflict,
@@ -108,28 +109,13 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 _LOCKED_TRIES = 4
 
 
-# PostgreSQL rolls back a transaction it chose as a deadlock's or a serialization conflict's
-# victim and asks for it to be tried again (its documentation's advice): the same.
-_TRY_AGAIN_STATES = frozenset({"40P01", "40001"})
-
-
-def _try_again(exc: DBAPIError) -> bool:
-    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
-        return True
-    orig = exc.orig
-    state = getattr(orig, "sqlstate", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
-    return state in _TRY_AGAIN_STATES
-
-
 async def _served(request: web.Request, handler: Handler) -> web.StreamResponse:
     retryable = not request.content_type.startswith("multipart/")
     for attempt in range(1, _LOCKED_TRIES + 1):
         try:
             return await handler(request)
         except DBAPIError as exc:
-            if not (retryable and _try_again(exc)) or attempt == _LOCKED_TRIES:
+            if not (retryable and dialect.try_again(exc)) or attempt == _LOCKED_TRIES:
                 raise
             log.info("http.transaction_retry", attempt=attempt)
             await asyncio.sleep(0.05 * attempt * (1 + random.random()))  # noqa: S311

@@ -20,6 +20,7 @@ from service.db.models.contact import (
     PromiseStatus,
     ProviderReport,
 )
+from service.db.models.dashboard import ActivityDay, PortfolioDay, PromiseDay, RollMonth
 from service.db.models.people import Role, Session, Team, User
 from service.db.models.portfolio import (
     Borrower,
@@ -47,6 +48,7 @@ from service.db.models.write_offs import WriteOff
 from service.domain.compliance import TimezoneSource
 
 __all__ = [
+    "ActivityDay",
     "Agency",
     "Arrangement",
     "AssignmentMove",
@@ -80,12 +82,15 @@ __all__ = [
     "PhoneNumber",
     "PhoneStatus",
     "Placement",
+    "PortfolioDay",
     "Promise",
+    "PromiseDay",
     "PromiseStatus",
     "ProviderReport",
     "Queue",
     "QueueMember",
     "Role",
+    "RollMonth",
     "Session",
     "Task",
     "TaskAttachment",

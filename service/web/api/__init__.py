@@ -11,6 +11,7 @@ from service.web.api import (
     compliance,
     contact,
     contact_log,
+    dashboard,
     health,
     imports,
     inspections,
@@ -47,6 +48,7 @@ AREAS: tuple[Api, ...] = (
     outbox.api,
     legal.api,
     write_offs.api,
+    dashboard.api,
     compliance.api,
     users.api,
 )
