@@ -243,6 +243,8 @@ async def test_a_large_upload_becomes_a_job_whose_page_follows_it(
     html = await page(floor, "big", f"/tools/jobs/{job_id}")
     assert "data-poll" not in html  # finished: nothing left to follow
     assert 'data-testid="state" role="status">Succeeded<' in html
+    assert done["progress"]["total_bytes"] == len(LOANS_WITH_A_BAD_LINE.encode())
+    assert 'data-testid="read">100.0%<' in html  # the file read through, as a bar
     report = re.search(r'href="(/tools/imports/[0-9]+)" data-testid="report"', html)
     assert report is not None
     assert rows_of(await page(floor, "big", report.group(1)), "file") == ["loans.csv"]
