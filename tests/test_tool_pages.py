@@ -192,6 +192,9 @@ async def test_an_upload_through_the_page_imports_and_shows_the_rejected_lines(
     assert errors is not None
     assert ">3<" in errors.group(0)  # the line of the file
     assert await floor.rows("SELECT loan_ref FROM loans WHERE loan_ref = 'L-NEW'")
+    assert await floor.rows("SELECT source, actor FROM import_runs ORDER BY id DESC LIMIT 1") == [
+        ("web", "sup1")
+    ]
     run_id = location.split("/")[3].split("?")[0]
     html = await page(floor, "sup1", f"/tools/imports/{run_id}?file=loans.csv")
     assert 'data-testid="errors"' in html

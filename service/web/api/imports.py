@@ -127,11 +127,11 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
 
 
 async def receive_upload(
-    request: web.Request, user: CurrentUser, reader: MultipartReader
+    request: web.Request, user: CurrentUser, reader: MultipartReader, source: str = "api"
 ) -> tuple[ImportReport | None, int | None]:
     """The upload's files (the rest of ``reader``, a part per contract file) imported now —
     (the report, None) — or, larger than ``ARREARS_IMPORT_INLINE_BYTES``, handed to a job —
-    (None, its id). The API and the imports page both upload through here."""
+    (None, its id). The API and the imports page (``source`` "web") both upload through here."""
     settings = request.app[SETTINGS]
     directory = await asyncio.to_thread(uploads.scratch_directory, settings.var_dir)
     handed_over = False
@@ -152,7 +152,7 @@ async def receive_upload(
                 "directory": str(directory),
                 "files": [spec.file for spec in specs],
                 "label": label,
-                "source": "api",
+                "source": source,
                 "actor": user.username,
                 "actor_id": user.id,
             }
@@ -168,7 +168,7 @@ async def receive_upload(
             ImportOptions(
                 default_region=settings.default_phone_region,
                 chunk_rows=settings.import_chunk_rows,
-                source="api",
+                source=source,
                 actor=user.username,
                 actor_id=user.id,
                 refresh_as_of=lender_today(settings.lender_timezone, request.app[CLOCK].now()),

@@ -53,7 +53,7 @@ async def upload(
 ) -> web.StreamResponse:
     """The files chosen (a part each, named by its file), then the report or the job's page."""
     try:
-        report, job_id = await receive_upload(request, user, parts)
+        report, job_id = await receive_upload(request, user, parts, source="web")
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].import_max_bytes
         size = format_number(round(limit / 1024 / 1024, 1))
