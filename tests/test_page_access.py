@@ -34,6 +34,10 @@ def _sample(route: PageRoute, name: str, account: Account) -> str:
         return account.loan
     if name == "id" and route.path.startswith(("/tasks/", "/write-offs/", "/placements/")):
         return str(account.task)  # a task's number; a write-off or placement of that number is 404
+    if name == "id" and route.path.startswith("/tools/"):
+        # A supervisor tool's record (an outbox row, a decision, an import, a job, a queue, a
+        # user) of that number: staff only, so a collector's answer is 403 whatever it is.
+        return str(account.task)
     raise AssertionError(f"the page sweep has no sample for {{{name}}} in {route.path}")
 
 

@@ -117,6 +117,86 @@ async def reassign(
     return {"loan_ref": loan_ref, **details}
 
 
+async def _handover_parties(
+    conn: AsyncConnection, from_user: str, to_user: str | None, to_queue: str | None
+) -> tuple[Any, int | None, int | None]:
+    """The leaver, and the successor's id or the queue's id: checked as a handover needs them."""
+    if (to_user is None) == (to_queue is None):
+        raise ValidationFailed("name exactly one successor: a user (to) or a queue (to_queue)")
+    leaver = await user_by_name(conn, from_user)
+    if not leaver.active:
+        raise ValidationFailed(f"{from_user} is already inactive")
+    if to_user is not None:
+        successor = await user_by_name(conn, to_user)
+        if successor.id == leaver.id:
+            raise ValidationFailed("a user cannot hand over to themselves")
+        if not successor.active or successor.role is not Role.collector:
+            raise ValidationFailed(f"{to_user} is not an active collector")
+        return leaver, successor.id, None
+    assert to_queue is not None
+    queue = await queue_by_name(conn, to_queue)
+    if not queue.active:
+        raise ValidationFailed(f"queue {to_queue!r} is inactive")
+    return leaver, None, queue.id
+
+
+async def handover_preview(
+    conn: AsyncConnection,
+    *,
+    from_user: str,
+    to_user: str | None = None,
+    to_queue: str | None = None,
+) -> dict[str, Any]:
+    """What :func:`handover` would move, checked as it checks, changing nothing: the leaver's
+    open accounts (by queue), pending promises and scheduled callbacks, and the queues the
+    successor would join."""
+    leaver, successor_id, _queue_id = await _handover_parties(conn, from_user, to_user, to_queue)
+    by_queue = await conn.execute(
+        text(
+            """SELECT q.name, count(*) AS accounts FROM loans l
+               LEFT JOIN queues q ON q.id = l.queue_id
+               WHERE l.collector_id = :from AND l.status = 'open'
+               GROUP BY q.name ORDER BY q.name"""
+        ),
+        {"from": leaver.id},
+    )
+    queues = [{"queue": row.name, "accounts": int(row.accounts)} for row in by_queue]
+    promises = await conn.scalar(
+        text("SELECT count(*) FROM promises WHERE collector_id = :from AND status = 'pending'"),
+        {"from": leaver.id},
+    )
+    callbacks = await conn.scalar(
+        text("SELECT count(*) FROM callbacks WHERE user_id = :from AND status = 'scheduled'"),
+        {"from": leaver.id},
+    )
+    joins: list[str] = []
+    if successor_id is not None:
+        joins = list(
+            (
+                await conn.execute(
+                    text(
+                        """SELECT q.name FROM queue_members m JOIN queues q ON q.id = m.queue_id
+                           WHERE m.user_id = :from AND NOT EXISTS (
+                             SELECT 1 FROM queue_members n
+                             WHERE n.queue_id = m.queue_id AND n.user_id = :to)
+                           ORDER BY q.name"""
+                    ),
+                    {"from": leaver.id, "to": successor_id},
+                )
+            ).scalars()
+        )
+    return {
+        "from": from_user,
+        "to": to_user,
+        "to_queue": to_queue,
+        "accounts": sum(item["accounts"] for item in queues),
+        "by_queue": queues,
+        "promises": int(promises or 0),
+        "callbacks": int(callbacks or 0),
+        "joins": joins,
+    }
+
+
 async def handover(
     conn: AsyncConnection,
     settings: Settings,
@@ -131,20 +211,8 @@ async def handover(
     """离职移交: a leaving collector's open accounts, pending promises and scheduled callbacks go
     to a successor (who joins their queues) or back to a queue's pool; the leaver is
     deactivated. All in the caller's transaction, audited."""
-    if (to_user is None) == (to_queue is None):
-        raise ValidationFailed("name exactly one successor: a user (to) or a queue (to_queue)")
-    leaver = await user_by_name(conn, from_user)
-    if not leaver.active:
-        raise ValidationFailed(f"{from_user} is already inactive")
-    successor_id: int | None = None
-    queue_id: int | None = None
-    if to_user is not None:
-        successor = await user_by_name(conn, to_user)
-        if successor.id == leaver.id:
-            raise ValidationFailed("a user cannot hand over to themselves")
-        if not successor.active or successor.role is not Role.collector:
-            raise ValidationFailed(f"{to_user} is not an active collector")
-        successor_id = successor.id
+    leaver, successor_id, queue_id = await _handover_parties(conn, from_user, to_user, to_queue)
+    if successor_id is not None:
         # The successor works the leaver's queues from now on (and so can see the accounts).
         await conn.execute(
             text(
@@ -156,12 +224,6 @@ async def handover(
             ),
             {"from": leaver.id, "to": successor_id},
         )
-    else:
-        assert to_queue is not None
-        queue = await queue_by_name(conn, to_queue)
-        if not queue.active:
-            raise ValidationFailed(f"queue {to_queue!r} is inactive")
-        queue_id = queue.id
     params = {"from": leaver.id, "to": successor_id, "queue": queue_id}
     accounts = await _move(
         conn,

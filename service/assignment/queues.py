@@ -7,14 +7,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import audit
 from service.clock import utcnow
-from service.db.models import Queue, QueueMember, Role, Team, User
+from service.db.models import Loan, LoanStatus, Queue, QueueMember, Role, Team, User
 from service.domain.queues import QueueKind
-from service.errors import NotFound, ValidationFailed
+from service.errors import Conflict, NotFound, ValidationFailed
 from strategies import Registry, StrategyError
 from strategies.routing import DEFAULT_QUEUES, check_routing
 
@@ -42,6 +42,23 @@ async def install_default_queues(conn: AsyncConnection) -> list[str]:
     return created
 
 
+def _check(
+    *, routing: Mapping[str, Any] | None, registry: Registry, collector_strategy: str | None
+) -> None:
+    """Refuse a routing definition or a collector strategy assignment would misread, naming
+    the field."""
+    if routing is not None:
+        try:
+            check_routing(routing)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), details=[{"field": "routing"}]) from exc
+    if collector_strategy is not None:
+        try:
+            registry.get(collector_strategy, "collector")
+        except StrategyError as exc:
+            raise ValidationFailed(str(exc), details=[{"field": "collector_strategy"}]) from exc
+
+
 async def create_queue(
     conn: AsyncConnection,
     registry: Registry,
@@ -52,13 +69,13 @@ async def create_queue(
     position: int = 100,
     collector_strategy: str = "sticky",
     description: str = "",
+    actor: str | None = None,
 ) -> int:
+    _check(routing=routing, registry=registry, collector_strategy=collector_strategy)
     try:
-        check_routing(routing)
-        registry.get(collector_strategy, "collector")
         queue_kind = QueueKind(kind)
-    except (ValueError, StrategyError) as exc:
-        raise ValidationFailed(str(exc)) from exc
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), details=[{"field": "kind"}]) from exc
     if (await conn.execute(select(Queue.id).where(Queue.name == name))).first():
         raise ValidationFailed(f"a queue named {name!r} exists already")
     result = await conn.execute(
@@ -73,6 +90,15 @@ async def create_queue(
             created_at=utcnow(),
         )
     )
+    if actor is not None:
+        await audit.record(
+            conn,
+            actor=actor,
+            action="queue.created",
+            entity_type="queue",
+            entity_ref=name,
+            details={"kind": queue_kind.value, "routing": dict(routing), "position": position},
+        )
     return int(result.inserted_primary_key[0])  # type: ignore[index]  # one-column key
 
 
@@ -112,7 +138,9 @@ async def user_by_name(conn: AsyncConnection, username: str) -> Any:
     return user
 
 
-async def add_member(conn: AsyncConnection, queue_name: str, username: str) -> None:
+async def add_member(
+    conn: AsyncConnection, queue_name: str, username: str, actor: str | None = None
+) -> None:
     queue = await queue_by_name(conn, queue_name)
     user = await user_by_name(conn, username)
     if user.role is not Role.collector:
@@ -122,6 +150,134 @@ async def add_member(conn: AsyncConnection, queue_name: str, username: str) -> N
     )
     if exists.first() is None:
         await conn.execute(insert(QueueMember).values(queue_id=queue.id, user_id=user.id))
+        if actor is not None:
+            await audit.record(
+                conn,
+                actor=actor,
+                action="queue.member_added",
+                entity_type="queue",
+                entity_ref=queue_name,
+                details={"username": username},
+            )
+
+
+# What may change on a queue (its name is its key; its kind decides who works it).
+QUEUE_EDITABLE = ("description", "routing", "position", "collector_strategy", "active")
+
+
+async def queue_by_id(conn: AsyncConnection, queue_id: int) -> Any:
+    queue = (await conn.execute(select(Queue).where(Queue.id == queue_id))).one_or_none()
+    if queue is None:
+        raise NotFound(f"queue {queue_id} not found")
+    return queue
+
+
+async def update_queue(
+    conn: AsyncConnection,
+    registry: Registry,
+    queue_name: str,
+    actor: str,
+    changes: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Change a queue's routing, position, collector strategy, description or whether it is
+    used; checked as :func:`create_queue` checks a new one. The changes, as audited."""
+    queue = await queue_by_name(conn, queue_name)
+    unknown = set(changes) - set(QUEUE_EDITABLE)
+    if unknown:
+        raise ValidationFailed(f"a queue's {sorted(unknown)} cannot be changed")
+    values = {k: v for k, v in changes.items() if v is not None}
+    if not values:
+        raise ValidationFailed("nothing to change")
+    _check(
+        routing=values.get("routing"),
+        registry=registry,
+        collector_strategy=values.get("collector_strategy"),
+    )
+    if "routing" in values:
+        values["routing"] = dict(values["routing"])
+    await conn.execute(update(Queue).where(Queue.id == queue.id).values(**values))
+    await audit.record(
+        conn,
+        actor=actor,
+        action="queue.updated",
+        entity_type="queue",
+        entity_ref=queue_name,
+        details=values,
+    )
+    return values
+
+
+async def queue_members(conn: AsyncConnection, queue_name: str) -> list[dict[str, Any]]:
+    """A queue's collectors, by name, each with the open accounts of the queue they hold."""
+    queue = await queue_by_name(conn, queue_name)
+    held = (
+        select(func.count())
+        .select_from(Loan)
+        .where(
+            Loan.queue_id == queue.id,
+            Loan.collector_id == User.id,
+            Loan.status == LoanStatus.open,
+        )
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(User.username, User.display_name, User.active, held.label("accounts"))
+        .join(QueueMember, QueueMember.user_id == User.id)
+        .where(QueueMember.queue_id == queue.id)
+        .order_by(User.username)
+    )
+    return [
+        {
+            "username": row.username,
+            "display_name": row.display_name,
+            "active": bool(row.active),
+            "accounts": int(row.accounts),
+        }
+        for row in rows
+    ]
+
+
+async def collectors(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """The active collectors, by name: who a queue may take."""
+    rows = await conn.execute(
+        select(User.username, User.display_name)
+        .where(User.role == Role.collector, User.active.is_(True))
+        .order_by(User.username)
+    )
+    return [{"username": row.username, "display_name": row.display_name} for row in rows]
+
+
+async def remove_member(conn: AsyncConnection, queue_name: str, username: str, actor: str) -> None:
+    """Take a collector off a queue. Refused while they hold open accounts of it: those are
+    moved first (reassign or hand over), so no account is left with someone who cannot see it."""
+    queue = await queue_by_name(conn, queue_name)
+    user = await user_by_name(conn, username)
+    held = await conn.scalar(
+        select(func.count())
+        .select_from(Loan)
+        .where(
+            Loan.queue_id == queue.id, Loan.collector_id == user.id, Loan.status == LoanStatus.open
+        )
+    )
+    if held:
+        raise Conflict(
+            f"{username} holds {held} open account(s) of {queue_name}: reassign or hand them "
+            "over first",
+            details={"rule": "member_holds_accounts", "accounts": int(held)},
+        )
+    removed = await conn.execute(
+        delete(QueueMember).where(QueueMember.queue_id == queue.id, QueueMember.user_id == user.id)
+    )
+    if not removed.rowcount:
+        raise NotFound(f"{username} is not a member of {queue_name}")
+    await audit.record(
+        conn,
+        actor=actor,
+        action="queue.member_removed",
+        entity_type="queue",
+        entity_ref=queue_name,
+        details={"username": username},
+    )
 
 
 async def update_user(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.db.models import ImportError_, ImportRun, ImportStatus
@@ -98,3 +98,14 @@ async def list_errors(
     )
     rows = (await conn.execute(query)).all()
     return [RowError(row.file, row.line, row.column_name, row.reason) for row in rows]
+
+
+async def list_runs(conn: AsyncConnection, *, limit: int, offset: int) -> dict[str, Any]:
+    """Import runs, newest first: ``{"total", "items"}`` (rows of import_runs)."""
+    total = await conn.scalar(select(func.count()).select_from(ImportRun))
+    rows = (
+        await conn.execute(
+            select(ImportRun).order_by(ImportRun.id.desc()).limit(limit).offset(offset)
+        )
+    ).all()
+    return {"total": int(total or 0), "items": rows}

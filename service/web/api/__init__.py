@@ -8,6 +8,7 @@ from service.web.api import (
     agencies,
     assignment,
     cob,
+    compliance,
     contact,
     contact_log,
     dashboard,
@@ -23,6 +24,7 @@ from service.web.api import (
     restrictions,
     session,
     tasks,
+    users,
     write_offs,
 )
 from service.web.api.framework import Api
@@ -47,4 +49,6 @@ AREAS: tuple[Api, ...] = (
     legal.api,
     write_offs.api,
     dashboard.api,
+    compliance.api,
+    users.api,
 )

@@ -276,6 +276,45 @@ async def create_handover(request: web.Request, user: CurrentUser, body: Handove
     return HandoverOut.model_validate({**result, "leaver": result["from"]})
 
 
+QueueName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s/](?:.*[^\s/])?$")]
+
+
+class HandoverQuery(TextIn):
+    leaver: Ref = Field(alias="from")
+    to: Ref | None = None
+    to_queue: QueueName | None = None
+
+
+class QueueAccounts(Out):
+    queue: str | None
+    accounts: int
+
+
+class HandoverPreviewOut(Out):
+    leaver: str = Field(serialization_alias="from")
+    to: str | None
+    to_queue: str | None
+    accounts: int
+    by_queue: list[QueueAccounts]
+    promises: int
+    callbacks: int
+    joins: list[str] = Field(description="the leaver's queues the successor would join")
+
+
+@api.get(
+    "/api/handovers/preview",
+    summary="What a handover would move, changing nothing",
+    roles=STAFF,
+    errors=(404,),
+)
+async def preview_handover(request: web.Request, query: HandoverQuery) -> HandoverPreviewOut:
+    async with request.app[ENGINE].connect() as conn:
+        found = await moves.handover_preview(
+            conn, from_user=query.leaver, to_user=query.to, to_queue=query.to_queue
+        )
+    return HandoverPreviewOut.model_validate({**found, "leaver": found["from"]})
+
+
 @api.get("/api/queues", summary="Queues with their routing, members and open accounts", roles=STAFF)
 async def list_queues(request: web.Request) -> Items[QueueOut]:
     async with request.app[ENGINE].connect() as conn:
@@ -326,3 +365,111 @@ async def experiment_results(
         end=query.end,
         arms=[Arm.model_validate(item) for item in items],
     )
+
+
+Routing = dict[str, Any]
+
+
+class NewQueue(In):
+    name: QueueName
+    kind: QueueKind = QueueKind.collector
+    routing: Routing = Field(default_factory=dict, description="a routing definition")
+    position: Annotated[int, Field(ge=0, le=100_000)] = 100
+    collector_strategy: Text = "sticky"
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+
+class QueueChange(In):
+    routing: Routing | None = Field(None, description="a routing definition")
+    position: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    collector_strategy: Text | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    active: bool | None = None
+
+
+class QueuePath(TextIn):
+    name: QueueName
+
+
+class MemberPath(TextIn):
+    name: QueueName
+    username: Ref
+
+
+class NewMember(In):
+    username: Text
+
+
+class QueueMemberOut(Out):
+    username: str
+    display_name: str
+    active: bool
+    accounts: int = Field(description="open accounts of the queue the member holds")
+
+
+def queue_out(overview: list[dict[str, Any]], name: str) -> QueueOut:
+    (found,) = [item for item in overview if item["name"] == name]
+    return QueueOut.model_validate(found)
+
+
+@api.post("/api/queues", summary="Create a queue", roles=STAFF, status=201)
+async def create_queue(request: web.Request, user: CurrentUser, body: NewQueue) -> QueueOut:
+    async with request.app[ENGINE].begin() as conn:
+        await queues.create_queue(
+            conn, request.app[STRATEGIES], actor=user.username, **body.model_dump()
+        )
+        return queue_out(await queues.queue_overview(conn), body.name)
+
+
+@api.post("/api/queues/{name}", summary="Change a queue (audited)", roles=STAFF, errors=(404,))
+async def update_queue(
+    request: web.Request, user: CurrentUser, path: QueuePath, body: QueueChange
+) -> QueueOut:
+    async with request.app[ENGINE].begin() as conn:
+        await queues.update_queue(
+            conn,
+            request.app[STRATEGIES],
+            path.name,
+            user.username,
+            body.model_dump(exclude_unset=True),
+        )
+        return queue_out(await queues.queue_overview(conn), path.name)
+
+
+@api.get("/api/queues/{name}/members", summary="A queue's collectors", roles=STAFF)
+async def list_members(request: web.Request, path: QueuePath) -> Items[QueueMemberOut]:
+    async with request.app[ENGINE].connect() as conn:
+        members = await queues.queue_members(conn, path.name)
+    return Items[QueueMemberOut](items=[QueueMemberOut.model_validate(m) for m in members])
+
+
+@api.post(
+    "/api/queues/{name}/members",
+    summary="Add a collector to a queue",
+    roles=STAFF,
+    status=201,
+    errors=(404,),
+)
+async def add_member(
+    request: web.Request, user: CurrentUser, path: QueuePath, body: NewMember
+) -> Items[QueueMemberOut]:
+    async with request.app[ENGINE].begin() as conn:
+        await queues.add_member(conn, path.name, body.username, actor=user.username)
+        members = await queues.queue_members(conn, path.name)
+    return Items[QueueMemberOut](items=[QueueMemberOut.model_validate(m) for m in members])
+
+
+@api.delete(
+    "/api/queues/{name}/members/{username}",
+    summary="Take a collector off a queue (refused while they hold its accounts)",
+    roles=STAFF,
+    status=204,
+    responses={204: None},
+    errors=(404, 409),
+)
+async def remove_member(
+    request: web.Request, user: CurrentUser, path: MemberPath
+) -> web.StreamResponse:
+    async with request.app[ENGINE].begin() as conn:
+        await queues.remove_member(conn, path.name, path.username, user.username)
+    return web.Response(status=204)

@@ -13,20 +13,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pydantic
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
-from sqlalchemy import func, select
 
 from service.auth import CurrentUser
 from service.clock import lender_today
 from service.contact.promise_keeping import after_import
-from service.db.models import ImportRun, ImportStatus, JobKind
+from service.db.models import ImportStatus, JobKind
 from service.errors import InputError, ValidationFailed
 from service.ingest import uploads
 from service.ingest.files import FILES_BY_NAME
 from service.ingest.pipeline import ImportOptions, import_files
-from service.ingest.report import list_errors, load_report
+from service.ingest.report import ImportReport, list_errors, list_runs, load_report
 from service.web.api.framework import STAFF, Api, In, Out, Reply, TextIn
 from service.web.api.jobs import JobOut
 from service.web.api.schemas import Id, Instant, Items, Limit, Offset, Page
@@ -116,12 +115,31 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
     ``ARREARS_IMPORT_INLINE_BYTES`` (its result is the same report)."""
     if not request.content_type.startswith("multipart/"):
         raise InputError("upload the CSV files as multipart/form-data, one part per file")
+    try:
+        reader = await request.multipart()
+    except ValueError as exc:  # no boundary
+        raise InputError(f"the upload is not a readable multipart/form-data body: {exc}") from None
+    report, job_id = await receive_upload(request, user, reader)
+    if job_id is not None:
+        return Reply(JobOut.of(await get_job(request.app[ENGINE], job_id)), 202)
+    assert report is not None
+    return Reply(ImportReportOut.model_validate(report.as_dict()), 201)
+
+
+async def receive_upload(
+    request: web.Request, user: CurrentUser, reader: MultipartReader, source: str = "api"
+) -> tuple[ImportReport | None, int | None]:
+    """The upload's files (the rest of ``reader``, a part per contract file) imported now —
+    (the report, None) — or, larger than ``ARREARS_IMPORT_INLINE_BYTES``, handed to a job —
+    (None, its id). The API and the imports page (``source`` "web") both upload through here."""
     settings = request.app[SETTINGS]
     directory = await asyncio.to_thread(uploads.scratch_directory, settings.var_dir)
     handed_over = False
     try:
         try:
-            names, size = await _receive(request, directory, settings.import_max_bytes)
+            names, size = await _receive(
+                reader, request.content_length, directory, settings.import_max_bytes
+            )
         # aiohttp's reader: no boundary, a truncated body, a part's header line unreadable …
         except (ValueError, HttpProcessingError) as exc:
             raise InputError(
@@ -134,7 +152,7 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
                 "directory": str(directory),
                 "files": [spec.file for spec in specs],
                 "label": label,
-                "source": "api",
+                "source": source,
                 "actor": user.username,
                 "actor_id": user.id,
             }
@@ -143,14 +161,14 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
                 request.app[ENGINE], request.app[JOBS], JobKind.import_files, params, user.username
             )
             handed_over = True  # the job removes the directory when it is done with it
-            return Reply(JobOut.of(await get_job(request.app[ENGINE], job_id)), 202)
+            return None, job_id
         report = await import_files(
             request.app[ENGINE],
             [(spec, directory / spec.file) for spec in specs],
             ImportOptions(
                 default_region=settings.default_phone_region,
                 chunk_rows=settings.import_chunk_rows,
-                source="api",
+                source=source,
                 actor=user.username,
                 actor_id=user.id,
                 refresh_as_of=lender_today(settings.lender_timezone, request.app[CLOCK].now()),
@@ -159,24 +177,28 @@ async def create_import(request: web.Request, user: CurrentUser) -> Reply[Any]:
             ),
             label=label,
         )
-        return Reply(ImportReportOut.model_validate(report.as_dict()), 201)
+        return report, None
     finally:
         if not handed_over:
             await asyncio.to_thread(uploads.remove, directory)
 
 
-async def _receive(request: web.Request, directory: Path, limit: int) -> tuple[list[str], int]:
+async def _receive(
+    reader: MultipartReader, length: int | None, directory: Path, limit: int
+) -> tuple[list[str], int]:
     """Stream each part to a file of its name; (the names, the bytes received). More than
     ``limit`` bytes is a 413: the upload is the one body the app lets grow past its small
     request limit (multipart is streamed, so the app's ``client_max_size`` does not bound it)."""
-    if (request.content_length or 0) > limit:
-        raise web.HTTPRequestEntityTooLarge(limit, request.content_length or 0)
+    if (length or 0) > limit:
+        raise web.HTTPRequestEntityTooLarge(limit, length or 0)
     names: list[str] = []
     size = 0
-    reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise InputError("nested multipart bodies are not accepted")
+        if part.filename == "":  # a form's file field left empty, as a browser sends it
+            await part.release()
+            continue
         if not (part.filename or part.name):
             raise InputError(
                 'every part names its file (Content-Disposition: form-data; name="loans.csv")'
@@ -207,17 +229,9 @@ async def _receive(request: web.Request, directory: Path, limit: int) -> tuple[l
 @api.get("/api/imports", summary="Import runs, newest first", roles=STAFF)
 async def list_imports(request: web.Request, query: RunQuery) -> Page[ImportRunOut]:
     async with request.app[ENGINE].connect() as conn:
-        total = await conn.scalar(select(func.count()).select_from(ImportRun))
-        rows = (
-            await conn.execute(
-                select(ImportRun)
-                .order_by(ImportRun.id.desc())
-                .limit(query.limit)
-                .offset(query.offset)
-            )
-        ).all()
-    items = [ImportRunOut.model_validate(row, from_attributes=True) for row in rows]
-    return Page[ImportRunOut](total=int(total or 0), items=items)
+        found = await list_runs(conn, limit=query.limit, offset=query.offset)
+    items = [ImportRunOut.model_validate(row, from_attributes=True) for row in found["items"]]
+    return Page[ImportRunOut](total=found["total"], items=items)
 
 
 @api.get("/api/imports/{id}", summary="An import's report", roles=STAFF)

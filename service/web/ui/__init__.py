@@ -20,7 +20,15 @@ from service.web.ui import (
     work,
     write_off_pages,
 )
+from service.web.ui import tools as tools_index
 from service.web.ui.framework import PageRoute, Pages
+from service.web.ui.tools import compliance as tools_compliance
+from service.web.ui.tools import imports as tools_imports
+from service.web.ui.tools import moves as tools_moves
+from service.web.ui.tools import outbox as tools_outbox
+from service.web.ui.tools import plans as tools_plans
+from service.web.ui.tools import queues as tools_queues
+from service.web.ui.tools import users as tools_users
 
 AREAS: tuple[Pages, ...] = (
     home.pages,
@@ -33,6 +41,14 @@ AREAS: tuple[Pages, ...] = (
     account.pages,
     contact_panel.pages,
     dashboard.pages,
+    tools_index.pages,
+    tools_outbox.pages,
+    tools_compliance.pages,
+    tools_imports.pages,
+    tools_queues.pages,
+    tools_moves.pages,
+    tools_users.pages,
+    tools_plans.pages,
 )
 
 

@@ -490,3 +490,51 @@ LABELS[DashboardGroup] = {
 }
 BY_NAME["dashboard_group"] = DashboardGroup
 # --- end of the dashboard's block ----------------------------------------------------------------
+
+
+# --- The supervisor tools (service/web/ui/tools/) ------------------------------------------------
+# The outbox's states, an import run's and a job's: their names on the tools' pages.
+from service.db.models import ImportStatus, JobKind, JobState  # noqa: E402  # this block's own
+from service.domain.outbox import OutboxStatus  # noqa: E402  # this block's own
+
+LABELS.update(
+    {
+        OutboxStatus: {
+            OutboxStatus.pending: _l("Waiting to go"),
+            OutboxStatus.queued: _l("Queued"),
+            OutboxStatus.sending: _l("Sending"),
+            OutboxStatus.sent: _l("Accepted by the channel"),
+            OutboxStatus.failed: _l("Failed"),
+            OutboxStatus.blocked: _l("Blocked"),
+            OutboxStatus.deferred: _l("Deferred"),
+            OutboxStatus.review: _l("Held for review"),
+            OutboxStatus.cancelled: _l("Withdrawn"),
+        },
+        ImportStatus: {
+            ImportStatus.running: _l("Running"),
+            ImportStatus.completed: _l("Completed"),
+            ImportStatus.failed: _l("Failed"),
+            ImportStatus.interrupted: _l("Interrupted"),
+        },
+        JobKind: {
+            JobKind.close_of_business: _l("Close of business"),
+            JobKind.dry_run: _l("Dry run"),
+            JobKind.import_files: _l("Import"),
+        },
+        JobState: {
+            JobState.queued: _l("Queued"),
+            JobState.running: _l("Running"),
+            JobState.succeeded: _l("Succeeded"),
+            JobState.failed: _l("Failed"),
+        },
+    }
+)
+BY_NAME.update(
+    {
+        "outbox_status": OutboxStatus,
+        "import_status": ImportStatus,
+        "job_kind": JobKind,
+        "job_state": JobState,
+    }
+)
+# --- end of the supervisor tools' block ---------------------------------------------------------
