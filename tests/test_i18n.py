@@ -19,7 +19,8 @@ from service.devtools.catalogs import problems
 from service.domain.delinquency import RiskClass
 from service.web import ui
 from service.web.ui import i18n
-from service.web.ui.labels import AccountEvent, label
+from service.web.ui.account_events import AccountEvent
+from service.web.ui.labels import label
 from tests.conftest import make_user
 from tests.test_access import _floor
 from tests.test_page_access import _log_in, _path
