@@ -20,7 +20,7 @@ from service.domain.delinquency import RiskClass
 from service.web import ui
 from service.web.ui import i18n
 from service.web.ui.account_events import AccountEvent
-from service.web.ui.labels import label
+from service.web.ui.labels import JobStep, label
 from tests.conftest import make_user
 from tests.test_access import _floor
 from tests.test_page_access import _log_in, _path
@@ -71,6 +71,19 @@ def test_every_action_the_audit_trail_records_about_an_account_has_a_name() -> N
         assert label("something.new", "account_event") == "something.new"
     finally:
         i18n.deactivate(token)
+
+
+def test_every_step_a_job_reports_has_a_name() -> None:
+    root = Path(__file__).resolve().parents[1]
+    reported = re.compile(r'(?:progress|\.step)\("([^"]+)"\)')
+    steps = {
+        step
+        for folder in ("service", "workers")
+        for path in (root / folder).rglob("*.py")
+        for step in reported.findall(path.read_text())
+    }
+    assert len(steps) >= 8
+    assert sorted(steps - set(JobStep)) == []
 
 
 def test_money_numbers_and_dates_are_written_as_the_locale_writes_them() -> None:

@@ -404,6 +404,38 @@ LABELS[DashboardGroup] = {
 }
 BY_NAME["dashboard_group"] = DashboardGroup
 LABELS[AccountEvent] = ACCOUNT_EVENTS
+
+
+class JobStep(enum.StrEnum):
+    """The steps a job reports as it goes (workers/jobs.py, service/cob/nightly.py)."""
+
+    waiting_for_job = "waiting for the job before it"
+    waiting_for_night = "waiting for any other close of business"
+    import_files = "import"
+    positions = "positions"
+    snapshot = "snapshot"
+    promises = "promises"
+    agency_recalls = "agency recalls"
+    lost_contact = "lost contact"
+    assignment = "assignment"
+    planning = "planning"
+    dashboard = "dashboard"
+
+
+LABELS[JobStep] = {
+    JobStep.waiting_for_job: _l("Waiting for the job before it"),
+    JobStep.waiting_for_night: _l("Waiting for another close of business"),
+    JobStep.import_files: _l("Reading the files"),
+    JobStep.positions: _l("Positions: days past due, buckets, penalties"),
+    JobStep.snapshot: _l("Snapshot of the portfolio"),
+    JobStep.promises: _l("Promises checked against payments"),
+    JobStep.agency_recalls: _l("Agency recalls"),
+    JobStep.lost_contact: _l("Lost contact"),
+    JobStep.assignment: _l("Assignment to queues"),
+    JobStep.planning: _l("Planning the day's contacts"),
+    JobStep.dashboard: _l("The dashboard's figures"),
+}
+BY_NAME["job_step"] = JobStep
 BY_NAME["account_event"] = AccountEvent
 # --- end of the dashboard's block ----------------------------------------------------------------
 
