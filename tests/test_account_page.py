@@ -463,7 +463,7 @@ async def test_the_account_page_reads_the_same_few_statements_however_long_the_h
         event.remove(app_engine, "before_cursor_execute", count)
     assert "history note 119" in html
     assert long == short
-    assert long <= 45  # the account's reads, and the contact panel's live states of each number
+    assert long <= 30
 
 
 async def _history(engine: AsyncEngine, account: Any, attempts: int) -> None:

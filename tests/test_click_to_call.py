@@ -297,7 +297,10 @@ async def test_the_outcome_of_a_call_placed_from_the_account_is_written_on_its_a
         await fake.post("/_fake/scripts", {PRIMARY: {"outcome": "answered", "talk_seconds": 42}})
         client = await _serve(aiohttp_server, aiohttp_client, settings, fake)
         await sign_in(client, "col")
-        call = form_fields(await (await client.get(page)).text(), "/accounts/L1/call")
+        # The panel as the account page loads it into its place.
+        panel = await (await client.get("/accounts/L1/contact?partial=1")).text()
+        call = form_fields(panel, "/accounts/L1/call")
+        assert call["next"] == page
         started = await post_page_form(client, "/accounts/L1/call", call, page)
         assert started.status == 200
         assert started.url.path == page

@@ -46,7 +46,10 @@ async def test_a_collector_works_an_account_from_the_keyboard(
             await page.keyboard.press("n")
             await page.wait_for_url("**/accounts/*")
             ref = page.url.rsplit("/accounts/", 1)[1].split("?")[0]
-            assert "Your next account" in await page.get_by_role("status").inner_text()
+            assert "Your next account" in await page.get_by_role("status").first.inner_text()
+            # The contact panel's live states load into their place after the page.
+            await page.get_by_test_id("contact-panel").wait_for()
+            assert "Debtor" in await page.get_by_test_id("contact-panel").inner_text()
             assert await axe_violations(page) == []
 
             await page.keyboard.press("o")

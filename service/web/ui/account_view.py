@@ -26,7 +26,6 @@ from service.portfolio import reads, restrictions
 from service.portfolio.visibility import loan_visible
 from service.web.keys import CLOCK, ENGINE, SETTINGS
 from service.web.ui.account_forms import Problem
-from service.web.ui.contact_panel import contact_panel
 from service.web.ui.i18n import gettext as _
 from service.web.ui.labels import label
 from service.web.ui.render import render
@@ -162,7 +161,9 @@ async def account_page(
         arrangement_kinds=tuple(ArrangementKind),
         staff=user.role is not Role.collector,
         pending_status=PromiseStatus.pending.value,
-        contact_panel=await contact_panel(request, user, ref, back=f"/accounts/{ref}"),
+        # The contact panel loads into its place after the page (its live states are a read of
+        # their own); without JavaScript, a link to it.
+        contact_notice=request.query.get("contact", ""),
         **account,
     )
 

@@ -130,7 +130,13 @@ async def _page(
 
 @pages.get("/accounts/{ref}/contact", roles=COLLECTING)
 async def contact_page(request: web.Request, user: CurrentUser) -> web.StreamResponse:
-    return await _page(request, user, _ref(request))
+    """The panel on a page of its own; with ``partial=1``, the panel alone, as the account page
+    loads it into its place (its forms then return to the account page)."""
+    loan_ref = _ref(request)
+    if request.query.get("partial") == "1":
+        panel = await contact_panel(request, user, loan_ref, back=f"/accounts/{loan_ref}")
+        return web.Response(text=str(panel), content_type="text/html")
+    return await _page(request, user, loan_ref)
 
 
 def _back(form: Form, loan_ref: str) -> str:

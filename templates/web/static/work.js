@@ -54,4 +54,22 @@
       })
       .catch(function () { window.location.href = link.href; });
   });
+
+  // A part of the page read on its own (the contact panel's live states): loaded into its
+  // place; its link stays when it cannot be.
+  document.querySelectorAll("[data-fragment]").forEach(function (holder) {
+    if (!window.fetch) return;
+    fetch(holder.getAttribute("data-fragment"), { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.text();
+      })
+      .then(function (html) {
+        var part = new DOMParser().parseFromString(html, "text/html").body.firstElementChild;
+        if (!part) return;
+        holder.replaceWith(part);
+        if (window.location.hash === "#contact") part.scrollIntoView();
+      })
+      .catch(function () { /* the link to the panel's own page stays */ });
+  });
 })();
