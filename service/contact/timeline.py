@@ -5,13 +5,16 @@ and an auditor reads after a complaint. Each part is read through its own index 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Integer,
     Numeric,
     String,
+    bindparam,
     cast,
     literal,
     null,
@@ -65,17 +68,10 @@ def _part(kind: str, at: Any, ref: Any, **columns: Any) -> Any:
 _COLUMNS = ("status", "detail", "channel", "amount", "day", "note", "actor", "party")
 
 
-async def timeline(
-    conn: AsyncConnection,
-    visible: ColumnElement[bool],
-    loan_ref: str,
-    *,
-    limit: int = 50,
-    offset: int = 0,
-) -> dict[str, Any]:
-    """A page of the account's timeline, newest first (ties: the kind, then the record)."""
-    loan = await loan_in_view(conn, visible, loan_ref)
-    window = limit + offset  # no part can give more than this to the page
+@functools.cache
+def _statement() -> Any:
+    """The timeline's statement, built once: each part newest first up to the page's end
+    (``window``), merged and paged. Its values are bound at each execution."""
     parts = [
         _part(
             "attempt",
@@ -89,9 +85,9 @@ async def timeline(
             party=Contact.contact_ref,
         )
         .outerjoin(Contact, Contact.id == Attempt.contact_id)
-        .where(Attempt.loan_id == loan.id, current())
+        .where(Attempt.loan_id == _LOAN, current())
         .order_by(Attempt.occurred_at.desc())
-        .limit(window),
+        .limit(_WINDOW),
         _part(
             "promise",
             Promise.created_at,
@@ -103,9 +99,9 @@ async def timeline(
             note=Promise.note,
             actor=Promise.created_by,
         )
-        .where(Promise.loan_id == loan.id)
+        .where(Promise.loan_id == _LOAN)
         .order_by(Promise.created_at.desc())
-        .limit(window),
+        .limit(_WINDOW),
         _part(
             "payment",
             Payment.created_at,
@@ -114,9 +110,9 @@ async def timeline(
             amount=Payment.amount,
             day=Payment.paid_on,
         )
-        .where(Payment.loan_id == loan.id)
+        .where(Payment.loan_id == _LOAN)
         .order_by(Payment.created_at.desc())
-        .limit(window),
+        .limit(_WINDOW),
         _part(
             "task",
             Task.created_at,
@@ -128,9 +124,9 @@ async def timeline(
             actor=Task.closed_by,
             party=Task.outcome,
         )
-        .where(Task.loan_id == loan.id)
+        .where(Task.loan_id == _LOAN)
         .order_by(Task.created_at.desc())
-        .limit(window),
+        .limit(_WINDOW),
         _part(
             "assignment",
             AssignmentMove.moved_at,
@@ -143,9 +139,9 @@ async def timeline(
         )
         .outerjoin(Queue, Queue.id == AssignmentMove.to_queue_id)
         .outerjoin(User, User.id == AssignmentMove.to_collector_id)
-        .where(AssignmentMove.loan_id == loan.id)
+        .where(AssignmentMove.loan_id == _LOAN)
         .order_by(AssignmentMove.moved_at.desc())
-        .limit(window),
+        .limit(_WINDOW),
         _part(
             "event",
             AuditEvent.occurred_at,
@@ -153,19 +149,42 @@ async def timeline(
             detail=AuditEvent.action,
             actor=AuditEvent.actor,
         )
-        .where(AuditEvent.entity_type == "loan", AuditEvent.entity_ref == loan.loan_ref)
+        .where(AuditEvent.entity_type == "loan", AuditEvent.entity_ref == _REF)
         .order_by(AuditEvent.occurred_at.desc())
-        .limit(window),
+        .limit(_WINDOW),
     ]
     merged = union_all(*(part.subquery().select() for part in parts)).subquery("timeline")
-    rows = (
-        await conn.execute(
-            select(merged)
-            .order_by(merged.c.at.desc(), merged.c.kind, merged.c.ref.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
+    return (
+        select(merged)
+        .order_by(merged.c.at.desc(), merged.c.kind, merged.c.ref.desc())
+        .limit(bindparam("page_limit", type_=Integer))
+        .offset(bindparam("page_offset", type_=Integer))
+    )
+
+
+_LOAN = bindparam("loan_id", type_=Integer)
+_REF = bindparam("loan_ref", type_=String)
+_WINDOW = bindparam("window", type_=Integer)
+
+
+async def timeline(
+    conn: AsyncConnection,
+    visible: ColumnElement[bool],
+    loan_ref: str,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """A page of the account's timeline, newest first (ties: the kind, then the record)."""
+    loan = await loan_in_view(conn, visible, loan_ref)
+    values = {
+        "loan_id": loan.id,
+        "loan_ref": loan.loan_ref,
+        "window": limit + offset,  # no part can give more than this to the page
+        "page_limit": limit,
+        "page_offset": offset,
+    }
+    rows = (await conn.execute(_statement(), values)).all()
     events = [int(row.ref) for row in rows if row.kind == "event"]
     details: dict[int, Any] = {}
     if events:
