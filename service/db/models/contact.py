@@ -89,8 +89,12 @@ class Attempt(Base):
 def current(attempt: Any = Attempt) -> ColumnElement[bool]:
     """True for the revision of an attempt that nothing supersedes: the attempt as it stands.
     ``attempt``: the ``Attempt`` entity or an alias of it."""
-    later = aliased(Attempt)
-    return ~exists().where(later.supersedes_id == attempt.id)
+    return ~exists().where(_LATER.supersedes_id == attempt.id)
+
+
+# One alias for every use (an alias is costly to build, and the page reads run several a
+# request); each EXISTS is a scope of its own, so sharing its name is safe.
+_LATER = aliased(Attempt, name="later_revision")
 
 
 def _made_on(context: Any) -> dt.date:
