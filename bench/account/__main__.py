@@ -46,19 +46,6 @@ QUEUES = 4
 PASSWORD = "bench password 1"
 GOAL_MS = 100
 
-_KEYS_SQL = """
-SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
-FROM pg_constraint c
-WHERE c.conrelid IN ('attempts'::regclass, 'audit_log'::regclass, 'attempt_keys'::regclass)
-  AND c.contype IN ('p', 'u')
-"""
-_INDEXES_SQL = """
-SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-FROM pg_index i
-WHERE i.indrelid IN ('attempts'::regclass, 'audit_log'::regclass)
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-"""
-
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -113,24 +100,7 @@ async def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
     t: dict[str, float] = {}
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        await conn.execute("SET session_replication_role = replica")  # no triggers: a bulk load
-        await conn.execute("SET maintenance_work_mem = '512MB'")
-        await conn.execute("SET synchronous_commit = off")
-        parts = [
-            r[0]
-            for r in await conn.fetch(
-                "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent IN "
-                "('attempts'::regclass, 'audit_log'::regclass)"
-            )
-        ]
-        for name in [*parts, "attempt_keys"]:
-            await conn.execute(f"ALTER TABLE {name} SET UNLOGGED")
-        keys = await conn.fetch(_KEYS_SQL)
-        indexes = await conn.fetch(_INDEXES_SQL)
-        for table, name, _ in keys:
-            await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-        for name, _ in indexes:
-            await conn.execute(f"DROP INDEX {name}")
+        load = await common.BulkLoad.start(conn, ("attempts", "audit_log"), ("attempt_keys",))
         print(f"building {loans:,} loans and {attempts:,} attempts ...", flush=True)
         await _step(
             conn,
@@ -270,10 +240,7 @@ async def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
             t,
         )
         started = time.perf_counter()
-        for table, name, definition in keys:
-            await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-        for _, definition in indexes:
-            await conn.execute(definition.replace(" ON ONLY ", " ON "))
+        await load.finish()
         t["keys and indexes"] = time.perf_counter() - started
         print(f"  {'keys and indexes':<34} {t['keys and indexes']:7.1f} s", flush=True)
         await _step(conn, "ANALYZE", "ANALYZE", t)

@@ -72,19 +72,6 @@ async def _step(conn: asyncpg.Connection, label: str, sql: str, timings: dict[st
 
 
 # The partitioned tables' keys and indexes, dropped for the load and built after it.
-_KEYS_SQL = """
-SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
-FROM pg_constraint c
-WHERE c.conrelid IN ('attempts'::regclass, 'guard_decisions'::regclass, 'audit_log'::regclass,
-                     'attempt_keys'::regclass)
-  AND c.contype IN ('p', 'u')
-"""
-_INDEXES_SQL = """
-SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-FROM pg_index i
-WHERE i.indrelid IN ('attempts'::regclass, 'guard_decisions'::regclass, 'audit_log'::regclass)
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-"""
 
 
 async def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -113,25 +100,10 @@ async def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("SET session_replication_role = replica")  # no triggers: a bulk load
-        await conn.execute("SET maintenance_work_mem = '512MB'")
+        load = await common.BulkLoad.start(
+            conn, ("attempts", "guard_decisions", "audit_log"), ("attempt_keys",)
+        )
         await conn.execute("SET max_parallel_maintenance_workers = 1")
-        await conn.execute("SET synchronous_commit = off")
-        parts = [
-            r[0]
-            for r in await conn.fetch(
-                "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent IN "
-                "('attempts'::regclass, 'guard_decisions'::regclass, 'audit_log'::regclass)"
-            )
-        ]
-        for name in [*parts, "attempt_keys"]:
-            await conn.execute(f"ALTER TABLE {name} SET UNLOGGED")
-        keys = await conn.fetch(_KEYS_SQL)
-        indexes = await conn.fetch(_INDEXES_SQL)
-        for table, name, _ in keys:
-            await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-        for name, _ in indexes:
-            await conn.execute(f"DROP INDEX {name}")
         print(f"building {attempts:,} attempts for {loans:,} loans ...", flush=True)
         await _step(
             conn,
@@ -255,11 +227,7 @@ async def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
             t,
         )
         started = time.perf_counter()
-        for table, name, definition in keys:
-            await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-        for _, definition in indexes:
-            # A partitioned index's definition reads "ON ONLY": built here on every partition.
-            await conn.execute(definition.replace(" ON ONLY ", " ON "))
+        await load.finish()
         t["keys and indexes"] = time.perf_counter() - started
         print(f"  {'keys and indexes':<34} {t['keys and indexes']:7.1f} s", flush=True)
         await _step(conn, "ANALYZE", "ANALYZE", t)
@@ -267,7 +235,7 @@ async def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
             name: int(await conn.fetchval(f"SELECT count(*) FROM {name}"))
             for name in ("attempts", "guard_decisions", "audit_log", "loans", "payments")
         }
-        counts["partitions"] = len(parts) // 3  # per table (each has the same months)
+        counts["partitions"] = len(load.partitions) // 3  # per table (each has the same months)
         sizes = await conn.fetchval(
             "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits "
             "WHERE inhparent = 'attempts'::regclass"
